@@ -1,0 +1,1 @@
+"""torch-kata's grader: runs hidden checks against a submission in isolated workers."""

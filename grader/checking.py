@@ -1,0 +1,165 @@
+"""What hidden checks use to judge a submission's answers (grader side only).
+
+Checks never touch student objects: ``sub.<probe>(...)`` returns data decoded
+by ``grader.codec``. Every helper here raises :class:`CheckFailed` with a
+message written for the learner: the call, what was expected, what came back
+and the contract point.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable, Iterable
+
+import torch
+
+from grader.codec import Opaque
+
+__all__ = ["CheckFailed", "Raised", "expect", "expect_close", "expect_equal", "expect_raises",
+           "uses_any", "describe"]
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the message is the reason shown to the learner."""
+
+
+class Raised(Exception):
+    """The submission raised inside a probe; only its names and message cross over."""
+
+    def __init__(self, type_name: str, mro: list[str], message: str, where: str | None) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name, self.mro, self.message, self.where = type_name, mro, message, where
+
+    def reason(self) -> str:
+        if "NotImplementedError" in self.mro:
+            return "not implemented yet"
+        at = f" at {self.where}" if self.where else ""
+        msg = self.message if len(self.message) <= 300 else self.message[:297] + "..."
+        return f"raised {self.type_name}{at}: {msg}"
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        head = f"tensor {str(value.dtype).replace('torch.', '')} {tuple(value.shape)}"
+        if value.device.type == "meta":
+            return head + " (no data)"
+        if value.numel() <= 12:
+            return f"{head} = {value.tolist()}"
+        return f"{head}, first values {value.flatten()[:6].tolist()} ..."
+    if isinstance(value, Opaque):
+        return f"a {value.type_name} object"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _fail(call: str, point: str, lines: list[str]) -> CheckFailed:
+    return CheckFailed("\n".join([f"{call}: {point}", *("  " + ln for ln in lines)]))
+
+
+def expect(condition: bool, *, call: str, point: str, expected: str = "", got: str = "") -> None:
+    if condition is not True:
+        lines = []
+        if expected:
+            lines.append(f"expected: {expected}")
+        if got:
+            lines.append(f"got:      {got}")
+        raise _fail(call, point, lines)
+
+
+def _is_plain_tensor(value: Any) -> bool:
+    return type(value) is torch.Tensor
+
+
+def expect_close(got: Any, want: Any, *, call: str, point: str, rtol: float | None = None,
+                 atol: float | None = None, check_dtype: bool = True, equal_nan: bool = False) -> None:
+    """``torch.testing.assert_close`` on decoded data; non-tensors where tensors are due fail."""
+    if _is_plain_tensor(want) and not _is_plain_tensor(got):
+        raise _fail(call, point, [f"expected: {describe(want)}",
+                                  f"got:      {describe(got)} (not a tensor)"])
+    try:
+        torch.testing.assert_close(got, want, rtol=rtol, atol=atol, check_dtype=check_dtype,
+                                   check_device=False, equal_nan=equal_nan)
+    except (AssertionError, TypeError, ValueError, RuntimeError) as err:
+        why = [ln for ln in str(err).strip().splitlines() if ln.strip()][:4]
+        raise _fail(call, point, [f"expected: {describe(want)}", f"got:      {describe(got)}",
+                                  *(f"why:      {w}" if i == 0 else f"          {w}" for i, w in enumerate(why))]) from None
+
+
+def expect_equal(got: Any, want: Any, *, call: str, point: str) -> None:
+    """Exact equality of decoded plain data (types included: 1 is not 1.0 or True)."""
+    if not _same(got, want):
+        raise _fail(call, point, [f"expected: {describe(want)}", f"got:      {describe(got)}"])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, torch.Tensor):
+        return a.dtype == b.dtype and a.shape == b.shape and (a.device.type == "meta" or torch.equal(a, b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, Opaque):
+        return False
+    return bool(a == b)
+
+
+def expect_raises(exc_name: str, fn: Callable[..., Any], *args: Any, call: str, point: str,
+                  match: str | None = None, **kwargs: Any) -> Raised:
+    """Require the submission to raise ``exc_name`` (a subclass counts)."""
+    try:
+        result = fn(*args, **kwargs)
+    except Raised as err:
+        if "NotImplementedError" in err.mro and exc_name != "NotImplementedError":
+            raise
+        if exc_name not in err.mro:
+            raise _fail(call, point, [f"expected: {exc_name}", f"got:      {err.type_name}: {err.message[:200]}"]) from None
+        if match is not None and match not in err.message:
+            raise _fail(call, point, [f"expected: {exc_name} mentioning {match!r}",
+                                      f"got:      {err.type_name}: {err.message[:200]}"]) from None
+        return err
+    raise _fail(call, point, [f"expected: {exc_name}", f"got:      no exception, it returned {describe(result)}"])
+
+
+def uses_any(source: str | None, names: Iterable[str]) -> list[str]:
+    """Which of the dotted ``names`` the source refers to, resolving import aliases.
+
+    ``import torch.nn.functional as F; F.dropout`` and ``from torch.nn import
+    functional; functional.dropout`` both count as ``torch.nn.functional.dropout``.
+    Returns ``["name (line N)", ...]``; a source that does not parse returns [].
+    """
+    if not source:
+        return []
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    wanted = set(names)
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    found: list[str] = []
+
+    def dotted(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return aliases.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = dotted(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            full = dotted(node)
+            if full in wanted:
+                found.append(f"{full} (line {node.lineno})")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if f"{node.module}.{a.name}" in wanted:
+                    found.append(f"{node.module}.{a.name} (line {node.lineno})")
+    return sorted(set(found), key=found.index)

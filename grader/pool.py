@@ -1,0 +1,181 @@
+"""Starting, calling and stopping workers, from the grader's side.
+
+Workers are forked from a zygote that has imported torch once (``fork``
+mode), or started as fresh interpreters (``exec`` mode, used when a GPU is
+present, since CUDA and fork do not mix). Each worker runs in its own session
+and process group with a scratch directory that is deleted when it stops.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from grader import codec
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT_CAP = 64 * 1024
+
+
+class WorkerFailure(Exception):
+    """The worker did not give a valid answer (timeout, death, garbage)."""
+
+
+class TimedOut(WorkerFailure):
+    pass
+
+
+class Died(WorkerFailure):
+    pass
+
+
+def describe_status(status: int | None) -> str:
+    if status is None:
+        return "worker died"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "?"
+        return f"worker died: signal {sig} ({name})"
+    if os.WIFEXITED(status):
+        return f"worker exited with status {os.WEXITSTATUS(status)}"
+    return "worker died"
+
+
+def default_start_method() -> str:
+    # A GPU means CUDA may be initialised in workers: start them fresh then.
+    return "exec" if any(Path("/dev").glob("nvidia[0-9]*")) else "fork"
+
+
+class Zygote:
+    def __init__(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.zygote", "--fd", str(child.fileno())],
+            cwd=ROOT, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        child.close()
+        self.ctl = parent
+
+    def _request(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        data = codec.encode(message)
+        socket.send_fds(self.ctl, [struct.pack(">Q", len(data))], fds)
+        self.ctl.sendall(data)
+        return codec.recv(self.ctl)
+
+    def spawn(self, fd: int, **spec: Any) -> int:
+        return int(self._request({"op": "spawn", **spec}, [fd])["pid"])
+
+    def reap(self, pid: int) -> int | None:
+        return self._request({"op": "reap", "pid": pid}, [])["status"]
+
+    def close(self) -> None:
+        self.ctl.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class WorkerHandle:
+    """One worker process for one implementation directory."""
+
+    def __init__(self, impl: Path, exercise: str | None, zygote: Zygote | None) -> None:
+        self.impl, self.exercise, self.zygote = impl, exercise, zygote
+        self.scratch = tempfile.mkdtemp(prefix="kata-worker-")
+        self.output = os.path.join(self.scratch, ".output")
+        open(self.output, "wb").close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        spec = {"impl": str(impl), "exercise": exercise, "scratch": self.scratch, "output": self.output}
+        self.proc: subprocess.Popen[bytes] | None = None
+        if zygote is not None:
+            self.pid = zygote.spawn(theirs.fileno(), **spec)
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "grader.worker", "--fd", str(theirs.fileno()),
+                 *[f"--{k}={v}" for k, v in spec.items() if v is not None]],
+                cwd=ROOT, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            self.pid = self.proc.pid
+        theirs.close()
+        self.sock = ours
+        self.status: int | None = None
+        self.alive = True
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if not self.alive:
+            raise Died(describe_status(self.status))
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            codec.send(self.sock, message)
+            return codec.recv(self.sock)
+        except (socket.timeout, TimeoutError):
+            self.stop()
+            raise TimedOut(f"timed out after {timeout:g} s") from None
+        except (EOFError, OSError):
+            self.stop()
+            raise Died(describe_status(self.status)) from None
+        except codec.ProtocolError as err:
+            self.stop()
+            raise WorkerFailure(f"malformed answer from the worker: {err}") from None
+
+    def read_output(self, cap: int = OUTPUT_CAP) -> tuple[str, int]:
+        """The first ``cap`` bytes the worker printed, and the total size."""
+        try:
+            size = os.path.getsize(self.output)
+            with open(self.output, "rb") as f:
+                return f.read(cap).decode("utf-8", "replace"), size
+        except OSError:
+            return "", 0
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        self.sock.close()
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.proc is not None:
+            self.status = self.proc.wait()
+            self.status = _as_wait_status(self.proc.returncode)
+        elif self.zygote is not None:
+            self.status = self.zygote.reap(self.pid)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _as_wait_status(returncode: int) -> int:
+    # Popen gives -signal or the exit code; turn it back into a wait status.
+    return (-returncode) & 0x7F if returncode < 0 else (returncode & 0xFF) << 8
+
+
+class Pool:
+    """Hands out workers, all forked from one zygote (or exec'd)."""
+
+    def __init__(self, method: str | None = None) -> None:
+        self.method = method or default_start_method()
+        self.zygote = Zygote() if self.method == "fork" else None
+        self.started = 0
+
+    def start(self, impl: Path, exercise: str | None) -> WorkerHandle:
+        self.started += 1
+        return WorkerHandle(impl, exercise, self.zygote)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()

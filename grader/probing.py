@@ -1,0 +1,69 @@
+"""Helpers for probes (the trusted functions that run inside a worker)."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+from typing import Any, Iterator
+
+
+_MISSING = object()
+
+
+def _resolve(dotted: str) -> tuple[Any, str]:
+    """Split ``torch.nn.functional.dropout`` into (owner object, attribute name)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:-1]:
+            owner = getattr(owner, attr)
+        return owner, parts[-1]
+    raise ValueError(f"cannot resolve {dotted}")
+
+
+@contextlib.contextmanager
+def recording(targets: list[str]) -> Iterator[list[str]]:
+    """Record calls to the named callables (still calling through) while inside the block.
+
+    Yields a list that receives the dotted name of each call, in order.
+    """
+    calls: list[str] = []
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for dotted in targets:
+            try:
+                owner, name = _resolve(dotted)
+                if isinstance(owner, type):
+                    # Methods may live on a base class (Tensor.gather is on TensorBase).
+                    holder = next(k for k in owner.__mro__ if name in k.__dict__)
+                    original = holder.__dict__[name]
+                    own = holder is owner
+                else:
+                    original, own = getattr(owner, name), True
+            except (ValueError, AttributeError, StopIteration):
+                continue
+            saved.append((owner, name, original if own else _MISSING))
+            func = original.__func__ if isinstance(original, (staticmethod, classmethod)) else original
+
+            def wrapper(*args: Any, __f=func, __n=dotted, **kwargs: Any) -> Any:
+                calls.append(__n)
+                return __f(*args, **kwargs)
+
+            with contextlib.suppress(Exception):
+                functools.update_wrapper(wrapper, func)
+            new: Any = wrapper
+            if isinstance(original, staticmethod):
+                new = staticmethod(wrapper)
+            elif isinstance(original, classmethod):
+                new = classmethod(wrapper)
+            setattr(owner, name, new)
+        yield calls
+    finally:
+        for owner, name, original in reversed(saved):
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)

@@ -1,0 +1,80 @@
+"""Writing results: the terminal summary and Gradescope's results.json."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grader.results import SubmissionResult
+
+MAX_OUTPUT = 2000
+
+
+def _clip(text: str, n: int = MAX_OUTPUT) -> str:
+    return text if len(text) <= n else text[: n - 40] + f"\n... [truncated, {len(text)} characters in all]"
+
+
+def summary(result: SubmissionResult) -> str:
+    lines = [f"Grading {result.submission}"]
+    for ex in result.exercises:
+        failed = [c for c in ex.checks if not c.passed]
+        status = "ok" if ex.checks and not failed else f"{len(failed)}/{len(ex.checks)} checks failed" if ex.checks else ""
+        lines.append(f"\n{ex.exercise:<14} {ex.score:6.2f} / {ex.max_points:g}   {status}")
+        for note in ex.notes:
+            lines.append(f"  ! {note}")
+        broken = ex.notes[0] if ex.notes else None
+        reasons = {c.reason.splitlines()[0] if c.reason else "failed" for c in failed}
+        if len(failed) > 1 and len(reasons) == 1:
+            (only,) = reasons
+            if only != broken:
+                lines.append(f"  - all {len(failed)} failed checks: {_clip(only, 300)}")
+            failed = []
+        for c in failed:
+            reason = c.reason.splitlines()[0] if c.reason else "failed"
+            if broken and reason == broken:
+                continue  # already said once above
+            lines.append(f"  - {c.title}: {_clip(reason, 300)}")
+        if ex.output.strip():
+            lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
+    lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def gradescope(result: SubmissionResult) -> dict[str, Any]:
+    """The results.json that Gradescope's autograder harness reads."""
+    tests = []
+    for ex in result.exercises:
+        for c in ex.checks:
+            tests.append({
+                "name": f"{ex.exercise}: {c.title}",
+                "score": ex.check_points(c) if c.passed else 0.0,
+                "max_score": ex.check_points(c),
+                "status": "passed" if c.passed else "failed",
+                "output": _clip(c.reason) if not c.passed else "",
+                "tags": [ex.exercise] + (["cuda"] if c.cuda else []),
+                "visibility": "visible",
+            })
+        if not ex.checks:
+            tests.append({"name": f"{ex.exercise}: all checks", "score": 0.0,
+                          "max_score": ex.max_points, "status": "failed",
+                          "output": _clip("; ".join(ex.notes) or "no checks ran"),
+                          "tags": [ex.exercise], "visibility": "visible"})
+    out = []
+    for ex in result.exercises:
+        out.append(f"{ex.exercise}: {ex.score:g}/{ex.max_points:g}")
+        out.extend(f"  {n}" for n in ex.notes)
+        if ex.output.strip():
+            out.append("  printed:\n" + _clip(ex.output, 1000))
+    return {
+        "score": result.score,
+        "execution_time": round(result.seconds, 3),
+        "output": _clip("\n".join(out), 8000),
+        "tests": tests,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+    }
+
+
+def write_json(result: SubmissionResult, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(gradescope(result), f, indent=2)
+        f.write("\n")

@@ -1,0 +1,171 @@
+"""The worker: runs probes against one implementation, answering over a socket.
+
+Started either forked from the zygote (``grader.zygote``) or as a fresh
+process (``python -m grader.worker``). Everything it sends is plain data
+(see ``grader.codec``); the grader decides every verdict on its own side.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import socket
+import sys
+import traceback
+import zlib
+from typing import Any
+
+from grader import codec
+
+PROBE_PACKAGE = "grader.probes"
+
+
+def preload() -> None:
+    """Import what every worker needs, so a forked worker starts warm."""
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+    import torch.utils.data  # noqa: F401
+    import grader.probing  # noqa: F401
+    from grader import catalog
+
+    for ex in catalog.EXERCISES:
+        with_suppress_import(f"{PROBE_PACKAGE}.{ex.id}")
+
+
+def with_suppress_import(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+
+
+def _where(tb: Any, impl: str) -> str | None:
+    frames = [f for f in traceback.extract_tb(tb) if f.filename and f.filename.startswith(impl)]
+    if frames:
+        f = frames[-1]
+        return f"{os.path.basename(f.filename)}:{f.lineno}"
+    return None
+
+
+def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
+    where = _where(err.__traceback__, impl)
+    if isinstance(err, SyntaxError) and err.filename:
+        where = f"{os.path.basename(err.filename)}:{err.lineno}"
+    try:
+        message = str(err)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        message = "<unprintable>"
+    try:
+        mro = [c.__name__ for c in type(err).__mro__]
+    except Exception:  # noqa: BLE001
+        mro = ["BaseException"]
+    return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where}
+
+
+def reset_state(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+class Worker:
+    def __init__(self, sock: socket.socket, impl: str, exercise: str | None) -> None:
+        self.sock, self.impl, self.exercise = sock, os.path.realpath(impl), exercise
+        self.modules: dict[str, Any] = {}
+
+    def module(self, name: str) -> Any:
+        if name not in self.modules:
+            self.modules[name] = importlib.import_module(name)
+        return self.modules[name]
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        if op == "info":
+            import torch
+            return {"ok": {"cuda": torch.cuda.is_available(),
+                           "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+                           "torch": torch.__version__, "pid": os.getpid()}}
+        if op == "import":
+            name = req["module"]
+            if not os.path.isfile(os.path.join(self.impl, f"{name}.py")):
+                return {"missing": f"{name}.py not found"}
+            reset_state(0)
+            self.module(name)
+            return {"ok": None}
+        if op == "call":
+            exercise, probe = req["exercise"], req["probe"]
+            fn = getattr(importlib.import_module(f"{PROBE_PACKAGE}.{exercise}"), probe, None)
+            if fn is None or probe.startswith("_"):
+                return {"error": f"no probe {exercise}.{probe}"}
+            mod = self.module(exercise)
+            reset_state(int(req["seed"]))
+            return {"ok": fn(mod, *req["args"], **req["kwargs"])}
+        return {"error": f"unknown op {op!r}"}
+
+    def serve(self) -> None:
+        while True:
+            try:
+                req = codec.recv(self.sock)
+            except EOFError:
+                return
+            try:
+                reply = self.handle(req)
+            except BaseException as err:  # noqa: BLE001 - SystemExit & co. are the submission's too
+                reply = {"raised": describe_exception(err, self.impl)}
+            try:
+                codec.send(self.sock, reply)
+            except (ValueError, TypeError, OverflowError) as err:
+                codec.send(self.sock, {"error": f"result is not plain data: {err}"})
+
+
+def prepare_process(impl: str, scratch: str, output: str) -> None:
+    """Detach from the grader and point the process at the submission."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    os.close(devnull)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.chdir(scratch)
+    sys.dont_write_bytecode = True
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [os.path.realpath(impl)] + [
+        p for p in sys.path if p and os.path.realpath(p) != here and p != "."]
+
+
+def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str) -> None:
+    """Entry point of a worker process (after fork or exec); never returns."""
+    code = 0
+    try:
+        sock = socket.socket(fileno=fd)
+        prepare_process(impl, scratch, output)
+        Worker(sock, impl, exercise).serve()
+    except BaseException:  # noqa: BLE001
+        code = 70
+    finally:
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--impl", required=True)
+    ap.add_argument("--exercise")
+    ap.add_argument("--scratch", required=True)
+    ap.add_argument("--output", required=True)
+    a = ap.parse_args()
+    preload()
+    run(a.fd, a.impl, a.exercise, a.scratch, a.output)

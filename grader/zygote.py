@@ -1,0 +1,65 @@
+"""The zygote: imports torch once, then forks a fresh worker per request.
+
+Forking from a process that has imported (but never initialised) CUDA is
+safe; the zygote never touches CUDA, so each worker may. It also never loads
+the hidden checks, so a worker inherits nothing worth stealing from it.
+
+Control protocol (a Unix socket inherited as fd ``--fd``):
+  spawn  + one passed fd -> {"pid": n}
+  reap   {"pid": n}      -> {"status": waitpid status or None}
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from grader import codec, worker
+
+
+def main(fd: int) -> None:
+    worker.preload()
+    ctl = socket.socket(fileno=fd)
+    statuses: dict[int, int] = {}
+    children: set[int] = set()
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctl, 8, 1)
+        except OSError:
+            break
+        if not msg:
+            break
+        # The 8-byte prefix is the frame length of the JSON request that follows.
+        (n,) = __import__("struct").unpack(">Q", msg)
+        req = codec.decode(codec._recv_exact(ctl, n))
+        op = req.get("op")
+        if op == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                ctl.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"])
+            os.close(fds[0])
+            children.add(pid)
+            codec.send(ctl, {"pid": pid})
+        elif op == "reap":
+            pid = int(req["pid"])
+            status = statuses.pop(pid, None)
+            if status is None and pid in children:
+                _, status = os.waitpid(pid, 0)
+            children.discard(pid)
+            codec.send(ctl, {"status": status})
+        else:
+            codec.send(ctl, {"error": f"unknown op {op!r}"})
+        # Reap anything else that has ended, so nothing lingers as a zombie.
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                statuses[pid] = status
+                children.discard(pid)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[sys.argv.index("--fd") + 1]))

@@ -1,0 +1,103 @@
+"""Assertions for the learner tests that explain themselves.
+
+Each helper raises :class:`KataFailure` with a message that names the call, the
+inputs, what was expected, what came back and the point of the contract that
+broke. ``conftest.py`` prints that message alone, without a traceback.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["KataFailure", "describe", "expect", "expect_close", "expect_raises", "call_str"]
+
+_MAX_VALUES = 16
+
+
+class KataFailure(AssertionError):
+    """A learner-facing failure: its message is the whole report."""
+
+
+def describe(value: Any) -> str:
+    """One line for a value: tensors by dtype, shape and device, plus values when small."""
+    if isinstance(value, torch.Tensor):
+        head = f"tensor {str(value.dtype).replace('torch.', '')} {tuple(value.shape)} on {value.device}"
+        if value.device.type == "meta":
+            return head
+        if value.numel() <= _MAX_VALUES:
+            vals = value.detach().cpu().tolist()
+            return f"{head} = {vals}"
+        flat = value.detach().cpu().flatten()[:6].tolist()
+        return f"{head}, first values {flat} ..."
+    if isinstance(value, torch.nn.Module):
+        return f"{type(value).__name__} module"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def call_str(fn_name: str, *args: Any, **kwargs: Any) -> str:
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return f"{fn_name}({', '.join(parts)})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"<{str(value.dtype).replace('torch.', '')} {tuple(value.shape)}>"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _report(call: str, point: str, inputs: dict[str, Any] | None, lines: list[str]) -> str:
+    out = [call, f"  contract: {point}"]
+    for i, (name, val) in enumerate((inputs or {}).items()):
+        out.append(f"  {'input:   ' if i == 0 else '         '} {name} = {describe(val)}")
+    out.extend("  " + line for line in lines)
+    return "\n".join(out)
+
+
+def expect(condition: bool, *, call: str, point: str, expected: str, got: str,
+           inputs: dict[str, Any] | None = None) -> None:
+    """Fail with a teaching message unless ``condition`` holds."""
+    if not condition:
+        raise KataFailure(_report(call, point, inputs, [f"expected: {expected}", f"got:      {got}"]))
+
+
+def expect_close(actual: Any, expected: Any, *, call: str, point: str,
+                 inputs: dict[str, Any] | None = None, rtol: float | None = None,
+                 atol: float | None = None, check_dtype: bool = True,
+                 check_device: bool = True) -> None:
+    """``torch.testing.assert_close`` with the learner's context around its verdict."""
+    if isinstance(expected, torch.Tensor) and not isinstance(actual, torch.Tensor):
+        raise KataFailure(_report(call, point, inputs, [
+            f"expected: {describe(expected)}", f"got:      {describe(actual)} (a {type(actual).__name__}, not a tensor)"]))
+    try:
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol,
+                                   check_dtype=check_dtype, check_device=check_device)
+    except AssertionError as err:
+        why = str(err).strip().splitlines()
+        raise KataFailure(_report(call, point, inputs, [
+            f"expected: {describe(expected)}", f"got:      {describe(actual)}",
+            "why:      " + (why[0] if why else "values differ"),
+            *("          " + w for w in why[1:4])])) from None
+
+
+def expect_raises(exc_type: type[BaseException], fn: Callable[..., Any], *args: Any,
+                  call: str, point: str, inputs: dict[str, Any] | None = None,
+                  match: str | None = None, **kwargs: Any) -> BaseException:
+    """Call ``fn`` and require it to raise ``exc_type`` (optionally mentioning ``match``)."""
+    try:
+        result = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except exc_type as err:
+        if match is not None and match not in str(err):
+            raise KataFailure(_report(call, point, inputs, [
+                f"expected: {exc_type.__name__} whose message mentions {match!r}",
+                f"got:      {type(err).__name__}: {err}"])) from None
+        return err
+    except Exception as err:  # noqa: BLE001 - any other exception is the learner's bug to see
+        raise KataFailure(_report(call, point, inputs, [
+            f"expected: {exc_type.__name__}", f"got:      {type(err).__name__}: {err}"])) from None
+    raise KataFailure(_report(call, point, inputs, [
+        f"expected: {exc_type.__name__}", f"got:      no exception, it returned {describe(result)}"]))

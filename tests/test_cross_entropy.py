@@ -1,0 +1,159 @@
+"""Learner tests for exercises/cross_entropy.py (run: pytest -m cross_entropy)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kata import call_str, expect, expect_close, expect_raises
+
+SCORES = torch.tensor([[0.1, 0.7, 0.2], [1.5, -0.5, 3.0]])
+TARGET = torch.tensor([1, 2])
+
+
+@pytest.fixture
+def gather_calls(monkeypatch):
+    """Counts calls of torch.gather and Tensor.gather while a test runs."""
+    calls = []
+    real_fn, real_method = torch.gather, torch.Tensor.gather
+
+    def fn(*a, **k):
+        calls.append("torch.gather")
+        return real_fn(*a, **k)
+
+    def method(self, *a, **k):
+        calls.append("Tensor.gather")
+        return real_method(self, *a, **k)
+
+    monkeypatch.setattr(torch, "gather", fn)
+    monkeypatch.setattr(torch.Tensor, "gather", method)
+    return calls
+
+
+def test_gather_target_values(ex):
+    got = ex.gather_target(SCORES, TARGET)
+    expect_close(got, torch.tensor([0.7, 3.0]), call=call_str("gather_target", SCORES, TARGET),
+                 point="returns scores[i, target[i]] for every row, shape (N,)",
+                 inputs={"scores": SCORES, "target": TARGET})
+
+
+def test_gather_target_uses_gather(ex, gather_calls):
+    ex.gather_target(SCORES, TARGET)
+    expect(len(gather_calls) > 0, call=call_str("gather_target", SCORES, TARGET),
+           point="must use torch.gather / Tensor.gather (advanced indexing does not count)",
+           expected="at least one call of gather", got="no call of gather")
+
+
+def test_gather_target_gradient(ex):
+    scores = SCORES.clone().requires_grad_(True)
+    ex.gather_target(scores, TARGET).sum().backward()
+    want = torch.zeros_like(SCORES)
+    want[0, 1] = want[1, 2] = 1.0
+    expect_close(scores.grad, want, call=call_str("gather_target", scores, TARGET) + ".sum().backward()",
+                 point="gradients flow back to scores (1 at each picked entry)",
+                 inputs={"scores": SCORES, "target": TARGET})
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_torch(ex, reduction):
+    torch.manual_seed(0)
+    logits = torch.randn(5, 4)
+    target = torch.tensor([0, 3, 1, 1, 2])
+    got = ex.cross_entropy(logits, target, reduction=reduction)
+    want = F.cross_entropy(logits, target, reduction=reduction)
+    expect_close(got, want, call=call_str("cross_entropy", logits, target, reduction=reduction),
+                 point=f"reduction={reduction!r}: " + {"mean": "the mean of the per-sample losses, 0-dim",
+                                                       "sum": "the sum of the per-sample losses, 0-dim",
+                                                       "none": "one loss per sample, shape (N,)"}[reduction],
+                 inputs={"logits": logits, "target": target})
+
+
+def test_cross_entropy_default_is_mean(ex):
+    logits, target = SCORES, TARGET
+    expect_close(ex.cross_entropy(logits, target), F.cross_entropy(logits, target),
+                 call=call_str("cross_entropy", logits, target), point="reduction defaults to 'mean'",
+                 inputs={"logits": logits, "target": target})
+
+
+def test_cross_entropy_bad_reduction(ex):
+    expect_raises(ValueError, ex.cross_entropy, SCORES, TARGET, reduction="avg", match="avg",
+                  call=call_str("cross_entropy", SCORES, TARGET, reduction="avg"),
+                  point="any other reduction raises ValueError naming the value")
+
+
+def test_cross_entropy_large_logits(ex):
+    logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]])
+    target = torch.tensor([1, 2])
+    got = ex.cross_entropy(logits, target, reduction="none")
+    expect_close(got, F.cross_entropy(logits, target, reduction="none"),
+                 call=call_str("cross_entropy", logits, target, reduction="none"),
+                 point="numerically stable: finite and accurate for logits of ±1e4 in float32 (shift by the max)",
+                 inputs={"logits": logits, "target": target})
+
+
+def test_cross_entropy_tiny_probability(ex):
+    logits = torch.tensor([[0.0, -50.0]])
+    target = torch.tensor([1])
+    got = ex.cross_entropy(logits, target)
+    expect_close(got, torch.tensor(50.0), call=call_str("cross_entropy", logits, target),
+                 point="exact for a very unlikely target: 50, not a clipped value (no log(p + eps))",
+                 inputs={"logits": logits, "target": target})
+
+
+def test_cross_entropy_uses_gather(ex, gather_calls):
+    ex.cross_entropy(SCORES, TARGET)
+    expect(len(gather_calls) > 0, call=call_str("cross_entropy", SCORES, TARGET),
+           point="selects the target entries with gather", expected="a call of gather", got="none")
+
+
+def test_cross_entropy_no_builtin_losses(ex, monkeypatch):
+    used = []
+    for owner, name in [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"), (torch, "log_softmax"),
+                        (torch.Tensor, "log_softmax")]:
+        monkeypatch.setattr(owner, name, lambda *a, _n=name, **k: used.append(_n) or (_ for _ in ()).throw(
+            AssertionError(f"{_n} is not allowed")))
+    try:
+        ex.cross_entropy(SCORES, TARGET)
+    except AssertionError:
+        pass
+    expect(not used, call=call_str("cross_entropy", SCORES, TARGET),
+           point="must not call PyTorch's own cross_entropy, nll_loss or log_softmax",
+           expected="no call of them", got=f"called {', '.join(used)}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cross_entropy_keeps_dtype(ex, dtype):
+    logits = SCORES.to(dtype)
+    got = ex.cross_entropy(logits, TARGET)
+    expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call_str("cross_entropy", logits, TARGET),
+           point="keeps the dtype of the logits", expected=str(dtype),
+           got=str(getattr(got, "dtype", type(got).__name__)))
+
+
+def test_cross_entropy_gradient(ex):
+    logits = SCORES.clone().requires_grad_(True)
+    ex.cross_entropy(logits, TARGET).backward()
+    want = (torch.softmax(SCORES, 1) - F.one_hot(TARGET, 3)) / 2
+    expect_close(logits.grad, want, call=call_str("cross_entropy", logits, TARGET) + ".backward()",
+                 point="the gradient is (softmax(o) - onehot(y)) / N for 'mean'",
+                 inputs={"logits": SCORES, "target": TARGET})
+
+
+def test_cross_entropy_does_not_modify_inputs(ex):
+    logits, target = SCORES.clone(), TARGET.clone()
+    ex.cross_entropy(logits, target, reduction="sum")
+    expect(torch.equal(logits, SCORES) and torch.equal(target, TARGET),
+           call=call_str("cross_entropy", logits, target, reduction="sum"),
+           point="never modifies its arguments", expected=f"logits still {SCORES.tolist()}",
+           got=f"logits {logits.tolist()}, target {target.tolist()}")
+
+
+@pytest.mark.cuda
+def test_cross_entropy_on_cuda(ex):
+    logits = SCORES.cuda().requires_grad_(True)
+    got = ex.cross_entropy(logits, TARGET.cuda())
+    expect(got.device.type == "cuda", call=call_str("cross_entropy", logits, TARGET), point="keeps the device",
+           expected="a CUDA tensor", got=str(got.device))
+    got.backward()
+    expect_close(logits.grad.cpu(), (torch.softmax(SCORES, 1) - F.one_hot(TARGET, 3)) / 2,
+                 call="cross_entropy(...).backward() on CUDA", point="gradients on CUDA match the CPU")
