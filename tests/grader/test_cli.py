@@ -1,0 +1,52 @@
+"""The command line: usage errors, the summary and Gradescope's results.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def grader(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    r = grader("grade", str(tmp_path / "nope"))
+    assert r.returncode == 2
+    assert "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_exercise_is_a_usage_error() -> None:
+    r = grader("grade", "solutions", "--exercise", "cross_entropyy")
+    assert r.returncode == 2
+    assert "unknown exercise 'cross_entropyy'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_grade_writes_gradescope_json(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
+    out = tmp_path / "results.json"
+    r = grader("grade", str(sub), "--exercise", "cross_entropy", "--exercise", "sequential", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "Total: 15.00 / 27" in r.stdout
+    assert "sequential.py not found" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["score"] == 15.0
+    assert isinstance(data["execution_time"], float) and isinstance(data["output"], str)
+    names = [t["name"] for t in data["tests"]]
+    assert len(names) == len(set(names))
+    for t in data["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "status", "output", "tags", "visibility"}
+        assert t["status"] in ("passed", "failed")
+        assert t["tags"][0] in ("cross_entropy", "sequential")
+        assert len(t["output"]) <= 2000
+    seq = [t for t in data["tests"] if t["tags"][0] == "sequential"]
+    assert seq and all(t["status"] == "failed" and t["output"] == "sequential.py not found" for t in seq)
+    ce = [t for t in data["tests"] if t["tags"][0] == "cross_entropy"]
+    assert all(t["status"] == "passed" for t in ce)
+    assert abs(sum(t["max_score"] for t in ce) - 15) < 0.05

@@ -1,0 +1,85 @@
+"""A broken or hostile exercise fails alone; the rest of the submission grades normally."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = ROOT / "solutions" / "cross_entropy.py"
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """A session with short limits so hostile code costs seconds, not minutes."""
+    from grader.session import GradingSession
+
+    with GradingSession(call_timeout=2.0, budget=6.0) as session:
+        yield session
+
+
+def grade_pair(session, make_submission, hostile: str):
+    sub = make_submission({"sequential": hostile, "cross_entropy": GOOD})
+    start = time.monotonic()
+    result = session.grade(sub, ["sequential", "cross_entropy"])
+    elapsed = time.monotonic() - start
+    bad, good = result.exercises
+    assert good.score == good.max_points, [c.reason for c in good.checks if not c.passed]
+    assert bad.score == 0
+    return bad, elapsed
+
+
+def test_raise_at_import(quick, make_submission) -> None:
+    ce, _ = grade_pair(quick, make_submission, "import torch\nraise RuntimeError('boom at import')\n")
+    assert ce.notes and "importing sequential.py failed at sequential.py:2" in ce.notes[0]
+    assert "RuntimeError: boom at import" in ce.notes[0]
+    assert all(c.reason == ce.notes[0] for c in ce.checks)
+
+
+def test_syntax_error_names_file_and_line(quick, make_submission) -> None:
+    ce, _ = grade_pair(quick, make_submission, "class MySequential(:\n    pass\n")
+    assert "sequential.py:1" in ce.notes[0] and "SyntaxError" in ce.notes[0]
+
+
+def test_infinite_loop_in_a_call(quick, make_submission) -> None:
+    src = "class MySequential:\n    def __init__(self, *modules):\n        while True:\n            pass\n"
+    ce, elapsed = grade_pair(quick, make_submission, src)
+    reasons = {c.reason for c in ce.checks}
+    assert any("timed out after 2 s" in r for r in reasons), reasons
+    assert any("budget of 6 s is used up" in r for r in reasons), reasons
+    assert elapsed < 6 + 2 + 15  # the budget, one call's overshoot, and the rest of the grading
+
+
+def test_infinite_loop_at_import(quick, make_submission) -> None:
+    ce, elapsed = grade_pair(quick, make_submission, "import time\nwhile True:\n    time.sleep(1)\n")
+    assert "timed out after 2 s" in ce.notes[0]
+    assert elapsed < 2 + 15
+
+
+def test_process_that_kills_itself(quick, make_submission) -> None:
+    src = "import os, signal, torch\n\nclass MySequential:\n    def __init__(self, *modules):\n" \
+          "        if modules and isinstance(modules[0], torch.nn.Linear):\n            os._exit(3)\n" \
+          "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    ce, _ = grade_pair(quick, make_submission, src)
+    reasons = {c.reason for c in ce.checks}
+    assert "worker died: signal 9 (SIGKILL)" in reasons
+    assert "worker exited with status 3" in reasons
+
+
+def test_segfault_and_sys_exit(quick, make_submission) -> None:
+    src = "import ctypes, sys, torch\n\nclass MySequential:\n    def __init__(self, *modules):\n" \
+          "        if modules and isinstance(modules[0], torch.nn.Linear):\n            sys.exit(0)\n" \
+          "        ctypes.string_at(0)\n"
+    ce, _ = grade_pair(quick, make_submission, src)
+    reasons = {c.reason for c in ce.checks}
+    assert "worker died: signal 11 (SIGSEGV)" in reasons
+    assert any(r.startswith("raised SystemExit") for r in reasons), reasons
+
+
+def test_missing_file(quick, make_submission) -> None:
+    sub = make_submission({"cross_entropy": GOOD})
+    seq, ce = quick.grade(sub, ["sequential", "cross_entropy"]).exercises
+    assert seq.score == 0 and ce.score == ce.max_points
+    assert seq.notes[0] == "sequential.py not found"
+    assert all(c.reason == "sequential.py not found" for c in seq.checks)

@@ -1,0 +1,74 @@
+"""The reference scores full marks, the stubs zero, and the learner tests agree."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from grader import catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_catalog_is_complete() -> None:
+    assert [e.id for e in catalog.EXERCISES] == [
+        "cross_entropy", "datasets", "sequential", "dropout", "weight_init", "training", "devices"]
+    assert catalog.TOTAL == 100
+    for ex in catalog.EXERCISES:
+        for path in (f"exercises/{ex.id}.py", f"solutions/{ex.id}.py", f"tests/test_{ex.id}.py",
+                     f"grader/checks/test_{ex.id}.py", f"grader/probes/{ex.id}.py"):
+            assert (ROOT / path).is_file(), f"{ex.id}: {path} is missing"
+
+
+def test_reference_scores_100(grading) -> None:
+    result = grading.grade(ROOT / "solutions")
+    failed = [f"{e.exercise}/{c.name}: {c.reason}" for e in result.exercises for c in e.checks if not c.passed]
+    assert not failed
+    assert result.score == 100.0
+    for e in result.exercises:
+        assert e.checks, f"{e.exercise} has no checks"
+
+
+def test_grading_is_reproducible(grading) -> None:
+    a = grading.grade(ROOT / "tests" / "mutants" / "cross_entropy", ["cross_entropy"])
+    b = grading.grade(ROOT / "tests" / "mutants" / "cross_entropy", ["cross_entropy"])
+    assert [(c.name, c.passed, c.reason) for c in a.exercises[0].checks] == \
+        [(c.name, c.passed, c.reason) for c in b.exercises[0].checks]
+
+
+def test_stubs_score_zero_and_say_not_implemented(grading) -> None:
+    result = grading.grade(ROOT / "exercises")
+    assert result.score == 0.0
+    for e in result.exercises:
+        assert e.checks
+        for c in e.checks:
+            assert not c.passed
+            assert "not implemented" in c.reason, f"{e.exercise}/{c.name}: {c.reason}"
+
+
+def _junit(tmp_path: Path, impl: str) -> list[tuple[str, str, str]]:
+    xml = tmp_path / f"{impl}.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "--impl", impl, f"--junitxml={xml}", "-q",
+                    *[f"tests/test_{e.id}.py" for e in catalog.EXERCISES]],
+                   cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = []
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        kids = {k.tag: (k.get("message") or "") + (k.text or "") for k in case}
+        state = "failed" if "failure" in kids or "error" in kids else "skipped" if "skipped" in kids else "passed"
+        out.append((case.get("name") or "", state, kids.get("failure", kids.get("error", kids.get("skipped", "")))))
+    return out
+
+
+def test_learner_tests_fail_on_every_stub(tmp_path: Path) -> None:
+    cases = _junit(tmp_path, "exercises")
+    assert len(cases) > 7 * 5
+    for name, state, message in cases:
+        if state == "skipped":
+            assert "needs CUDA" in message, name
+            continue
+        assert state == "failed", f"{name} passed on the stub"
+        assert "Traceback" not in message and len(message.splitlines()) <= 3, f"{name}: {message[:500]}"
+        assert "not implemented yet" in message, f"{name}: {message[:300]}"
