@@ -43,7 +43,7 @@ class Reference:
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         if self.worker is None or not self.worker.alive:
-            self.worker = self.pool.start(self.solutions, None)
+            self.worker = self.pool.start(self.solutions, None, trusted=True)
         try:
             return self.worker.request(message, self.timeout)
         except WorkerFailure as err:

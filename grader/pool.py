@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import codec
+from grader.sandbox import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_CAP = 64 * 1024
@@ -88,16 +89,39 @@ class Zygote:
             self.proc.wait()
 
 
+MAX_SUBMISSION_FILES = 200
+MAX_SUBMISSION_BYTES = 4 * 2**20
+
+
+def copy_submission(src: Path, dest: Path) -> None:
+    """Copy the submission's top-level .py files: the worker never sees the original path."""
+    dest.mkdir()
+    total = 0
+    for i, f in enumerate(sorted(src.glob("*.py"))):
+        if i >= MAX_SUBMISSION_FILES or not f.is_file():
+            break
+        total += f.stat().st_size
+        if total > MAX_SUBMISSION_BYTES:
+            break
+        shutil.copyfile(f, dest / f.name)
+
+
 class WorkerHandle:
     """One worker process for one implementation directory."""
 
-    def __init__(self, impl: Path, exercise: str | None, zygote: Zygote | None) -> None:
-        self.impl, self.exercise, self.zygote = impl, exercise, zygote
+    def __init__(self, impl: Path, exercise: str | None, zygote: Zygote | None,
+                 policy: Policy | None = None) -> None:
+        self.exercise, self.zygote, self.policy = exercise, zygote, policy
         self.scratch = tempfile.mkdtemp(prefix="kata-worker-")
         self.output = os.path.join(self.scratch, ".output")
         open(self.output, "wb").close()
+        if policy is not None:
+            copy_submission(impl, Path(self.scratch) / "submission")
+            impl = Path(self.scratch) / "submission"
+        self.impl = impl
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        spec = {"impl": str(impl), "exercise": exercise, "scratch": self.scratch, "output": self.output}
+        spec = {"impl": str(impl), "exercise": exercise, "scratch": self.scratch, "output": self.output,
+                "policy": policy.to_json() if policy is not None else None}
         self.proc: subprocess.Popen[bytes] | None = None
         if zygote is not None:
             self.pid = zygote.spawn(theirs.fileno(), **spec)
@@ -145,7 +169,12 @@ class WorkerHandle:
         self.alive = False
         self.sock.close()
         try:
-            os.killpg(self.pid, signal.SIGKILL)
+            if self.policy is not None and self.policy.namespaces:
+                # The process we know waits outside the namespace; it kills the worker,
+                # whose end takes down everything else in its PID namespace.
+                os.kill(self.pid, signal.SIGTERM)
+            else:
+                os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         if self.proc is not None:
@@ -164,17 +193,34 @@ def _as_wait_status(returncode: int) -> int:
     return (-returncode) & 0x7F if returncode < 0 else (returncode & 0xFF) << 8
 
 
+def detect_policy(wanted: Policy) -> tuple[Policy, list[str], list[str]]:
+    """Which protections this machine supports (tried in a throw-away process)."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "grader.sandbox", wanted.to_json()], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    try:
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        return Policy(**data["policy"]), data["active"], data["missing"]
+    except (ValueError, IndexError, KeyError, TypeError):
+        return (Policy(**{**wanted.__dict__, "namespaces": False, "drop_user": False}), [],
+                [f"sandbox detection failed: {out.stderr.strip()[-300:]}"])
+
+
 class Pool:
     """Hands out workers, all forked from one zygote (or exec'd)."""
 
-    def __init__(self, method: str | None = None) -> None:
+    def __init__(self, method: str | None = None, policy: Policy | None = None,
+                 sandbox: bool = True) -> None:
         self.method = method or default_start_method()
+        self.policy, self.protections, self.warnings = (
+            detect_policy(policy or Policy()) if sandbox else (None, [], ["sandbox disabled"]))
         self.zygote = Zygote() if self.method == "fork" else None
         self.started = 0
 
-    def start(self, impl: Path, exercise: str | None) -> WorkerHandle:
+    def start(self, impl: Path, exercise: str | None, trusted: bool = False) -> WorkerHandle:
         self.started += 1
-        return WorkerHandle(impl, exercise, self.zygote)
+        return WorkerHandle(impl, exercise, self.zygote, None if trusted else self.policy)
 
     def close(self) -> None:
         if self.zygote is not None:

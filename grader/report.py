@@ -36,6 +36,10 @@ def summary(result: SubmissionResult) -> str:
         if ex.output.strip():
             lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
     lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    if result.protections:
+        lines.append("Protections: " + ", ".join(result.protections))
+    for w in result.warnings:
+        lines.append(f"WARNING: {w}")
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ class SubmissionResult:
     exercises: list[ExerciseResult]
     seconds: float = 0.0
     protections: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:

@@ -15,6 +15,7 @@ import pytest
 from grader import catalog
 from grader.plugin import KataPlugin, Reference
 from grader.pool import Pool
+from grader.sandbox import Policy
 from grader.results import SubmissionResult, empty_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +25,11 @@ SOLUTIONS = ROOT / "solutions"
 
 class GradingSession:
     def __init__(self, *, method: str | None = None, call_timeout: float = 10.0,
-                 budget: float = 60.0, solutions: Path = SOLUTIONS) -> None:
-        self.pool = Pool(method)
+                 budget: float = 60.0, solutions: Path = SOLUTIONS, memory_gib: float = 4.0,
+                 hide: list[Path] = (), sandbox: bool = True) -> None:
+        hidden = [solutions, ROOT / "grader", ROOT / "tests", ROOT / ".git", *hide]
+        policy = Policy(memory_bytes=int(memory_gib * 2**30), hide=[str(p) for p in hidden])
+        self.pool = Pool(method, policy, sandbox=sandbox)
         self.reference = Reference(self.pool, solutions)
         self.call_timeout, self.budget = call_timeout, budget
 
@@ -51,7 +55,9 @@ class GradingSession:
         for r in results:
             if not r.checks and not (CHECKS / f"test_{r.exercise}.py").is_file():
                 r.notes.append("no hidden checks for this exercise yet")
-        return SubmissionResult(str(submission), results, round(time.monotonic() - start, 3))
+        return SubmissionResult(str(submission), results, round(time.monotonic() - start, 3),
+                                protections=list(self.pool.protections),
+                                warnings=list(self.pool.warnings))
 
     def close(self) -> None:
         self.reference.close()

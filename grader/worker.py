@@ -27,6 +27,7 @@ def preload() -> None:
     import torchvision  # noqa: F401
     import torch.utils.data  # noqa: F401
     import grader.probing  # noqa: F401
+    import grader.sandbox  # noqa: F401
     from grader import catalog
 
     for ex in catalog.EXERCISES:
@@ -124,34 +125,43 @@ class Worker:
                 codec.send(self.sock, {"error": f"result is not plain data: {err}"})
 
 
-def prepare_process(impl: str, scratch: str, output: str) -> None:
-    """Detach from the grader and point the process at the submission."""
-    os.setsid()
+def _redirect_output(output: str) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    os.close(devnull)
     out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
-    os.close(devnull)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    os.chdir(scratch)
-    sys.dont_write_bytecode = True
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [os.path.realpath(impl)] + [
-        p for p in sys.path if p and os.path.realpath(p) != here and p != "."]
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
 
 
-def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str) -> None:
+def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, policy: str | None) -> None:
     """Entry point of a worker process (after fork or exec); never returns."""
     code = 0
     try:
+        _redirect_output(output)
+        os.closerange(3, fd)
+        os.closerange(fd + 1, 1024)
+        if policy:
+            from grader import sandbox
+            sandbox.enter(sandbox.Policy.from_json(policy), scratch, keep_fds=[fd])
+        else:
+            os.setsid()
         sock = socket.socket(fileno=fd)
-        prepare_process(impl, scratch, output)
+        os.chdir(scratch)
+        sys.dont_write_bytecode = True
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.path[:] = [os.path.realpath(impl)] + [
+            p for p in sys.path if p and os.path.realpath(p) != here and p != "."]
         Worker(sock, impl, exercise).serve()
-    except BaseException:  # noqa: BLE001
+    except BaseException as err:  # noqa: BLE001
+        try:
+            print(f"kata worker: {type(err).__name__}: {err}", file=sys.__stderr__ or sys.stderr)
+        except Exception:  # noqa: BLE001
+            pass
         code = 70
     finally:
         os._exit(code)
@@ -166,6 +176,7 @@ if __name__ == "__main__":
     ap.add_argument("--exercise")
     ap.add_argument("--scratch", required=True)
     ap.add_argument("--output", required=True)
+    ap.add_argument("--policy")
     a = ap.parse_args()
     preload()
-    run(a.fd, a.impl, a.exercise, a.scratch, a.output)
+    run(a.fd, a.impl, a.exercise, a.scratch, a.output, a.policy)

@@ -39,7 +39,8 @@ def main(fd: int) -> None:
             if pid == 0:
                 ctl.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"])
+                worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"],
+                           req.get("policy"))
             os.close(fds[0])
             children.add(pid)
             codec.send(ctl, {"pid": pid})

@@ -1,0 +1,257 @@
+"""Confining a worker that runs submitted code (Linux).
+
+Layers, each applied when the machine allows it and reported when it does not:
+
+- namespaces: a new PID namespace (the worker is its init, so when it ends every
+  process it started ends too, and ``kill(-1)`` reaches nothing outside), a new
+  mount namespace (the reference solutions, hidden checks, tests, git history,
+  other submissions and the temp directory are covered by empty read-only
+  mounts; ``/proc`` shows only the worker's own processes) and a new network
+  namespace (no network). As root these need nothing more; otherwise a user
+  namespace provides them where the kernel allows unprivileged ones.
+- a separate unprivileged user (uid 65534) when the grader runs as root, with
+  ``no_new_privs``, so the worker cannot undo any of this or touch root's files.
+- resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
+  address space torch and CUDA reserve without using), file size (an output
+  flood cannot fill the disk), processes (no fork bomb), core dumps off.
+
+``enter`` runs in the trusted worker process after fork/exec and before any
+submitted code is imported. With namespaces it forks once more: the parent
+stays outside, waits, and relays the child's fate as its own.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+NOBODY = 65534
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Policy:
+    namespaces: bool = True
+    drop_user: bool = True
+    memory_bytes: int = 4 * 2**30
+    file_bytes: int = 64 * 2**20
+    max_processes: int = 512
+    hide: list[str] = field(default_factory=list)  # paths the worker must not see
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @staticmethod
+    def from_json(text: str) -> "Policy":
+        return Policy(**json.loads(text))
+
+
+class SandboxError(Exception):
+    pass
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise SandboxError(f"{what}: {os.strerror(err)}")
+
+
+def _unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _new_namespaces() -> None:
+    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET
+    if os.geteuid() == 0:
+        _unshare(flags)
+        return
+    uid, gid = os.geteuid(), os.getegid()
+    _unshare(flags | CLONE_NEWUSER)
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _hide(path: str) -> None:
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+    else:
+        _mount("/dev/null", path, None, MS_BIND)
+
+
+def _setup_mounts(policy: Policy, scratch: str) -> None:
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    # Cover the shared temp directory (other workers' scratch dirs live there), then
+    # bring back only this worker's own scratch directory.
+    keep = os.open(scratch, os.O_PATH)
+    tmp = os.path.realpath(tempfile.gettempdir())
+    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    os.makedirs(scratch, exist_ok=True)
+    _mount(f"/proc/self/fd/{keep}", scratch, None, MS_BIND)
+    os.close(keep)
+    for path in policy.hide:
+        real = os.path.realpath(path)
+        if real == tmp or real.startswith(tmp + os.sep):
+            continue  # already covered
+        _hide(real)
+    # A /proc of this PID namespace only: no peeking at the grader's memory, cwd or fds.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _limits(policy: Policy) -> list[str]:
+    done = []
+    for name, value in (("RLIMIT_DATA", policy.memory_bytes), ("RLIMIT_FSIZE", policy.file_bytes),
+                        ("RLIMIT_NPROC", policy.max_processes), ("RLIMIT_CORE", 0)):
+        res = getattr(resource, name)
+        soft, hard = resource.getrlimit(res)
+        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        try:
+            resource.setrlimit(res, (cap, cap))
+            done.append(name)
+        except (ValueError, OSError):
+            pass
+    # Past the file size cap, writes fail with EFBIG instead of killing the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return done
+
+
+def _drop_user(scratch: str) -> None:
+    for root, dirs, files in os.walk(scratch):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), NOBODY, NOBODY)
+    os.chown(scratch, NOBODY, NOBODY)
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+SIGNAL_EXIT_BASE = 200  # an init cannot kill itself: it reports "died of signal s" as exit 200+s
+
+
+def _relay(child: int, as_init: bool = False) -> None:
+    """Wait for ``child`` (reaping any orphan meanwhile) and die the way it died."""
+    def stop(signum: int, frame: object) -> None:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+            if pid != child:
+                continue
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(70)
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70
+    if sig is None and code > SIGNAL_EXIT_BASE:
+        sig = code - SIGNAL_EXIT_BASE
+    if sig is not None:
+        if as_init:
+            os._exit(SIGNAL_EXIT_BASE + sig)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(code)
+
+
+def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
+    """Confine the current process; returns the protections now in force.
+
+    Raises SandboxError when a protection the policy asks for cannot be set up:
+    better no grading than grading without the promised walls.
+    """
+    active = []
+    os.setsid()
+    if policy.namespaces:
+        _new_namespaces()
+        # Outside: a waiter that relays the worker's fate. Inside: a small init that
+        # reaps orphans and, by ending, ends every process left in the namespace.
+        for _level in ("outside", "init"):
+            child = os.fork()
+            if child:
+                for fd in keep_fds:
+                    os.close(fd)
+                _relay(child, as_init=_level == "init")
+            if _level == "outside":
+                _setup_mounts(policy, scratch)
+        active += ["pid namespace", "mount namespace (reference, checks and other submissions hidden)",
+                   "network namespace (no network)"]
+    active += _limits(policy)
+    if policy.drop_user and os.geteuid() == 0:
+        _drop_user(scratch)
+        active.append(f"unprivileged user {NOBODY}")
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return active
+
+
+def detect(policy: Policy) -> tuple[Policy, list[str], list[str]]:
+    """Try the policy in a throw-away child; return what works, what is active, what is missing."""
+    scratch = tempfile.mkdtemp(prefix="kata-probe-")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            result = {"ok": enter(policy, scratch, [w])}
+        except BaseException as err:  # noqa: BLE001
+            result = {"error": str(err)}
+        os.write(w, json.dumps(result).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    os.rmdir(scratch) if os.path.isdir(scratch) and not os.listdir(scratch) else None
+    try:
+        result = json.loads(data or b"{}")
+    except ValueError:
+        result = {}
+    missing = []
+    if "ok" not in result and policy.namespaces:
+        missing.append(f"namespaces unavailable ({result.get('error', 'unknown error')}): the reference and other "
+                       "submissions are NOT hidden, background processes may outlive their exercise, network is open")
+        policy, active, more = detect(Policy(**{**asdict(policy), "namespaces": False}))
+        return policy, active, missing + more
+    active = result.get("ok", [])
+    if "RLIMIT_DATA" not in active:
+        missing.append("no memory limit")
+    if os.geteuid() == 0 and not any("unprivileged user" in a for a in active):
+        missing.append("worker runs as root")
+    return policy, active, missing
+
+
+if __name__ == "__main__":
+    # python -m grader.sandbox POLICY_JSON: print what works here, as JSON (no torch needed).
+    chosen, active, missing = detect(Policy.from_json(sys.argv[1]))
+    print(json.dumps({"policy": asdict(chosen), "active": active, "missing": missing}))
