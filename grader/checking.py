@@ -8,6 +8,7 @@ and the contract point.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Callable, Iterable
 
 import torch
@@ -32,6 +33,9 @@ class Raised(Exception):
     def reason(self) -> str:
         if "NotImplementedError" in self.mro:
             return "not implemented yet"
+        missing = re.fullmatch(r"module '(\w+)' has no attribute '(\w+)'", self.message)
+        if missing and self.type_name == "AttributeError":
+            return f"{missing[1]}.py does not define {missing[2]} (the exercise asks for it by that name)"
         at = f" at {self.where}" if self.where else ""
         msg = self.message if len(self.message) <= 300 else self.message[:297] + "..."
         return f"raised {self.type_name}{at}: {msg}"

@@ -102,8 +102,45 @@ def _hide(path: str) -> None:
         _mount("/dev/null", path, None, MS_BIND)
 
 
+def _python_paths() -> list[str]:
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
+    paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
+    return sorted(paths)
+
+
+def _reopen_for_others(needed: list[str], hidden: list[str]) -> None:
+    """Make the Python installation reachable for an unprivileged user.
+
+    A venv under /root (mode 700) cannot be read by uid 65534. Instead of changing
+    permissions on the machine, cover each closed ancestor with an open tmpfs and
+    bind the needed directories back at their own paths: the rest of /root stays hidden.
+    """
+    blocked: dict[str, list[str]] = {}
+    for path in needed:
+        if any(path == h or path.startswith(h + os.sep) for h in hidden):
+            continue
+        parts = path.split(os.sep)
+        for i in range(2, len(parts)):
+            anc = os.sep.join(parts[:i])
+            if not os.stat(anc).st_mode & 0o001:
+                blocked.setdefault(anc, []).append(path)
+                break
+    for anc, paths in blocked.items():
+        keep = {p: os.open(p, os.O_PATH) for p in paths}
+        _mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        for p, fd in sorted(keep.items()):
+            if os.path.ismount(p):
+                continue
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+        for fd in keep.values():
+            os.close(fd)
+
+
 def _setup_mounts(policy: Policy, scratch: str) -> None:
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    if policy.drop_user and os.geteuid() == 0:
+        _reopen_for_others(_python_paths(), [os.path.realpath(h) for h in policy.hide])
     # Cover the shared temp directory (other workers' scratch dirs live there), then
     # bring back only this worker's own scratch directory.
     keep = os.open(scratch, os.O_PATH)

@@ -1,0 +1,369 @@
+"""Hostile submissions (issue: contain them, never let them raise a score).
+
+Each test grades a hostile cross_entropy.py next to a correct sequential.py and
+asserts both the containment and that the correct exercise keeps full marks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = ROOT / "solutions" / "sequential.py"
+CORRECT_CE = (ROOT / "solutions" / "cross_entropy.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def quick():
+    from grader.session import GradingSession
+
+    with GradingSession(call_timeout=2.0, budget=5.0) as session:
+        yield session
+
+
+@pytest.fixture
+def hostile(quick, make_submission):
+    def grade(src: str, exercise: str = "cross_entropy"):
+        other = "sequential" if exercise != "sequential" else "cross_entropy"
+        good = GOOD if other == "sequential" else ROOT / "solutions" / "cross_entropy.py"
+        sub = make_submission({exercise: textwrap.dedent(src), other: good})
+        start = time.monotonic()
+        result = quick.grade(sub, [exercise, other])
+        elapsed = time.monotonic() - start
+        bad, ok = result.exercises
+        assert ok.score == ok.max_points, [f"{c.name}: {c.reason}" for c in ok.checks if not c.passed]
+        return bad, elapsed, result
+    return grade
+
+
+def reasons(ex) -> set[str]:
+    return {c.reason for c in ex.checks if not c.passed}
+
+
+# --- never-returning code -----------------------------------------------------------
+
+def test_sleep_in_a_function(hostile) -> None:
+    bad, elapsed, _ = hostile("""
+        import time
+        def gather_target(s, t):
+            time.sleep(3600)
+        cross_entropy = gather_target
+    """)
+    assert bad.score == 0
+    assert any("timed out after 2 s" in r for r in reasons(bad))
+    assert elapsed < 5 + 2 + 20
+
+
+def test_waiting_on_input_does_not_hang(hostile) -> None:
+    bad, elapsed, _ = hostile("answer = input('type something: ')\n")
+    assert "EOFError" in bad.notes[0]
+    assert elapsed < 20
+
+
+def test_whole_submission_never_returning_is_bounded(quick, make_submission) -> None:
+    from grader import catalog
+
+    loop = "while True:\n    pass\n"
+    sub = make_submission({e.id: loop for e in catalog.EXERCISES})
+    start = time.monotonic()
+    result = quick.grade(sub)
+    elapsed = time.monotonic() - start
+    assert result.score == 0
+    for ex in result.exercises:
+        assert ex.notes and "timed out after 2 s" in ex.notes[0], (ex.exercise, ex.notes)
+    # One timed-out import per exercise: 7 x 2 s plus the grading itself.
+    assert elapsed < 7 * 2 + 30
+
+
+# --- crashes and exits -----------------------------------------------------------------
+
+@pytest.mark.parametrize("body, expected", [
+    ("raise KeyboardInterrupt", "raised KeyboardInterrupt"),
+    ("class Boom(BaseException): pass\n    raise Boom('custom')", "raised Boom"),
+    ("import os, signal\n    os.killpg(0, signal.SIGKILL)", "worker died: signal 9 (SIGKILL)"),
+    ("import signal, os\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    os.kill(os.getpid(), signal.SIGABRT)",
+     "worker died: signal 6 (SIGABRT)"),
+])
+def test_crashes_are_contained(hostile, body: str, expected: str) -> None:
+    bad, _, _ = hostile(f"def gather_target(s, t):\n    {body}\ncross_entropy = gather_target\n")
+    assert bad.score == 0
+    assert any(r.startswith(expected) for r in reasons(bad)), reasons(bad)
+
+
+def test_kill_everything_reaches_nothing_outside(hostile, quick) -> None:
+    assert any("pid namespace" in p for p in quick.pool.protections)
+    # kill(-1) signals every process the worker may signal; the pid guard keeps this test
+    # from harming the machine should the namespace ever be missing.
+    bad, _, _ = hostile("""
+        import os, signal
+        def gather_target(s, t):
+            if os.getpid() < 100:
+                os.kill(-1, signal.SIGKILL)
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    assert bad.score == 0
+
+
+# --- memory ------------------------------------------------------------------------------
+
+def test_ten_gib_allocation_fails_cleanly(hostile) -> None:
+    bad, _, _ = hostile("""
+        import torch
+        def gather_target(s, t):
+            return torch.ones(10 * 2**30 // 4)
+        def cross_entropy(l, t, reduction="mean"):
+            return bytearray(10 * 2**30)
+    """)
+    assert bad.score == 0
+    rs = " ".join(reasons(bad))
+    assert "can't allocate memory" in rs and "MemoryError" in rs
+
+
+# --- processes, files, network -----------------------------------------------------------
+
+def test_background_processes_threads_and_atexit_are_gone(hostile, tmp_path: Path) -> None:
+    marker = tmp_path / "escaped.txt"
+    bad, _, _ = hostile(f"""
+        import atexit, os, subprocess, threading, time
+        MARK = {str(marker)!r}
+        def later():
+            time.sleep(4)
+            with open(MARK, "a") as f:
+                f.write("escaped\\n")
+        subprocess.Popen(["sleep", "987654"])
+        subprocess.Popen(["setsid", "sleep", "987655"])
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                later()
+            os._exit(0)
+        threading.Thread(target=later, daemon=True).start()
+        atexit.register(later)
+        def gather_target(s, t):
+            return s.gather(1, t.view(-1, 1)).squeeze(1)
+        def cross_entropy(l, t, reduction="mean"):
+            return l.sum()
+    """)
+    time.sleep(5)
+    assert not marker.exists()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "987654" not in ps and "987655" not in ps
+
+
+def test_cannot_write_results_or_files_outside_scratch(quick, make_submission, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    target = ROOT / "grader" / "pwned.txt"
+    sub = make_submission({"cross_entropy": f"""
+import json
+for path in [{str(out)!r}, {str(target)!r}, "results.json", "/autograder/results/results.json"]:
+    try:
+        with open(path, "w") as f:
+            json.dump({{"score": 100, "tests": []}}, f)
+        print("wrote", path)
+    except OSError as err:
+        print("refused", path, type(err).__name__)
+def gather_target(s, t):
+    return s[:, 0]
+cross_entropy = gather_target
+"""})
+    from grader import report
+
+    result = quick.grade(sub, ["cross_entropy"])
+    report.write_json(result, str(out))
+    data = json.loads(out.read_text())
+    assert data["score"] == result.score < 5
+    assert not target.exists()
+    printed = result.exercises[0].output
+    assert f"refused {out}" in printed and f"refused {target}" in printed
+
+
+def test_network_is_cut(hostile) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    bad, _, _ = hostile(f"""
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"leak")
+            print("connected")
+        except OSError as err:
+            print("no network:", type(err).__name__)
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+    assert "no network" in bad.output and "connected" not in bad.output
+
+
+# --- output ----------------------------------------------------------------------------
+
+def test_print_flood_is_capped(hostile, tmp_path: Path) -> None:
+    bad, _, result = hostile("""
+        import sys
+        for _ in range(20):
+            sys.stdout.write("x" * (1024 * 1024))
+        print("done flooding")
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    assert any("output truncated" in n for n in bad.notes)
+    from grader import report
+
+    out = tmp_path / "r.json"
+    report.write_json(result, str(out))
+    assert out.stat().st_size < 200_000
+    assert len(report.summary(result)) < 50_000
+
+
+# --- global state and verdicts ---------------------------------------------------------
+
+def test_global_state_changes_stay_in_their_exercise(hostile) -> None:
+    bad, _, _ = hostile("""
+        import builtins, random, sys, types
+        import numpy as np
+        import torch, torch.testing
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+        torch.manual_seed(1); random.seed(1); np.random.seed(1)
+        torch.set_num_threads(1)
+        torch.testing.assert_close = lambda *a, **k: None
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        builtins.isinstance = lambda *a: True
+        sys.modules["pytest"] = types.ModuleType("pytest")
+        def gather_target(s, t):
+            return torch.zeros(s.shape[0])
+        def cross_entropy(l, t, reduction="mean"):
+            return torch.zeros(())
+    """)
+    # Only the dtype/shape-only checks can pass with zeros; every value check fails.
+    value_checks = [c for c in bad.checks if c.name.startswith(("test_values", "test_gradient", "test_gather_values"))]
+    assert value_checks and not any(c.passed for c in value_checks)
+
+
+def test_objects_pretending_to_be_equal_score_nothing(hostile) -> None:
+    bad, _, _ = hostile("""
+        import torch
+        class Liar(torch.Tensor):
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                return True
+            def __eq__(self, other):
+                return True
+        class Always:
+            def __eq__(self, other):
+                return True
+            def __bool__(self):
+                return True
+        def gather_target(s, t):
+            return torch.zeros(s.shape[0]).as_subclass(Liar)
+        def cross_entropy(l, t, reduction="mean"):
+            return Always()
+    """)
+    value_checks = [c for c in bad.checks if c.name.startswith(("test_values", "test_gather_values", "test_tiny", "test_large"))]
+    assert value_checks and not any(c.passed for c in value_checks)
+
+
+def test_forging_the_protocol_scores_nothing(hostile) -> None:
+    bad, _, _ = hostile("""
+        import os, pickle, struct
+        def gather_target(s, t):
+            blob = pickle.dumps({"ok": True})
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, struct.pack(">Q", len(blob)) + blob)
+                except OSError:
+                    pass
+            return None
+        cross_entropy = gather_target
+    """)
+    assert bad.score == 0
+
+
+# --- the reference stays out of reach ----------------------------------------------------
+
+def test_reference_and_checks_are_unreachable(hostile) -> None:
+    bad, _, _ = hostile(f"""
+        import glob, os, sys
+        found = []
+        def attempt(label, fn):
+            try:
+                data = fn()
+                if data and "def " in data:
+                    found.append(label)
+                    print("LEAK", label)
+                else:
+                    print("nothing at", label)
+            except Exception as err:
+                print("blocked", label, type(err).__name__)
+        def read(p):
+            with open(p) as f:
+                return f.read()
+        def up():
+            d = os.getcwd()
+            for _ in range(8):
+                for name in ("solutions/cross_entropy.py", "grader/checks/test_cross_entropy.py"):
+                    if os.path.exists(os.path.join(d, name)):
+                        return read(os.path.join(d, name))
+                d = os.path.dirname(d)
+        attempt("import solutions", lambda: __import__("solutions.cross_entropy").cross_entropy.__doc__ or "def ")
+        attempt("absolute path", lambda: read({str(ROOT / "solutions" / "cross_entropy.py")!r}))
+        attempt("hidden checks", lambda: read({str(ROOT / "grader" / "checks" / "test_cross_entropy.py")!r}))
+        attempt("walk up", up)
+        attempt("grader.__file__", lambda: read(os.path.join(os.path.dirname(os.path.dirname(
+            sys.modules["grader"].__file__)), "solutions", "cross_entropy.py")))
+        attempt("/proc/1/cwd", lambda: read("/proc/1/cwd/solutions/cross_entropy.py"))
+        attempt("/proc/ppid/cwd", lambda: read(f"/proc/{{os.getppid()}}/cwd/solutions/cross_entropy.py"))
+        attempt("glob /proc", lambda: "".join(read(p) for p in glob.glob("/proc/*/cwd/solutions/cross_entropy.py")))
+        attempt("/proc/*/root", lambda: "".join(read(p) for p in glob.glob("/proc/*/root{ROOT}/solutions/cross_entropy.py")))
+        attempt("git history", lambda: read({str(ROOT / ".git" / "HEAD")!r}) and "def ")
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    assert "LEAK" not in bad.output, bad.output
+    assert bad.output.count("blocked") + bad.output.count("nothing at") == 10, bad.output
+
+
+# --- broken submissions ------------------------------------------------------------------
+
+@pytest.mark.parametrize("src, expected", [
+    ("import torch\nimport not_a_real_module\n", "ModuleNotFoundError: No module named 'not_a_real_module'"),
+    ("def gather_target(s, t)\n    return s\n", "SyntaxError"),
+])
+def test_broken_imports_name_file_and_line(hostile, src: str, expected: str) -> None:
+    bad, _, _ = hostile(src)
+    assert "cross_entropy.py:" in bad.notes[0] and expected in bad.notes[0], bad.notes
+
+
+def test_not_utf8(quick, make_submission, tmp_path: Path) -> None:
+    f = tmp_path / "latin1.py"
+    f.write_bytes("NAME = \"caf\xe9\"\ndef gather_target(s, t):\n    return s\n".encode("latin-1"))
+    result = quick.grade(make_submission({"cross_entropy": f}), ["cross_entropy"])
+    note = result.exercises[0].notes[0]
+    assert "cross_entropy.py:1" in note and "utf-8" in note.lower(), note
+
+
+def test_missing_function_and_wrong_types(hostile) -> None:
+    bad, _, _ = hostile("""
+        def gather_target(s, t):
+            return [1, 2, 3]
+    """)
+    rs = reasons(bad)
+    assert any("cross_entropy.py does not define cross_entropy" in r for r in rs), rs
+    assert any("(not a tensor)" in r for r in rs), rs
