@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--start", choices=["fork", "exec"], default=None,
                    help="how workers start (default: fork from a zygote, exec when a GPU is present)")
     g.set_defaults(func=cmd_grade)
+    for module in ("grader.learner.cli",):
+        try:
+            __import__(module, fromlist=["register"]).register(subs)
+        except ImportError as err:
+            if err.name != module:
+                raise
     return ap
 
 

@@ -36,6 +36,8 @@ def summary(result: SubmissionResult) -> str:
         if ex.output.strip():
             lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
     lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    if result.bonus:
+        lines.append(f"Bonus: {result.bonus_score:.2f} / {sum(e.max_points for e in result.bonus):g} (capstone, not part of the total)")
     if result.protections:
         lines.append("Protections: " + ", ".join(result.protections))
     for w in result.warnings:
@@ -73,6 +75,8 @@ def gradescope(result: SubmissionResult) -> dict[str, Any]:
         "execution_time": round(result.seconds, 3),
         "output": _clip("\n".join(out), 8000),
         "tests": tests,
+        "extra_data": {"bonus_score": result.bonus_score,
+                       "bonus_max": float(sum(e.max_points for e in result.bonus))},
         "visibility": "visible",
         "stdout_visibility": "hidden",
     }

@@ -47,12 +47,25 @@ class SubmissionResult:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def core(self) -> list[ExerciseResult]:
+        return [e for e in self.exercises if not catalog.get(e.exercise).bonus]
+
+    @property
+    def bonus(self) -> list[ExerciseResult]:
+        return [e for e in self.exercises if catalog.get(e.exercise).bonus]
+
+    @property
     def score(self) -> float:
-        return round(sum(e.score for e in self.exercises), 2)
+        """The score out of the core exercises' points; bonus points are reported apart."""
+        return round(sum(e.score for e in self.core), 2)
 
     @property
     def max_score(self) -> float:
-        return float(sum(e.max_points for e in self.exercises))
+        return float(sum(e.max_points for e in self.core))
+
+    @property
+    def bonus_score(self) -> float:
+        return round(sum(e.score for e in self.bonus), 2)
 
 
 def empty_result(exercise_id: str) -> ExerciseResult:

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_catalog_is_complete() -> None:
-    assert [e.id for e in catalog.EXERCISES] == [
+    assert [e.id for e in catalog.CORE] == [
         "cross_entropy", "datasets", "sequential", "dropout", "weight_init", "training", "devices"]
+    assert [e.id for e in catalog.EXERCISES if e.bonus] == ["capstone"]
     assert catalog.TOTAL == 100
     for ex in catalog.EXERCISES:
         for path in (f"exercises/{ex.id}.py", f"solutions/{ex.id}.py", f"tests/test_{ex.id}.py",
