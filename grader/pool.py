@@ -19,8 +19,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import codec
 from grader.sandbox import Policy
+
+
+class _LazyCodec:
+    """``grader.codec`` imports torch; importing it late lets the zygote start first."""
+
+    def __getattr__(self, name: str) -> Any:
+        from grader import codec as real
+        return getattr(real, name)
+
+
+codec = _LazyCodec()
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_CAP = 64 * 1024
@@ -110,8 +120,8 @@ class WorkerHandle:
     """One worker process for one implementation directory."""
 
     def __init__(self, impl: Path, exercise: str | None, zygote: Zygote | None,
-                 policy: Policy | None = None) -> None:
-        self.exercise, self.zygote, self.policy = exercise, zygote, policy
+                 policy: Policy | None = None, pool: "Pool | None" = None) -> None:
+        self.exercise, self.zygote, self.policy, self.pool = exercise, zygote, policy, pool
         self.scratch = tempfile.mkdtemp(prefix="kata-worker-")
         self.output = os.path.join(self.scratch, ".output")
         open(self.output, "wb").close()
@@ -167,6 +177,14 @@ class WorkerHandle:
         if not self.alive:
             return
         self.alive = False
+        if self.pool is not None and self.policy is None:
+            # Unsandboxed (trusted) workers are the process we know: record their peak memory.
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    hwm = next(ln for ln in f if ln.startswith("VmHWM"))
+                self.pool.peak_rss.append(int(hwm.split()[1]) * 1024)
+            except (OSError, StopIteration, ValueError):
+                pass
         self.sock.close()
         try:
             if self.policy is not None and self.policy.namespaces:
@@ -207,20 +225,56 @@ def detect_policy(wanted: Policy) -> tuple[Policy, list[str], list[str]]:
                 [f"sandbox detection failed: {out.stderr.strip()[-300:]}"])
 
 
+class LocalHandle:
+    """No isolation at all: probes run in this process (benchmarks' floor, never for grading)."""
+
+    def __init__(self, impl: Path, exercise: str | None) -> None:
+        from grader.worker import Worker
+
+        self.impl, self.exercise, self.alive, self.status, self.pid = impl, exercise, True, 0, os.getpid()
+        if str(impl) not in sys.path:
+            sys.path.insert(0, str(impl))
+        self.worker = Worker(None, str(impl), exercise)  # type: ignore[arg-type]
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from grader.worker import describe_exception
+
+        message = codec.decode(codec.encode(message))
+        try:
+            reply = self.worker.handle(message)
+        except BaseException as err:  # noqa: BLE001
+            reply = {"raised": describe_exception(err, self.worker.impl)}
+        return codec.decode(codec.encode(reply))
+
+    def read_output(self, cap: int = OUTPUT_CAP) -> tuple[str, int]:
+        return "", 0
+
+    def stop(self) -> None:
+        self.alive = False
+
+    def close(self) -> None:
+        self.stop()
+
+
 class Pool:
     """Hands out workers, all forked from one zygote (or exec'd)."""
 
     def __init__(self, method: str | None = None, policy: Policy | None = None,
-                 sandbox: bool = True) -> None:
-        self.method = method or default_start_method()
+                 sandbox: bool = True, zygote: Zygote | None = None) -> None:
+        self.method = method or ("fork" if zygote else default_start_method())
+        if self.method == "inprocess":
+            sandbox = False
         self.policy, self.protections, self.warnings = (
-            detect_policy(policy or Policy()) if sandbox else (None, [], ["sandbox disabled"]))
-        self.zygote = Zygote() if self.method == "fork" else None
+            detect_policy(policy or Policy()) if sandbox else (None, [], ["no sandbox: submissions run unconfined"]))
+        self.zygote = zygote if zygote or self.method != "fork" else Zygote()
         self.started = 0
+        self.peak_rss: list[int] = []
 
     def start(self, impl: Path, exercise: str | None, trusted: bool = False) -> WorkerHandle:
         self.started += 1
-        return WorkerHandle(impl, exercise, self.zygote, None if trusted else self.policy)
+        if self.method == "inprocess":
+            return LocalHandle(impl, exercise)  # type: ignore[return-value]
+        return WorkerHandle(impl, exercise, self.zygote, None if trusted else self.policy, self)
 
     def close(self) -> None:
         if self.zygote is not None:

@@ -86,3 +86,25 @@ def write_json(result: SubmissionResult, path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(gradescope(result), f, indent=2)
         f.write("\n")
+
+
+def write_junit(result: SubmissionResult, path: str) -> None:
+    """JUnit XML for CI systems: one testsuite per exercise, one testcase per check."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name="torch-kata", tests=str(sum(len(e.checks) for e in result.exercises)),
+                      failures=str(sum(1 for e in result.exercises for c in e.checks if not c.passed)),
+                      time=f"{result.seconds:.3f}")
+    for ex in result.exercises:
+        suite = ET.SubElement(root, "testsuite", name=ex.exercise, tests=str(len(ex.checks)),
+                              failures=str(sum(1 for c in ex.checks if not c.passed)))
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="score", value=f"{ex.score:g}/{ex.max_points:g}")
+        for c in ex.checks:
+            case = ET.SubElement(suite, "testcase", classname=ex.exercise, name=c.title)
+            if not c.passed:
+                fail = ET.SubElement(case, "failure", message=_clip(c.reason.splitlines()[0] if c.reason else "failed", 300))
+                fail.text = _clip(c.reason)
+        if not ex.checks:
+            case = ET.SubElement(suite, "testcase", classname=ex.exercise, name="all checks")
+            ET.SubElement(case, "failure", message="; ".join(ex.notes) or "no checks ran")
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -26,10 +26,10 @@ SOLUTIONS = ROOT / "solutions"
 class GradingSession:
     def __init__(self, *, method: str | None = None, call_timeout: float = 10.0,
                  budget: float = 60.0, solutions: Path = SOLUTIONS, memory_gib: float = 4.0,
-                 hide: list[Path] = (), sandbox: bool = True) -> None:
+                 hide: list[Path] = (), sandbox: bool = True, zygote=None) -> None:
         hidden = [solutions, ROOT / "grader", ROOT / "tests", ROOT / ".git", *hide]
         policy = Policy(memory_bytes=int(memory_gib * 2**30), hide=[str(p) for p in hidden])
-        self.pool = Pool(method, policy, sandbox=sandbox)
+        self.pool = Pool(method, policy, sandbox=sandbox, zygote=zygote)
         self.reference = Reference(self.pool, solutions)
         self.call_timeout, self.budget = call_timeout, budget
 

@@ -1,0 +1,74 @@
+"""The class-level outputs of ``grade-all``: grades.csv, summary.md and a histogram."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from grader import catalog
+
+
+def _histogram_svg(scores: list[float], path: Path) -> None:
+    """Totals in ten-point bins, as a plain SVG bar chart (no plotting library needed)."""
+    bins = [0] * 10
+    for s in scores:
+        bins[min(int(s // 10), 9)] += 1
+    top = max(bins) or 1
+    w, h, pad = 640, 320, 40
+    bw = (w - 2 * pad) / 10
+    bars = []
+    for i, n in enumerate(bins):
+        bh = (h - 2 * pad) * n / top
+        x, y = pad + i * bw, h - pad - bh
+        bars.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{bw - 4:.1f}" height="{bh:.1f}" fill="#4c72b0"/>'
+                    f'<text x="{x + bw / 2:.1f}" y="{y - 4:.1f}" font-size="12" text-anchor="middle">{n}</text>'
+                    f'<text x="{x + bw / 2:.1f}" y="{h - pad + 16:.1f}" font-size="11" text-anchor="middle">'
+                    f'{i * 10}-{i * 10 + 9 if i < 9 else 100}</text>')
+    path.write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif">'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<text x="{w / 2}" y="20" font-size="15" text-anchor="middle">Scores ({len(scores)} submissions)</text>'
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>'
+        + "".join(bars) + "</svg>\n")
+
+
+def write(out: Path, students: list[str], exercises: list[str], counts: dict[str, int]) -> dict[str, Any]:
+    metas = []
+    for sid in students:
+        try:
+            metas.append(json.loads((out / sid / "meta.json").read_text()))
+        except (OSError, ValueError):
+            metas.append({"student": sid, "score": 0.0, "exercises": {}, "failed": [], "error": "no result"})
+    core = [e for e in exercises if not catalog.get(e).bonus]
+    bonus = [e for e in exercises if catalog.get(e).bonus]
+    with open(out / "grades.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "total", *core, *bonus, "error"])
+        for m in metas:
+            writer.writerow([m["student"], f'{m["score"]:g}', *[f'{m["exercises"].get(e, 0.0):g}' for e in core],
+                             *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus], m.get("error") or ""])
+    scores = [m["score"] for m in metas]
+    _histogram_svg(scores, out / "histogram.svg")
+    lines = [f"# Class summary: {len(metas)} submissions", "",
+             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / 100. "
+             f"Timeouts: {counts.get('timeouts', 0)}, crashes: {counts.get('crashes', 0)}, "
+             f"grader errors: {counts.get('errors', 0)}, unchanged and skipped: {counts.get('skipped', 0)}.", "",
+             "![score histogram](histogram.svg)", "",
+             "| exercise | points | mean | pass rate (full marks) |", "|---|---|---|---|"]
+    for e in exercises:
+        pts = catalog.get(e).points
+        got = [m["exercises"].get(e, 0.0) for m in metas]
+        full = sum(1 for g in got if g >= pts)
+        lines.append(f"| {e}{' (bonus)' if catalog.get(e).bonus else ''} | {pts} | "
+                     f"{sum(got) / max(len(got), 1):.2f} | {100 * full / max(len(got), 1):.0f}% |")
+    failing = Counter((ex, title) for m in metas for ex, title, _ in m.get("failed", []))
+    lines += ["", "## Most common failing checks", "", "| exercise | check | submissions failing |", "|---|---|---|"]
+    for (ex, title), n in failing.most_common(15):
+        lines.append(f"| {ex} | {title.replace('|', '/')} | {n} |")
+    errors = [m for m in metas if m.get("error")]
+    if errors:
+        lines += ["", "## Not graded", ""] + [f"- {m['student']}: {m['error']}" for m in errors]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts}

@@ -1,0 +1,68 @@
+"""Finding submissions on disk: directories, LMS zip exports, nested upload folders."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+MAX_ZIP_MEMBERS = 500
+MAX_ZIP_BYTES = 20 * 2**20
+
+
+class BadSubmission(Exception):
+    pass
+
+
+def submission_root(path: Path) -> Path:
+    """Where the .py files are: the folder itself, or its only subfolder (a zipped folder)."""
+    for _ in range(3):
+        if any(path.glob("*.py")):
+            return path
+        subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
+        if len(subdirs) != 1:
+            return path
+        path = subdirs[0]
+    return path
+
+
+def extract_zip(archive: Path, dest: Path) -> Path:
+    """Extract only plain files with safe relative names; refuse bombs."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise BadSubmission(f"{archive.name}: more than {MAX_ZIP_MEMBERS} files")
+            total = 0
+            for m in members:
+                name = Path(m.filename)
+                if m.is_dir() or name.is_absolute() or ".." in name.parts or m.filename.startswith("/"):
+                    continue
+                total += m.file_size
+                if total > MAX_ZIP_BYTES:
+                    raise BadSubmission(f"{archive.name}: unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB")
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+    except zipfile.BadZipFile as err:
+        raise BadSubmission(f"{archive.name}: not a zip file ({err})") from None
+    return submission_root(dest)
+
+
+def fingerprint(path: Path) -> str:
+    """A hash of the submission's .py files (names and contents)."""
+    h = hashlib.sha256()
+    for f in sorted(path.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def grader_fingerprint(root: Path, extra: str = "") -> str:
+    """A hash of everything that decides a grade: grader code, checks, probes, references."""
+    h = hashlib.sha256(extra.encode())
+    for pattern in ("grader/*.py", "grader/checks/*.py", "grader/probes/*.py", "solutions/*.py"):
+        for f in sorted(root.glob(pattern)):
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
