@@ -1,0 +1,588 @@
+"""Hidden checks for ``weight_init``: init functions for ``net.apply`` and ``xavier_uniform_``.
+
+Random initialisations are judged by their statistics against the laws the
+contract states, never by equality with the reference's random stream. Each
+statistical check states, next to it, the probability that a correct
+implementation fails it (always below 1e-8, whatever the seed), and is sized
+so that the plausible wrong laws (variance used as the standard deviation,
+std 0.1, a normal instead of a uniform, the wrong fans or mixture weights)
+fail with near certainty.
+
+Checks of the invariants (same Parameter objects, still trainable leaves,
+dtype kept, other modules untouched) first require that the function did
+initialise the linear layer, so a function that does nothing earns nothing.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import re
+from typing import Any, Callable
+
+import pytest
+import torch
+import torch.nn.init
+
+from grader.checking import describe, expect, expect_equal, expect_raises, uses_any
+
+INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
+
+NN_INIT_NAMES = ["torch.nn.init"] + sorted(
+    f"torch.nn.init.{name}" for name, value in vars(torch.nn.init).items()
+    if inspect.isfunction(value) and value.__module__ == "torch.nn.init")
+
+
+# ----------------------------------------------------------------- helpers
+
+def _int(rng: torch.Generator, lo: int, hi: int) -> int:
+    """A random int in [lo, hi]."""
+    return int(torch.randint(lo, hi + 1, (1,), generator=rng))
+
+
+def _xavier_a(shape: list[int], gain: float = 1.0) -> float:
+    r = math.prod(shape[2:])
+    return gain * math.sqrt(6.0 / (shape[1] * r + shape[0] * r))
+
+
+def _ks(x: torch.Tensor, cdf: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """Kolmogorov-Smirnov distance between the sample ``x`` and the law ``cdf``."""
+    x = torch.sort(x.double().flatten()).values
+    n = x.numel()
+    f = cdf(x)
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return max(float((i / n - f).max()), float((f - (i - 1) / n).max()))
+
+
+def _dkw_eps(n: int, delta: float) -> float:
+    """Dvoretzky-Kiefer-Wolfowitz: P(KS distance > eps) <= 2 exp(-2 n eps^2) = delta."""
+    return math.sqrt(math.log(2 / delta) / (2 * n))
+
+
+def _normal_cdf(sigma: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: 0.5 * (1 + torch.erf(x / (sigma * math.sqrt(2))))
+
+
+def _uniform_cdf(lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: ((x - lo) / (hi - lo)).clamp(0, 1)
+
+
+def _stats(w: torch.Tensor) -> str:
+    w = w.double()
+    return (f"{w.numel()} weights: mean {w.mean().item():.4g}, std {w.std().item():.4g}, "
+            f"min {w.min().item():.4g}, max {w.max().item():.4g}")
+
+
+def _fingerprint(fn: str, got: dict[str, Any], in_f: int, out_f: int) -> tuple[bool, str, str]:
+    """Did ``fn`` initialise the weight? Returns (ok, what was expected, what came back).
+
+    The layers here have at least 400 weights; the bounds below hold for that.
+    """
+    w = got["weight"].double()
+    before = got["weight_before"].double()
+    changed = float((w != before).double().mean()) if w.shape == before.shape else 0.0
+    # A fresh continuous draw equals the old float with negligible probability.
+    if changed < 0.9:
+        return False, "the weight re-initialised", f"{100 * changed:.0f}% of the weights changed"
+    if fn == "init_normal":
+        rms = float(w.pow(2).mean().sqrt())
+        # 10 sd: P(|Z| > 10) = 1.5e-23 per weight. rms in [0.5, 2] x 0.01 with n >= 400:
+        # chi-square Chernoff bounds e^-127 and e^-322.
+        ok = float(w.abs().max()) < 0.1 and 0.005 < rms < 0.02
+        return ok, "weights of N(0, 0.01**2)", _stats(w)
+    if fn == "init_constant":
+        return bool((w == 1).all()), "every weight exactly 1", _stats(w)
+    if fn == "init_xavier":
+        a = math.sqrt(6 / (in_f + out_f))
+        m2 = float(w.pow(2).mean()) / a**2
+        # Hoeffding on (w/a)^2 in [0, 1], n >= 400: P(|m2 - 1/3| >= 0.2) <= 2 e^-32.
+        ok = float(w.abs().max()) <= a * (1 + 1e-6) and abs(m2 - 1 / 3) < 0.2
+        return ok, f"weights of U(-a, a), a = {a:.4g}", _stats(w)
+    nonzero = w != 0
+    support = bool((~nonzero | ((w.abs() >= 5 * (1 - 1e-6)) & (w.abs() <= 10 * (1 + 1e-6)))).all())
+    # P(all zero) = 2^-400.
+    return support and bool(nonzero.any()), "every weight 0 or 5 <= |w| <= 10, not all 0", _stats(w)
+
+
+def _linear_call(fn: str, in_f: int, out_f: int, *, bias: bool = True, dtype: str = "float32",
+                 kind: str = "linear", via: str = "apply") -> str:
+    cls = "MyLinear" if kind == "subclass" else "nn.Linear"
+    args = f"{in_f}, {out_f}" + ("" if bias else ", bias=False") + ("" if dtype == "float32" else f", dtype=torch.{dtype}")
+    layer = f"{cls}({args})"
+    sub_note = "  # class MyLinear(nn.Linear)" if kind == "subclass" else ""
+    if via == "apply":
+        return f"nn.Sequential({layer}, nn.ReLU()).apply({fn}){sub_note}"
+    return f"{fn}({layer}){sub_note}"
+
+
+def _init(sub: Any, fn: str, in_f: int, out_f: int, **kw: Any) -> tuple[dict[str, Any], str]:
+    return sub.init_linear(fn, in_f, out_f, **kw), _linear_call(fn, in_f, out_f, **kw)
+
+
+def _require_initialised(fn: str, got: dict[str, Any], in_f: int, out_f: int, call: str) -> None:
+    ok, want, saw = _fingerprint(fn, got, in_f, out_f)
+    expect(ok, call=call, point=f"{fn} initialises the weight of the nn.Linear (needed before this point can count)",
+           expected=want, got=saw)
+
+
+def _fill_bound(n: int) -> float:
+    """delta with (1 - delta)^n = 1e-12: a U(-a, a) sample of n values has max |w| < (1 - delta) a
+    with probability exactly 1e-12."""
+    return 1 - 1e-12 ** (1 / n)
+
+
+def _expect_xavier_bound(values: torch.Tensor, a: float, *, call: str, point: str) -> None:
+    v = values.double()
+    m = float(v.abs().max()) if v.numel() else float("nan")
+    expect(bool(torch.isfinite(v).all()) and m <= a * (1 + 1e-6), call=call, point=point,
+           expected=f"every |w| <= a = {a:.6g}", got=f"max |w| = {m:.6g}")
+    d = _fill_bound(v.numel())
+    # P(max |w| < (1 - d) a) = (1 - d)^n = 1e-12 for a correct U(-a, a).
+    expect(m >= a * (1 - d), call=call, point=point,
+           expected=f"max |w| just below a = {a:.6g} (at least {a * (1 - d):.6g} with {v.numel()} draws)",
+           got=f"max |w| = {m:.6g}, so the values come from a narrower range")
+
+
+def _scoped_nn_init_uses(source: str | None, root: str = "xavier_uniform_") -> list[str]:
+    """``uses_any`` hits for torch.nn.init inside ``root`` and the module-level names it uses.
+
+    The other init functions may use torch.nn.init, so only the code reachable
+    by name from ``root`` (module-level functions, classes and assignments) is
+    looked at; import aliases are resolved on the whole file, so a use of an
+    alias shows on the line that uses it. An import that itself binds a
+    followed name to something in torch.nn.init (``from torch.nn.init import
+    xavier_uniform_``) counts too.
+    """
+    if not source:
+        return []
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    hits = uses_any(source, NN_INIT_NAMES)
+    defined: dict[str, list[ast.AST]] = {}
+    imported: dict[str, list[tuple[str, int]]] = {}
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                imported.setdefault(a.asname or a.name.split(".")[0], []).append(
+                    (a.name if a.asname else a.name.split(".")[0], node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                imported.setdefault(a.asname or a.name, []).append((f"{node.module}.{a.name}", node.lineno))
+        for name in names:
+            defined.setdefault(name, []).append(node)
+    ranges: list[tuple[int, int]] = []
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for target, line in imported.get(name, []):
+            if target == "torch.nn.init" or target.startswith("torch.nn.init."):
+                found.append(f"{target} (line {line})")
+        for node in defined.get(name, []):
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            ranges.append((start, node.end_lineno or node.lineno))
+            todo.extend(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+    for hit in hits:
+        m = re.search(r"\(line (\d+)\)$", hit)
+        if m and any(lo <= int(m.group(1)) <= hi for lo, hi in ranges):
+            found.append(hit)
+    found = list(dict.fromkeys(found))
+    # "torch.nn.init.uniform_ (line 9)" already says what "torch.nn.init (line 9)" would.
+    return [h for h in found if not (h.startswith("torch.nn.init (") and any(
+        o != h and o.startswith("torch.nn.init.") and o.endswith(h[len("torch.nn.init"):]) for o in found))]
+
+
+# ----------------------------------------------------------------- shared contract
+
+@pytest.mark.weight(1)
+def test_apply_initialises_linear(sub, rng):
+    """net.apply(fn) initialises the weight of every nn.Linear (all four functions)"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got, call = _init(sub, fn, i, o)
+        ok, want, saw = _fingerprint(fn, got, i, o)
+        expect(ok, call=call, point=f"{fn} initialises the weight of an nn.Linear", expected=want, got=saw)
+
+
+@pytest.mark.weight(2)
+def test_acts_on_linear_subclasses(sub, rng):
+    """acts on subclasses of nn.Linear too (isinstance, not type(m) == nn.Linear)"""
+    for fn in INITS:
+        for via in ("apply", "direct"):
+            i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+            got, call = _init(sub, fn, i, o, kind="subclass", via=via)
+            ok, want, saw = _fingerprint(fn, got, i, o)
+            expect(ok, call=call, point="acts on nn.Linear modules, subclasses of nn.Linear included",
+                   expected=want, got=saw)
+            expect(got["bias"] is not None and bool((got["bias"] == 0).all()), call=call,
+                   point="a subclass of nn.Linear gets its bias zeroed too",
+                   expected="bias all 0", got=f"bias {got['bias']}")
+
+
+@pytest.mark.weight(2)
+def test_other_modules_untouched(sub):
+    """leaves every module that is not an nn.Linear untouched (Conv2d, Conv1d, Bilinear, LayerNorm, ...)"""
+    for fn in INITS:
+        got = sub.init_mixed(fn)
+        call = f"nn.Sequential(Conv2d, Conv1d, Bilinear, LayerNorm, BatchNorm1d, Embedding, Custom, Linear).apply({fn})"
+        touched = [label for label, ok in got["untouched"].items() if ok is not True]
+        expect(not touched, call=call, point="every module that is not an nn.Linear is left untouched",
+               expected="their parameters unchanged (values and objects)", got=f"changed: {', '.join(touched)}")
+        expect(got["linear_changed"] >= 0.9, call=call,
+               point=f"{fn} initialises the nn.Linear of the same net (needed before this point can count)",
+               expected="the nn.Linear's weight re-initialised",
+               got=f"{100 * got['linear_changed']:.0f}% of its weights changed")
+
+
+@pytest.mark.weight(1.5)
+def test_same_parameter_objects(sub, rng):
+    """changes the parameters in place: the same nn.Parameter objects afterwards"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got, call = _init(sub, fn, i, o)
+        _require_initialised(fn, got, i, o, call)
+        expect(got["same_weight"] is True and got["same_bias"] is True and got["same_parameters"] is True,
+               call=call, point="in place: m.weight and m.bias are the same nn.Parameter objects afterwards",
+               expected="the very Parameter objects the layer had (an optimiser may hold them)",
+               got=f"same weight object: {got['same_weight']}, same bias object: {got['same_bias']}")
+
+
+@pytest.mark.weight(1.5)
+def test_parameters_stay_trainable_leaves(sub, rng):
+    """the parameters stay leaves with requires_grad=True; no autograd history is recorded"""
+    want = {"type": "Parameter", "requires_grad": True, "is_leaf": True, "grad_fn": None}
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got, call = _init(sub, fn, i, o)
+        _require_initialised(fn, got, i, o, call)
+        for name in ("weight", "bias"):
+            state = got[f"{name}_autograd"]
+            expect(state == want, call=call,
+                   point="parameters stay leaves with requires_grad=True and no autograd history (grad_fn None)",
+                   expected=f"{name}: {want}", got=f"{name}: {state}")
+        expect(got["backward"] == "ok", call=call + "; then layer(x).sum().backward()",
+               point="the layer can still be trained: backward() fills weight.grad",
+               expected="weight.grad of the weight's shape", got=got["backward"])
+
+
+@pytest.mark.weight(0.5)
+def test_keeps_dtype(sub, rng):
+    """in place: a float64 layer keeps float64 parameters"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got, call = _init(sub, fn, i, o, dtype="float64")
+        _require_initialised(fn, got, i, o, call)
+        expect_equal(got["dtypes"], ["float64", "float64"], call=call,
+                     point="in place: the parameters keep their dtype (weight, bias)")
+
+
+@pytest.mark.weight(1.5)
+def test_bias_zeroed(sub, rng):
+    """sets the bias to zero when there is one"""
+    for fn in INITS:
+        for via in ("apply", "direct"):
+            i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+            got, call = _init(sub, fn, i, o, via=via)
+            expect(got["bias"] is not None and got["bias"].shape == (o,) and bool((got["bias"] == 0).all()),
+                   call=call, point="the bias is set to zero when there is one",
+                   expected=f"bias = zeros({o})", got=f"bias {got['bias']}")
+
+
+@pytest.mark.weight(1.5)
+def test_bias_false(sub, rng):
+    """works on nn.Linear(..., bias=False)"""
+    for fn in INITS:
+        for via in ("apply", "direct"):
+            i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+            got, call = _init(sub, fn, i, o, bias=False, via=via)
+            ok, want, saw = _fingerprint(fn, got, i, o)
+            expect(ok and got["bias_is_none"] is True, call=call,
+                   point="works on nn.Linear(..., bias=False): the weight is initialised, bias stays None",
+                   expected=f"{want}; bias None", got=f"{saw}; bias {'None' if got['bias_is_none'] else got['bias']}")
+
+
+# ----------------------------------------------------------------- init_normal
+
+@pytest.mark.weight(2)
+def test_init_normal_std(sub, rng):
+    """init_normal: weights have standard deviation 0.01 (variance 0.0001)"""
+    i = _int(rng, 500, 600)
+    got, call = _init(sub, "init_normal", i, 200)
+    w = got["weight"].double()
+    n = w.numel()  # >= 100000
+    rms = float(w.pow(2).mean().sqrt())
+    # n * rms^2 / 0.01^2 ~ chi-square(n). Chernoff: P(rms > 1.03 sd) <= exp(-n/2 (t - ln(1+t))) with
+    # t = 0.0609, = e^-89; P(rms < 0.97 sd) <= exp(-n/2 (-t - ln(1-t))) with t = 0.0591, = e^-90.
+    # std 1e-4 (variance used as std) or 0.1 is 100 or 10 times off.
+    expect(0.0097 < rms < 0.0103, call=call, point="weights drawn from N(0, 0.01**2): standard deviation 0.01",
+           expected="standard deviation 0.01 (within 3%)", got=_stats(w))
+
+
+@pytest.mark.weight(1)
+def test_init_normal_centred_gaussian(sub, rng):
+    """init_normal: weights are normal with mean 0 (N(0, 0.01**2), not a uniform)"""
+    i = _int(rng, 500, 600)
+    got, call = _init(sub, "init_normal", i, 200)
+    w = got["weight"].double()
+    n = w.numel()
+    # The sample mean of n draws of N(0, 0.01^2) is N(0, 0.01^2 / n): P(|mean| > 6 sd) = 2e-9.
+    limit = 6 * 0.01 / math.sqrt(n)
+    expect(abs(float(w.mean())) < limit, call=call, point="weights drawn from N(0, 0.01**2): mean 0",
+           expected=f"|mean| < {limit:.3g}", got=_stats(w))
+    # DKW with n >= 100000: P(KS distance > 0.01) <= 2 exp(-2 n 0.01^2) = 4.1e-9. A uniform with the
+    # same std is 0.057 away in KS distance (std 0.0104 would be 0.0095 away; the std check sees that).
+    d = _ks(w, _normal_cdf(0.01))
+    expect(d < 0.01, call=call, point="weights drawn from the normal distribution N(0, 0.01**2)",
+           expected="empirical CDF within 0.01 of the N(0, 0.01**2) CDF (Kolmogorov-Smirnov distance)",
+           got=f"KS distance {d:.4f}; {_stats(w)}")
+
+
+# ----------------------------------------------------------------- init_constant
+
+@pytest.mark.weight(1)
+def test_init_constant_ones(sub, ref, rng):
+    """init_constant: every weight is exactly 1"""
+    for dtype in ("float32", "float64"):
+        i, o = _int(rng, 2, 30), _int(rng, 2, 30)
+        got, call = _init(sub, "init_constant", i, o, dtype=dtype)
+        want, _ = _init(ref, "init_constant", i, o, dtype=dtype)
+        expect_equal(got["weight"], want["weight"], call=call, point="init_constant: every weight is exactly 1")
+
+
+# ----------------------------------------------------------------- init_xavier
+
+@pytest.mark.weight(2)
+def test_init_xavier_range(sub, rng):
+    """init_xavier: weights fill U(-a, a), a = sqrt(6 / (in_features + out_features))"""
+    i, o = _int(rng, 400, 600), _int(rng, 100, 200)
+    got, call = _init(sub, "init_xavier", i, o)
+    a = math.sqrt(6 / (i + o))
+    # n >= 40000 weights; the bound's failure probability is 1e-12 (see _expect_xavier_bound).
+    _expect_xavier_bound(got["weight"], a, call=call,
+                         point="init_xavier: weight from U(-a, a), a = sqrt(6 / (in_features + out_features))")
+
+
+@pytest.mark.weight(1)
+def test_init_xavier_moments(sub, rng):
+    """init_xavier: weights have mean 0 and standard deviation a / sqrt(3)"""
+    i, o = _int(rng, 400, 600), _int(rng, 100, 200)
+    got, call = _init(sub, "init_xavier", i, o)
+    a = math.sqrt(6 / (i + o))
+    w = got["weight"].double() / a
+    n = w.numel()  # >= 40000
+    # Hoeffding, (w/a)^2 in [0, 1]: P(|mean - 1/3| >= 0.02) <= 2 exp(-2 n 0.02^2) = 2.5e-14.
+    m2 = float(w.pow(2).mean())
+    expect(abs(m2 - 1 / 3) < 0.02, call=call, point="init_xavier: a uniform on [-a, a] has standard deviation a / sqrt(3)",
+           expected=f"std {a / math.sqrt(3):.5g}", got=f"std {math.sqrt(m2) * a:.5g} (root mean square)")
+    # Hoeffding, w/a in [-1, 1]: P(|mean| >= 0.04) <= 2 exp(-n 0.04^2 / 2) = 2.5e-14.
+    m1 = float(w.mean())
+    expect(abs(m1) < 0.04, call=call, point="init_xavier: weights centred on 0",
+           expected="mean about 0", got=f"mean {m1 * a:.5g} (a = {a:.5g})")
+
+
+# ----------------------------------------------------------------- my_init
+
+def _my_init_weights(sub: Any, rng: torch.Generator) -> tuple[torch.Tensor, str]:
+    i = _int(rng, 500, 600)
+    got, call = _init(sub, "my_init", i, 200)
+    return got["weight"].double(), call
+
+
+@pytest.mark.weight(2)
+def test_my_init_support(sub, rng):
+    """my_init: every weight is 0 or lies in [5, 10] or [-10, -5]"""
+    w, call = _my_init_weights(sub, rng)
+    a = w.abs()
+    bad = ~((w == 0) | ((a >= 5 * (1 - 1e-6)) & (a <= 10 * (1 + 1e-6))))
+    expect(not bool(bad.any()), call=call, point="my_init: each weight is 0, or from U(5, 10), or from U(-10, -5)",
+           expected="no weight with 0 < |w| < 5 or |w| > 10",
+           got=f"{int(bad.sum())} such weights, e.g. {w[bad][:4].tolist()}")
+
+
+@pytest.mark.weight(2)
+def test_my_init_fractions(sub, rng):
+    """my_init: U(5, 10) with probability 1/4, 0 with probability 1/2, U(-10, -5) with probability 1/4"""
+    w, call = _my_init_weights(sub, rng)
+    n = w.numel()  # >= 100000
+    # Hoeffding on each indicator: P(|fraction - p| >= 0.01) <= 2 exp(-2 n 0.01^2) = 4.1e-9; 1.3e-8 for all three.
+    for label, frac, p in (("positive (U(5, 10))", float((w > 0).double().mean()), 0.25),
+                           ("zero", float((w == 0).double().mean()), 0.5),
+                           ("negative (U(-10, -5))", float((w < 0).double().mean()), 0.25)):
+        expect(abs(frac - p) < 0.01, call=call,
+               point="my_init: U(5, 10) w.p. 1/4, 0 w.p. 1/2, U(-10, -5) w.p. 1/4",
+               expected=f"about {p:.0%} of the {n} weights {label}", got=f"{frac:.2%}")
+
+
+@pytest.mark.weight(1)
+def test_my_init_parts_uniform(sub, rng):
+    """my_init: the non-zero weights are uniform on [5, 10] and on [-10, -5]"""
+    w, call = _my_init_weights(sub, rng)
+    for label, part, cdf in (("U(5, 10)", w[w > 0], _uniform_cdf(5, 10)),
+                             ("U(-10, -5)", w[w < 0], _uniform_cdf(-10, -5))):
+        n = part.numel()
+        expect(n >= 1000, call=call, point=f"my_init: a quarter of the weights from {label}",
+               expected="about 25% of the weights there", got=f"{n} of {w.numel()}")
+        # DKW with eps chosen for n: P(KS distance > eps) <= 1e-10 per part, conditionally on n
+        # (n >= 20000 except with probability e^-500, so eps <= 0.0222). A law 5 + 5 u^2 is 0.25 away.
+        eps = _dkw_eps(n, 1e-10)
+        d = _ks(part, cdf)
+        expect(d < eps, call=call, point=f"my_init: the weights of that part are uniform, {label}",
+               expected=f"empirical CDF within {eps:.4f} of the {label} CDF (Kolmogorov-Smirnov distance)",
+               got=f"KS distance {d:.4f}; {_stats(part)}")
+
+
+@pytest.mark.weight(0.5)
+def test_my_init_prints_nothing(sub, rng):
+    """my_init prints nothing"""
+    i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+    got, call = _init(sub, "my_init", i, o)
+    _require_initialised("my_init", got, i, o, call)
+    expect(got["printed"] == "", call=call, point="my_init prints nothing (the notes' print is not part of it)",
+           expected="no output", got=repr(got["printed"][:200]))
+
+
+# ----------------------------------------------------------------- xavier_uniform_
+
+XU_POINT = ("U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)), fan_in = size(1) * r, "
+            "fan_out = size(0) * r, r = product of the sizes beyond dimension 1")
+
+
+def _xu_call(shape: list[int], gain: float | None = None, dtype: str = "float32", parameter: bool = False) -> str:
+    t = f"torch.empty({', '.join(map(str, shape))}" + ("" if dtype == "float32" else f", dtype=torch.{dtype}") + ")"
+    if parameter:
+        t = f"nn.Parameter({t})"
+    return f"xavier_uniform_({t}" + ("" if gain is None else f", gain={gain:.4g}") + ")"
+
+
+@pytest.mark.weight(2)
+def test_xavier_uniform_2d(sub, rng):
+    """xavier_uniform_ on a 2-D weight fills U(-a, a), a = sqrt(6 / (fan_in + fan_out))"""
+    shape = [_int(rng, 40, 80), _int(rng, 500, 700)]  # fan_in != fan_out: a fan used twice shows
+    got = sub.xavier(shape)
+    # n >= 20000 values; failure probability of the bound 1e-12 (see _expect_xavier_bound).
+    _expect_xavier_bound(got["values"], _xavier_a(shape), call=_xu_call(shape), point=XU_POINT)
+
+
+@pytest.mark.weight(2)
+def test_xavier_uniform_receptive_field(sub, rng):
+    """xavier_uniform_ on 3-D, 4-D and 5-D kernels multiplies both fans by the receptive field"""
+    shapes = [[_int(rng, 32, 48), _int(rng, 16, 24), 5, 5],
+              [_int(rng, 64, 96), _int(rng, 32, 48), _int(rng, 5, 9)],
+              [8, 4, 3, 3, 3]]
+    for shape in shapes:
+        got = sub.xavier(shape)
+        # Each bound fails a correct implementation with probability 1e-12 (see _expect_xavier_bound).
+        _expect_xavier_bound(got["values"], _xavier_a(shape), call=_xu_call(shape), point=XU_POINT)
+
+
+@pytest.mark.weight(1.5)
+def test_xavier_uniform_gain(sub, rng):
+    """xavier_uniform_(tensor, gain) scales the bound by gain"""
+    for gain in (1.5 + 1.5 * float(torch.rand(1, generator=rng)), 0.5):
+        shape = [_int(rng, 40, 80), _int(rng, 300, 500)]
+        got = sub.xavier(shape, gain)
+        # Failure probability 1e-12 per bound (see _expect_xavier_bound).
+        _expect_xavier_bound(got["values"], _xavier_a(shape, gain), call=_xu_call(shape, gain), point=XU_POINT)
+
+
+@pytest.mark.weight(1)
+def test_xavier_uniform_moments(sub, rng):
+    """xavier_uniform_ draws are centred with standard deviation a / sqrt(3)"""
+    shape = [_int(rng, 60, 80), _int(rng, 500, 700)]
+    got = sub.xavier(shape)
+    a = _xavier_a(shape)
+    w = got["values"].double() / a
+    n = w.numel()  # >= 30000
+    call = _xu_call(shape)
+    # Hoeffding, (w/a)^2 in [0, 1]: P(|mean - 1/3| >= 0.02) <= 2 exp(-2 n 0.02^2) = 7.6e-11.
+    m2 = float(w.pow(2).mean())
+    expect(abs(m2 - 1 / 3) < 0.02, call=call, point="a uniform on [-a, a]: standard deviation a / sqrt(3)",
+           expected=f"std {a / math.sqrt(3):.5g}", got=f"std {math.sqrt(max(m2, 0)) * a:.5g} (root mean square)")
+    # Hoeffding, w/a in [-1, 1]: P(|mean| >= 0.04) <= 2 exp(-n 0.04^2 / 2) = 7.6e-11.
+    m1 = float(w.mean())
+    expect(abs(m1) < 0.04, call=call, point="a uniform on [-a, a]: mean 0",
+           expected="mean about 0", got=f"mean {m1 * a:.5g} (a = {a:.5g})")
+
+
+@pytest.mark.weight(1.5)
+def test_xavier_uniform_in_place(sub, rng):
+    """xavier_uniform_ fills the tensor in place and returns the same object (shape and dtype kept)"""
+    for shape, dtype in (([_int(rng, 5, 12), _int(rng, 5, 12)], "float32"),
+                         ([6, 3, 3, 3], "float32"),
+                         ([_int(rng, 5, 12), _int(rng, 5, 12)], "float64")):
+        # The tensor starts full of 1e6: any element left over shows.
+        got = sub.xavier(shape, None, dtype, False, 1e6)
+        call = _xu_call(shape, dtype=dtype)
+        expect(got["same"] is True, call=call, point="returns the tensor it was given (xavier_uniform_(t) is t)",
+               expected="the input tensor object", got=got["returned"])
+        expect(got["shape"] == shape and got["dtype"] == dtype, call=call, point="in place: shape and dtype unchanged",
+               expected=f"{dtype} {tuple(shape)}", got=f"{got['dtype']} {tuple(got['shape'])}")
+        a = _xavier_a(shape)
+        v = got["values"].double()
+        bad = int((~(v.abs() <= a * (1 + 1e-6))).sum())
+        expect(bad == 0, call=call, point="every element of the tensor itself is overwritten by a draw from U(-a, a)",
+               expected=f"all {v.numel()} elements in [-a, a], a = {a:.5g}",
+               got=f"{bad} elements outside (the tensor started full of 1e6)")
+
+
+@pytest.mark.weight(1)
+def test_xavier_uniform_rejects_low_dim(sub, rng):
+    """xavier_uniform_ raises ValueError for a tensor with fewer than 2 dimensions"""
+    for shape in ([_int(rng, 2, 20)], []):
+        expect_raises("ValueError", sub.xavier, shape, call=_xu_call(shape),
+                      point="a tensor with fewer than 2 dimensions raises ValueError")
+
+
+@pytest.mark.weight(1.5)
+def test_xavier_uniform_parameter(sub, rng):
+    """xavier_uniform_ works on a Parameter with requires_grad=True without recording autograd history"""
+    shape = [_int(rng, 20, 40), _int(rng, 20, 40)]
+    got = sub.xavier(shape, None, "float32", True, 1e6)
+    call = _xu_call(shape, parameter=True)
+    want = {"type": "Parameter", "requires_grad": True, "is_leaf": True, "grad_fn": None}
+    expect(got["autograd"] == want, call=call,
+           point="on a Parameter: still a leaf with requires_grad=True, no autograd history (grad_fn None)",
+           expected=str(want), got=str(got["autograd"]))
+    a = _xavier_a(shape)
+    m = float(got["values"].double().abs().max())
+    expect(got["same"] is True and m <= a * (1 + 1e-6), call=call,
+           point="the Parameter itself is filled from U(-a, a) and returned",
+           expected=f"the same object, every |w| <= {a:.5g}", got=f"same object: {got['same']}, max |w| = {m:.5g}")
+
+
+@pytest.mark.weight(1)
+def test_xavier_uniform_source_avoids_nn_init(sub, source):
+    """xavier_uniform_'s code refers to no torch.nn.init function, under any name"""
+    got = sub.xavier([3, 4])  # only an implemented xavier_uniform_ earns this point
+    a = _xavier_a([3, 4])
+    expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=_xu_call([3, 4]),
+           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
+    found = _scoped_nn_init_uses(source)
+    expect(not found, call="the source of xavier_uniform_ (and the helpers it uses)",
+           point="xavier_uniform_ must not use any torch.nn.init function (write the formula yourself)",
+           expected="no reference to torch.nn.init", got=", ".join(found))
+
+
+@pytest.mark.weight(1.5)
+def test_xavier_uniform_calls_no_nn_init(sub, rng):
+    """xavier_uniform_ calls no torch.nn.init function while it runs"""
+    for shape, parameter in (([_int(rng, 5, 30), _int(rng, 5, 30)], False),
+                             ([_int(rng, 4, 8), _int(rng, 2, 4), 3, 3], False),
+                             ([_int(rng, 5, 30), _int(rng, 5, 30)], True)):
+        got = sub.xavier(shape, None, "float32", parameter)
+        expect(got["nn_init_calls"] == [], call=_xu_call(shape, parameter=parameter),
+               point="xavier_uniform_ must not use any torch.nn.init function, under any name",
+               expected="no call into torch.nn.init", got=f"called {', '.join(got['nn_init_calls'])}")

@@ -1,0 +1,210 @@
+"""Probes for the ``weight_init`` exercise (run inside the worker, next to the submission).
+
+The probes build the layers and tensors themselves, call one of the
+submission's functions on them and report plain facts: the values afterwards
+(detached copies), object identities, autograd state, what was printed, and
+which ``torch.nn.init`` functions ran during the call. Every verdict, including
+the statistics of the random draws, is made by the checks.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import os
+import sys
+import warnings
+from typing import Any, Iterator
+
+import torch
+import torch.nn.init as _nn_init
+from torch import nn
+
+from grader.probing import recording
+
+_INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
+
+# Every function defined in torch.nn.init, public and private.
+_NN_INIT_FUNCTIONS = tuple(sorted(
+    name for name, value in vars(_nn_init).items()
+    if inspect.isfunction(value) and value.__module__ == "torch.nn.init"))
+_NN_INIT_FILES = {f for f in {_nn_init.__file__, os.path.realpath(_nn_init.__file__)} if f}
+
+
+class _SubLinear(nn.Linear):
+    """A subclass of nn.Linear, as a learner or a library would write one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
+
+class _Scale(nn.Module):
+    """Not a linear layer, yet it has ``weight``, ``bias``, ``in_features`` and ``out_features``."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.in_features = self.out_features = n
+        self.weight = nn.Parameter(torch.randn(n, n))
+        self.bias = nn.Parameter(torch.randn(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.t() + self.bias
+
+
+def _init_fn(mod: Any, fn: str) -> Any:
+    if fn not in _INITS:
+        raise KeyError(f"probe misuse: {fn!r} is not one of {_INITS}")
+    return getattr(mod, fn)
+
+
+@contextlib.contextmanager
+def _watch_nn_init() -> Iterator[list[str]]:
+    """Record every call into torch.nn.init, however the function was reached.
+
+    Two nets: ``recording`` wraps the module attributes (``nn.init.uniform_``,
+    ``getattr(torch.nn, "init").uniform_``, ``from torch.nn import init as i``),
+    and a profile hook sees any Python frame running code from
+    ``torch/nn/init.py`` (a function bound at import time with
+    ``from torch.nn.init import uniform_ as u`` escapes the first net).
+    """
+    seen: list[str] = []
+    targets = [f"torch.nn.init.{name}" for name in _NN_INIT_FUNCTIONS]
+    previous = sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename in _NN_INIT_FILES:
+            seen.append(f"torch.nn.init.{frame.f_code.co_name}")
+
+    with recording(targets) as calls:
+        sys.setprofile(profile)
+        try:
+            yield seen
+        finally:
+            sys.setprofile(previous)
+            seen[:0] = calls
+    # Keep the first occurrence of each name, in order.
+    seen[:] = list(dict.fromkeys(seen))
+
+
+def _autograd(p: Any) -> dict[str, Any]:
+    if not isinstance(p, torch.Tensor):
+        return {"type": type(p).__name__}
+    return {"type": type(p).__name__, "requires_grad": bool(p.requires_grad), "is_leaf": bool(p.is_leaf),
+            "grad_fn": None if p.grad_fn is None else type(p.grad_fn).__name__}
+
+
+def _copy(t: Any) -> Any:
+    return torch.Tensor.detach(t).clone() if isinstance(t, torch.Tensor) else None
+
+
+def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bool = True,
+                dtype: str = "float32", kind: str = "linear", via: str = "apply") -> dict[str, Any]:
+    """Build a linear layer, run ``fn`` on it (through ``net.apply`` or directly), report.
+
+    ``kind`` is "linear" (nn.Linear) or "subclass" (a subclass of nn.Linear);
+    with ``via="apply"`` the layer sits in ``nn.Sequential(layer, nn.ReLU())``.
+    """
+    f = _init_fn(mod, fn)
+    cls = {"linear": nn.Linear, "subclass": _SubLinear}[kind]
+    layer = cls(int(in_features), int(out_features), bias=bool(bias), dtype=getattr(torch, dtype))
+    net = nn.Sequential(layer, nn.ReLU())
+    weight, b = layer.weight, layer.bias
+    before = _copy(weight)
+    params_before = list(net.parameters())
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        if via == "apply":
+            net.apply(f)
+        else:
+            f(layer)
+    w_now, b_now = layer.weight, layer.bias
+    params_after = list(net.parameters())
+    out: dict[str, Any] = {
+        "weight": _copy(w_now),
+        "weight_before": before,
+        "bias": _copy(b_now),
+        "bias_is_none": b_now is None,
+        "same_weight": w_now is weight,
+        "same_bias": b_now is b,
+        "same_parameters": len(params_after) == len(params_before)
+        and all(x is y for x, y in zip(params_after, params_before)),
+        "dtypes": [str(p.dtype).replace("torch.", "") for p in (w_now, b_now) if isinstance(p, torch.Tensor)],
+        "weight_autograd": _autograd(w_now),
+        "bias_autograd": None if b_now is None else _autograd(b_now),
+        "printed": printed.getvalue()[:2000],
+    }
+    # Can the layer still be trained? A backward pass must reach the weight's .grad.
+    x = torch.randn(3, int(in_features), dtype=getattr(torch, dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            layer(x).sum().backward()
+            g = layer.weight.grad
+            out["backward"] = ("ok" if isinstance(g, torch.Tensor) and tuple(g.shape) == tuple(layer.weight.shape)
+                               else f"weight.grad is {None if g is None else tuple(g.shape)} after backward()")
+        except Exception as err:  # noqa: BLE001 - reported as a fact, judged by the check
+            out["backward"] = f"backward() raised {type(err).__name__}: {str(err)[:200]}"
+    return out
+
+
+def init_mixed(mod: Any, fn: str) -> dict[str, Any]:
+    """``net.apply(fn)`` on a network of linear and non-linear modules.
+
+    Returns, for each non-linear module, whether its parameters kept their
+    values and identities, and how many weights of the nn.Linear changed.
+    """
+    f = _init_fn(mod, fn)
+    others: dict[str, nn.Module] = {
+        "Conv2d(3, 4, 3)": nn.Conv2d(3, 4, 3),
+        "Conv1d(2, 3, 5)": nn.Conv1d(2, 3, 5),
+        "Bilinear(3, 4, 5)": nn.Bilinear(3, 4, 5),
+        "LayerNorm(6)": nn.LayerNorm(6),
+        "BatchNorm1d(4)": nn.BatchNorm1d(4),
+        "Embedding(10, 3)": nn.Embedding(10, 3),
+        "a custom module with weight and bias (not an nn.Linear)": _Scale(4),
+    }
+    with torch.no_grad():
+        # Not the defaults (ones and zeros), so that any change shows.
+        for m in (others["LayerNorm(6)"], others["BatchNorm1d(4)"]):
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_()
+    linear = nn.Linear(5, 6)
+    net = nn.Sequential(*others.values(), linear)
+    snap = {label: [(p, _copy(p)) for p in m.parameters()] for label, m in others.items()}
+    lin_before = _copy(linear.weight)
+    with contextlib.redirect_stdout(io.StringIO()):
+        net.apply(f)
+    untouched = {}
+    for label, m in others.items():
+        now = list(m.parameters())
+        untouched[label] = (len(now) == len(snap[label]) and all(
+            p is q and p.dtype == v.dtype and torch.equal(torch.Tensor.detach(p), v)
+            for p, (q, v) in zip(now, snap[label])))
+    changed = (torch.Tensor.detach(linear.weight) != lin_before).double().mean().item()
+    return {"untouched": untouched, "linear_changed": changed}
+
+
+def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "float32",
+           parameter: bool = False, fill: float = 0.0) -> dict[str, Any]:
+    """``xavier_uniform_(t)`` (or ``(t, gain)``) on a fresh tensor of ``shape`` filled with ``fill``."""
+    t: torch.Tensor = torch.full([int(s) for s in shape], float(fill), dtype=getattr(torch, dtype))
+    if parameter:
+        t = nn.Parameter(t)
+    with _watch_nn_init() as calls:
+        result = mod.xavier_uniform_(t) if gain is None else mod.xavier_uniform_(t, gain)
+    return {
+        "values": _copy(t),
+        "same": result is t,
+        "returned": (f"a tensor {str(result.dtype).replace('torch.', '')} {tuple(result.shape)}, not the input object"
+                     if isinstance(result, torch.Tensor) else f"a {type(result).__name__}"),
+        "dtype": str(t.dtype).replace("torch.", ""),
+        "shape": list(t.shape),
+        "autograd": _autograd(t),
+        "nn_init_calls": list(calls),
+    }
+
+
+def nn_init_functions(mod: Any) -> list[str]:
+    """The names of the functions defined in the worker's torch.nn.init."""
+    return list(_NN_INIT_FUNCTIONS)
+

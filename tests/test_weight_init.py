@@ -1,0 +1,307 @@
+"""Learner tests for the ``weight_init`` exercise.
+
+The random initialisations are tested by their statistics on a few hundred
+thousand weights drawn after ``torch.manual_seed(0)``. The tolerances are wide
+enough that a correct implementation, whatever random calls it makes, fails
+with a probability far below one in a million (bounds in the comments), and
+narrow enough to catch the usual mistakes (variance used as the standard
+deviation, a normal instead of a uniform, the wrong fans).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from kata import call_str, describe, expect, expect_close, expect_raises
+
+INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
+
+
+class MyLinear(nn.Linear):
+    """A subclass of nn.Linear: the init functions must treat it as a linear layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * 2
+
+
+def _big_linear(in_features: int = 500, out_features: int = 200) -> nn.Linear:
+    torch.manual_seed(0)
+    return nn.Linear(in_features, out_features)
+
+
+def _looks_initialised(name: str, w: torch.Tensor, in_f: int, out_f: int,
+                       before: torch.Tensor) -> tuple[bool, str]:
+    """A quick fingerprint of each init (the defaults of nn.Linear never pass it)."""
+    w = w.detach()
+    if (w == before).double().mean() > 0.1:
+        return False, "the weight re-initialised (it still holds nn.Linear's default values)"
+    if name == "init_normal":
+        # 10 standard deviations: a normal draw exceeds it with probability 1.5e-23.
+        return bool(w.abs().max() < 0.1 and w.std() > 0.003), "weights of N(0, 0.01**2): all |w| < 0.1, std about 0.01"
+    if name == "init_constant":
+        return bool((w == 1).all()), "every weight exactly 1"
+    if name == "init_xavier":
+        a = math.sqrt(6 / (in_f + out_f))
+        return bool(w.abs().max() <= a * (1 + 1e-6) and w.abs().max() > 0.5 * a), f"weights in [-a, a], a = {a:.4f}"
+    ok = bool(((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all() and (w != 0).any())
+    return ok, "every weight 0 or 5 <= |w| <= 10"
+
+
+# ------------------------------------------------------------- shared contract
+
+@pytest.mark.parametrize("name", INITS)
+def test_apply_initialises_linear_layers_and_zeroes_bias(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 30))
+    before = {i: net[i].weight.detach().clone() for i in (0, 2)}
+    net.apply(fn)
+    call = f"nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 30)).apply({name})"
+    for i, (in_f, out_f) in ((0, (6, 40)), (2, (40, 30))):
+        ok, what = _looks_initialised(name, net[i].weight, in_f, out_f, before[i])
+        expect(ok, call=call, point=f"{name} initialises the weight of every nn.Linear",
+               expected=f"net[{i}].weight: {what}", got=describe(net[i].weight.detach()))
+        expect_close(net[i].bias.detach(), torch.zeros(out_f), call=call,
+                     point="the bias is set to zero when there is one")
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_subclass_of_linear_is_initialised(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    layer = MyLinear(16, 32)
+    before = layer.weight.detach().clone()
+    fn(layer)
+    ok, what = _looks_initialised(name, layer.weight, 16, 32, before)
+    expect(ok, call=f"{name}(MyLinear(16, 32))  # class MyLinear(nn.Linear)",
+           point="acts on nn.Linear modules, subclasses included (isinstance, not type(m) == nn.Linear)",
+           expected=what, got=describe(layer.weight.detach()))
+    expect_close(layer.bias.detach(), torch.zeros(32), call=f"{name}(MyLinear(16, 32))",
+                 point="the bias of a subclass of nn.Linear is set to zero too")
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_other_modules_untouched(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    others = {"Conv2d(3, 4, 3)": nn.Conv2d(3, 4, 3), "Bilinear(3, 4, 5)": nn.Bilinear(3, 4, 5),
+              "LayerNorm(6)": nn.LayerNorm(6), "Conv1d(2, 3, 5)": nn.Conv1d(2, 3, 5)}
+    for label, mod in others.items():
+        before = {k: v.detach().clone() for k, v in mod.named_parameters()}
+        fn(mod)
+        for k, v in mod.named_parameters():
+            expect(torch.equal(v.detach(), before[k]), call=f"{name}(nn.{label})",
+                   point="every module that is not an nn.Linear is left untouched",
+                   expected=f"{k} unchanged: {describe(before[k])}", got=describe(v.detach()))
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_in_place_same_parameters_still_trainable(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2))
+    params = list(net.parameters())
+    net.apply(fn)
+    call = f"nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2)).apply({name})"
+    after = list(net.parameters())
+    expect(len(after) == len(params) and all(a is b for a, b in zip(after, params)), call=call,
+           point="the parameters change in place: the same nn.Parameter objects afterwards",
+           expected="net.parameters() yields the very objects it yielded before",
+           got="new Parameter objects (an optimiser built before would update the old ones)")
+    for (pname, p) in net.named_parameters():
+        expect(p.requires_grad and p.is_leaf and p.grad_fn is None, call=call,
+               point="parameters stay leaves with requires_grad=True; no autograd history is recorded",
+               expected=f"{pname}: requires_grad=True, is_leaf=True, grad_fn=None",
+               got=f"{pname}: requires_grad={p.requires_grad}, is_leaf={p.is_leaf}, grad_fn={p.grad_fn}")
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_bias_false_works(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    layer = nn.Linear(12, 30, bias=False)
+    before = layer.weight.detach().clone()
+    fn(layer)
+    ok, what = _looks_initialised(name, layer.weight, 12, 30, before)
+    expect(ok and layer.bias is None, call=f"{name}(nn.Linear(12, 30, bias=False))",
+           point="works on nn.Linear(..., bias=False) (m.bias is None: nothing to zero)",
+           expected=f"{what}, bias still None", got=f"weight {describe(layer.weight.detach())}, bias {layer.bias}")
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_keeps_dtype(ex, name):
+    fn = getattr(ex, name)
+    layer = nn.Linear(8, 20).double()
+    fn(layer)
+    expect(layer.weight.dtype == torch.float64 and layer.bias.dtype == torch.float64,
+           call=f"{name}(nn.Linear(8, 20).double())",
+           point="in place: the parameters keep their dtype (a float64 layer stays float64)",
+           expected="weight and bias float64", got=f"weight {layer.weight.dtype}, bias {layer.bias.dtype}")
+
+
+# ------------------------------------------------------------- the four laws
+
+def test_init_normal_mean_and_std(ex):
+    layer = _big_linear()
+    ex.init_normal(layer)
+    w = layer.weight.detach().double()
+    n = w.numel()
+    call = "init_normal(nn.Linear(500, 200))"
+    # mean of 1e5 draws of N(0, 0.01^2) has sd 3.2e-5; 3e-4 is ~9.5 sd (p ~ 1e-20).
+    expect(abs(w.mean().item()) < 3e-4, call=call, point="weights drawn from N(0, 0.01**2): mean 0",
+           expected="mean within 3e-4 of 0", got=f"mean {w.mean().item():.3g} over {n} weights")
+    # sqrt(mean(w^2)) within 3% of 0.01: chi-square Chernoff bound e^-89 on each side.
+    std = w.pow(2).mean().sqrt().item()
+    expect(0.0097 < std < 0.0103, call=call,
+           point="weights drawn from N(0, 0.01**2): standard deviation 0.01 (not 0.0001, not 0.1)",
+           expected="standard deviation 0.01 (within 3%)", got=f"standard deviation {std:.6f}")
+    # A normal puts 4.55% of its mass beyond 2 sd; a uniform with the same sd puts none there.
+    # Binomial(1e5, 0.0455) leaves [4000, 5100] with probability < 2e-9 (multiplicative Chernoff).
+    tail = (w.abs() > 0.02).double().mean().item()
+    expect(0.04 < tail < 0.051, call=call, point="weights drawn from a normal distribution",
+           expected="about 4.55% of the weights beyond 2 standard deviations (|w| > 0.02)",
+           got=f"{100 * tail:.2f}%")
+
+
+def test_init_constant_all_ones(ex):
+    layer = nn.Linear(3, 2)
+    ex.init_constant(layer)
+    expect_close(layer.weight.detach(), torch.ones(2, 3), call="init_constant(nn.Linear(3, 2))",
+                 point="init_constant: every weight is exactly 1")
+
+
+def test_init_xavier_range_and_std(ex):
+    layer = _big_linear(500, 100)
+    ex.init_xavier(layer)
+    w = layer.weight.detach().double()
+    a = math.sqrt(6 / 600)
+    call = "init_xavier(nn.Linear(500, 100))"
+    point = "weight from U(-a, a), a = sqrt(6 / (in_features + out_features))"
+    m = w.abs().max().item()
+    # P(max |w| < 0.995 a) = 0.995^50000 = e^-250 for a correct uniform.
+    expect(0.995 * a <= m <= a * (1 + 1e-6), call=call, point=point,
+           expected=f"max |w| just below a = {a:.5f}", got=f"max |w| = {m:.5f}")
+    # mean(w^2)/a^2 within 0.03 of 1/3: Hoeffding 2 exp(-2 * 50000 * 0.03^2) = 2e-39.
+    r = (w.pow(2).mean() / a**2).item()
+    expect(abs(r - 1 / 3) < 0.03, call=call, point=point + ": standard deviation a / sqrt(3)",
+           expected=f"std {a / math.sqrt(3):.5f}", got=f"std {math.sqrt(r) * a:.5f}")
+    mean = (w.mean() / a).item()
+    expect(abs(mean) < 0.03, call=call, point=point + ": mean 0",
+           expected="mean about 0", got=f"mean {mean * a:.5f}")
+
+
+def test_my_init_values_and_fractions(ex):
+    layer = _big_linear(500, 200)
+    ex.my_init(layer)
+    w = layer.weight.detach()
+    n = w.numel()
+    call = "my_init(nn.Linear(500, 200))"
+    bad = ~((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10)))
+    expect(not bad.any(), call=call, point="every weight is 0 or lies in [5, 10] or [-10, -5]",
+           expected="no weight with 0 < |w| < 5 or |w| > 10",
+           got=f"{int(bad.sum())} such weights, e.g. {w[bad][:4].tolist()}")
+    # Each fraction within 0.015 of its probability: Hoeffding 2 exp(-2 * 1e5 * 0.015^2) = 6e-20.
+    parts = {"U(5, 10)": ((w >= 5).double().mean().item(), 0.25),
+             "0": ((w == 0).double().mean().item(), 0.5),
+             "U(-10, -5)": ((w <= -5).double().mean().item(), 0.25)}
+    for label, (got, want) in parts.items():
+        expect(abs(got - want) < 0.015, call=call,
+               point="each weight is U(5,10) w.p. 1/4, 0 w.p. 1/2, U(-10,-5) w.p. 1/4",
+               expected=f"about {want:.0%} of the {n} weights from {label}", got=f"{got:.2%}")
+    pos = w[w >= 5].double()
+    # The U(5, 10) part has mean 7.5; its sample mean over ~25000 values has sd 0.009.
+    expect(abs(pos.mean().item() - 7.5) < 0.1, call=call, point="the positive part is uniform on [5, 10]",
+           expected="mean of the positive weights about 7.5", got=f"{pos.mean().item():.3f}")
+
+
+def test_my_init_prints_nothing(ex):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply(ex.my_init)
+    expect(out.getvalue() == "", call="net.apply(my_init)", point="my_init prints nothing",
+           expected="no output", got=repr(out.getvalue()[:80]))
+
+
+# ------------------------------------------------------------- xavier_uniform_
+
+def _xavier_bound(shape: tuple[int, ...], gain: float = 1.0) -> float:
+    r = math.prod(shape[2:])
+    return gain * math.sqrt(6 / (shape[0] * r + shape[1] * r))
+
+
+@pytest.mark.parametrize("shape, gain", [((60, 800), 1.0), ((40, 30, 5, 5), 1.0), ((64, 20, 9), 2.5)])
+def test_xavier_uniform_bound(ex, shape, gain):
+    torch.manual_seed(0)
+    t = torch.full(shape, float("nan"))
+    if gain == 1.0:
+        call = call_str("xavier_uniform_", t)
+        ex.xavier_uniform_(t)
+    else:
+        call = call_str("xavier_uniform_", t, gain=gain)
+        ex.xavier_uniform_(t, gain)
+    a = _xavier_bound(shape, gain)
+    point = ("U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)), fan_in = size(1) * r, "
+             "fan_out = size(0) * r, r = prod(sizes beyond dim 1)")
+    expect(not torch.isnan(t).any(), call=call, point="fills every element of tensor in place",
+           expected="no element left as it was (NaN)", got=f"{int(torch.isnan(t).sum())} NaN left")
+    m = t.abs().max().item()
+    # n >= 11520 elements: P(max |w| < 0.99 a) = 0.99^n <= e^-115 for a correct uniform.
+    expect(0.99 * a <= m <= a * (1 + 1e-6), call=call, point=point,
+           expected=f"max |w| just below a = {a:.5f}", got=f"max |w| = {m:.5f}")
+    r = (t.double().pow(2).mean() / a**2).item()
+    # Hoeffding on (w/a)^2 in [0, 1]: 2 exp(-2 * 11520 * 0.03^2) = 2e-9.
+    expect(abs(r - 1 / 3) < 0.03, call=call, point=point + ": a uniform, standard deviation a / sqrt(3)",
+           expected=f"std {a / math.sqrt(3):.5f}", got=f"std {math.sqrt(r) * a:.5f}")
+
+
+def test_xavier_uniform_returns_same_tensor(ex):
+    t = torch.zeros(4, 6)
+    got = ex.xavier_uniform_(t)
+    expect(got is t, call="xavier_uniform_(t := torch.zeros(4, 6))",
+           point="returns the same tensor object, filled in place",
+           expected="the object t itself", got=describe(got))
+    expect(bool((t != 0).all()), call="xavier_uniform_(t := torch.zeros(4, 6))",
+           point="the values land in tensor itself", expected="t filled with non-zero draws", got=describe(t))
+    d = torch.zeros(7, 9, dtype=torch.float64)
+    ex.xavier_uniform_(d)
+    expect(d.dtype == torch.float64 and bool((d != 0).all()),
+           call="xavier_uniform_(torch.zeros(7, 9, dtype=torch.float64))",
+           point="in place: shape and dtype unchanged", expected="a float64 tensor filled in place",
+           got=describe(d))
+
+
+def test_xavier_uniform_on_parameter_records_no_history(ex):
+    p = nn.Parameter(torch.zeros(5, 3))
+    ex.xavier_uniform_(p)
+    expect(p.requires_grad and p.is_leaf and p.grad_fn is None and bool((p != 0).all()),
+           call="xavier_uniform_(nn.Parameter(torch.zeros(5, 3)))",
+           point="works on a Parameter with requires_grad=True without recording autograd history",
+           expected="filled, still a leaf with requires_grad=True and grad_fn None",
+           got=f"requires_grad={p.requires_grad}, is_leaf={p.is_leaf}, grad_fn={p.grad_fn}, values {describe(p.detach())}")
+
+
+@pytest.mark.parametrize("shape", [(5,), ()])
+def test_xavier_uniform_needs_two_dims(ex, shape):
+    t = torch.zeros(shape)
+    expect_raises(ValueError, ex.xavier_uniform_, t, call=call_str("xavier_uniform_", t),
+                  point="a tensor with fewer than 2 dimensions raises ValueError")
+
+
+def test_xavier_uniform_uses_no_nn_init(ex, monkeypatch):
+    calls: list[str] = []
+    for name in dir(torch.nn.init):
+        fn = getattr(torch.nn.init, name)
+        if callable(fn) and getattr(fn, "__module__", None) == "torch.nn.init":
+            def spy(*args, __fn=fn, __name=name, **kwargs):
+                calls.append(__name)
+                return __fn(*args, **kwargs)
+            monkeypatch.setattr(torch.nn.init, name, spy)
+    ex.xavier_uniform_(torch.empty(10, 20))
+    expect(not calls, call="xavier_uniform_(torch.empty(10, 20))",
+           point="no torch.nn.init function, under any name (write the Xavier formula yourself)",
+           expected="no call into torch.nn.init", got=f"called torch.nn.init.{', '.join(dict.fromkeys(calls))}")
