@@ -28,6 +28,14 @@ def _dir(path: str) -> Path:
     return p
 
 
+def _need_grader() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("grader.session") is None:
+        raise UsageError("grading needs the instructor's torch-kata repository (this is a student release); "
+                         "run `pytest` or `python -m grader progress` instead")
+
+
 def _early_zygote(method: str | None):
     """Start the zygote before this process imports torch: the two imports overlap."""
     from grader.pool import Zygote, default_start_method
@@ -37,7 +45,10 @@ def _early_zygote(method: str | None):
 
 def cmd_grade(args: argparse.Namespace) -> int:
     exercises = _exercises(args.exercise)
-    submission = _dir(args.dir)
+    _need_grader()
+    from grader.submissions import submission_root
+
+    submission = submission_root(_dir(args.dir))
     zygote = _early_zygote(args.start)
     from grader import report
     from grader.session import GradingSession
@@ -60,6 +71,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     import time
 
     exercises = _exercises(args.exercise)
+    _need_grader()
     submissions = _dir(args.submissions)
     from grader.batch import Options, grade_all
 
@@ -73,6 +85,28 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
           f"timeouts {stats['timeouts']}, crashes {stats['crashes']}, grader errors {stats['errors']}, "
           f"skipped (up to date) {stats['skipped']}")
     print(f"gradebook: {Path(args.out) / 'grades.csv'}, summary: {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    _need_grader()
+    from grader.release import release
+
+    out = Path(args.out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out}: exists and is not an empty directory")
+    files = release(out, git=args.git)
+    print(f"student release written to {out} ({len(files)} files{', git repository initialised' if args.git else ''})")
+    return 0
+
+
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    _need_grader()
+    from grader.release import gradescope_bundle
+
+    names = gradescope_bundle(Path(args.out_zip))
+    print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files): "
+          "upload it on the assignment's 'Configure Autograder' page")
     return 0
 
 
@@ -103,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--no-progress", action="store_true", help="no progress bar")
     _limits(ga)
     ga.set_defaults(func=cmd_grade_all)
+    r = subs.add_parser("release", help="write the student repository (no references, no hidden checks)")
+    r.add_argument("out_dir")
+    r.add_argument("--git", action="store_true", help="also git init and commit it (a ready template repository)")
+    r.set_defaults(func=cmd_release)
+    gs = subs.add_parser("gradescope", help="build a Gradescope autograder bundle (zip)")
+    gs.add_argument("out_zip")
+    gs.set_defaults(func=cmd_gradescope)
     for module in ("grader.learner.cli",):
         try:
             __import__(module, fromlist=["register"]).register(subs)

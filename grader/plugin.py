@@ -79,7 +79,11 @@ class ExerciseRun:
         self.plugin, self.exercise = plugin, exercise
         self.file = plugin.submission / f"{exercise}.py"
         self.worker: WorkerHandle | None = None
-        self.broken: str | None = None if self.file.is_file() else f"{exercise}.py not found"
+        self.broken: str | None = None
+        if self.file.is_symlink() or (self.file.exists() and not self.file.is_file()):
+            self.broken = f"{exercise}.py is not a regular file"
+        elif not self.file.is_file():
+            self.broken = f"{exercise}.py not found"
         self.used = 0.0
         self.outputs: list[tuple[str, int]] = []
 
@@ -116,7 +120,11 @@ class ExerciseRun:
             raise SubmissionBroken(self.broken)
         if self.worker is not None:
             return
-        self.worker = self.plugin.pool.start(self.plugin.submission, self.exercise)
+        try:
+            self.worker = self.plugin.pool.start(self.plugin.submission, self.exercise)
+        except OSError as err:
+            self.broken = f"could not read the submission: {err}"
+            raise SubmissionBroken(self.broken) from None
         try:
             reply = self._timed({"op": "import", "module": self.exercise})
         except WorkerFailure as err:

@@ -108,8 +108,10 @@ def copy_submission(src: Path, dest: Path) -> None:
     dest.mkdir()
     total = 0
     for i, f in enumerate(sorted(src.glob("*.py"))):
-        if i >= MAX_SUBMISSION_FILES or not f.is_file():
+        if i >= MAX_SUBMISSION_FILES:
             break
+        if f.is_symlink() or not f.is_file():
+            raise OSError(f"{f.name} is not a regular file")
         total += f.stat().st_size
         if total > MAX_SUBMISSION_BYTES:
             break

@@ -55,7 +55,11 @@ def fingerprint(path: Path) -> str:
     """A hash of the submission's .py files (names and contents)."""
     h = hashlib.sha256()
     for f in sorted(path.glob("*.py")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        try:
+            data = f.read_bytes() if f.is_file() and not f.is_symlink() else b"<not a file>"
+        except OSError as err:
+            data = f"<unreadable: {err}>".encode()
+        h.update(f.name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()
 
 

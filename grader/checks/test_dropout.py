@@ -1,0 +1,660 @@
+"""Hidden checks for the dropout exercise: ``dropout`` and ``EpochDropout``.
+
+Random behaviour is judged by statistics, never by equality with the
+reference's random stream. Each statistical check states, next to it, the
+bound on the chance that a correct implementation fails it (all < 1e-6).
+
+Torch's own dropout is forbidden: every probe reports the forbidden calls it
+saw, and every check of a function also fails when that function used one,
+so using it loses all of that function's points; two source scans back this
+up.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import pytest
+import torch
+
+from grader.checking import expect, expect_close, expect_raises, uses_any
+
+# -- helpers -------------------------------------------------------------------
+
+RTOL = {"float32": 1e-5, "float64": 1e-12, "float16": 2e-3, "bfloat16": 1.6e-2}
+
+FORBIDDEN_NAMES = [
+    "torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",
+    "torch.nn.functional.dropout3d", "torch.nn.functional.alpha_dropout",
+    "torch.nn.functional.feature_alpha_dropout",
+    "torch.dropout", "torch.dropout_", "torch.feature_dropout", "torch.alpha_dropout",
+    "torch.feature_alpha_dropout", "torch.native_dropout",
+    "torch._VF.dropout", "torch._C._VariableFunctions.dropout",
+    "torch.ops.aten.dropout", "torch.ops.aten.native_dropout",
+    "torch.nn.Dropout", "torch.nn.Dropout1d", "torch.nn.Dropout2d", "torch.nn.Dropout3d",
+    "torch.nn.AlphaDropout", "torch.nn.FeatureAlphaDropout",
+    "torch.nn.modules.dropout.Dropout", "torch.nn.modules.Dropout",
+]
+
+NO_TORCH_DROPOUT = "draw the mask yourself: using torch's own dropout scores zero for this function"
+
+
+def _nonzero(rng: torch.Generator, *shape: int) -> torch.Tensor:
+    """Values in +-[0.5, 1.5): never 0, so a 0 in an output means 'dropped'."""
+    mag = torch.rand(shape, generator=rng) + 0.5
+    sign = torch.where(torch.rand(shape, generator=rng) < 0.5, -1.0, 1.0)
+    return mag * sign
+
+
+def _xs(x: torch.Tensor) -> str:
+    return f"x: {str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
+
+
+def _own_mask(r: dict[str, Any], call: str) -> None:
+    seen = list(dict.fromkeys(r.get("forbidden") or []))
+    expect(not seen, call=call, point=NO_TORCH_DROPOUT,
+           expected="no call to torch's dropout (F.dropout, torch.dropout, nn.Dropout, ...)",
+           got=f"calls to {seen[:5]}")
+
+
+def _own_mask_in_training(sub) -> None:
+    """Run dropout once in training mode: a check that only tests the early returns must still
+    fail when the training path uses torch's dropout."""
+    _own_mask(sub.dropout_call(torch.ones(8, 8), 0.5), "dropout(torch.ones(8, 8), 0.5)")
+
+
+def _tensor(r: dict[str, Any], shape: tuple, dtype: str, device: str, call: str, point: str) -> None:
+    ok = (r.get("is_tensor") and tuple(r["shape"]) == tuple(shape) and r["dtype"] == dtype
+          and r["device"] == device)
+    got = (f"{r.get('type')} (not a tensor)" if not r.get("is_tensor")
+           else f"tensor {r['dtype']} {tuple(r['shape'])} on {r['device']}")
+    expect(bool(ok), call=call, point=point, expected=f"tensor {dtype} {tuple(shape)} on {device}", got=got)
+
+
+def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, point: str,
+                    rtol: float = 1e-5) -> None:
+    """Every element of out is exactly 0 or x / (1 - p) (x converted to out's dtype first)."""
+    want = x.to(out.dtype).double() / (1.0 - p)
+    got = out.double()
+    bad = (got != 0) & ~torch.isclose(got, want, rtol=rtol, atol=0)
+    if bool(bad.any()):
+        i = tuple(bad.nonzero()[0].tolist())
+        ratio = got[i].item() / x[i].item()
+        expect(False, call=call, point=point,
+               expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.6g}",
+               got=f"{int(bad.sum())} of {out.numel()} elements neither; at {list(i)}: x = {x[i].item():.6g}, "
+                   f"result = {got[i].item():.6g} (x * {ratio:.6g})")
+
+
+def _frac_dropped(out: torch.Tensor) -> float:
+    return (out == 0).double().mean().item()
+
+
+def _region_hits(source: str | None, names: list[str], other: str) -> list[str]:
+    """Forbidden names used anywhere in the file except inside the top-level def/class ``other``.
+
+    The two parts of the exercise are scored apart: torch's dropout inside
+    ``EpochDropout`` does not cost ``dropout`` its points, and the other way
+    round; a use anywhere else (module level, a helper) counts against both.
+    """
+    hits = uses_any(source, names)
+    if not hits:
+        return []
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError):
+        return hits
+    span = None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == other:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            span = (first, node.end_lineno or node.lineno)
+    out = []
+    for hit in hits:
+        try:
+            line = int(hit.rsplit("(line ", 1)[1].rstrip(")"))
+        except (IndexError, ValueError):
+            line = None
+        if span is None or line is None or not span[0] <= line <= span[1]:
+            out.append(hit)
+    return out
+
+
+# == dropout(x, p, training) =====================================================
+
+@pytest.mark.weight(3)
+def test_dropout_zero_or_scaled(sub, rng):
+    """each element of dropout(x, p) is 0 or x / (1 - p), with x's shape and dtype"""
+    for shape in [(64, 33), (7,), (2, 3, 4, 5)]:
+        for p in (0.2, 0.5, 0.75):
+            x = _nonzero(rng, *shape)
+            call = f"dropout(x, {p}) with {_xs(x)}"
+            r = sub.dropout_call(x, p)
+            _own_mask(r, call)
+            _tensor(r, shape, "float32", "cpu", call, "the result has x's shape, dtype and device")
+            _zero_or_scaled(r["out"], x, p, call, "every survivor is scaled by 1 / (1 - p); the others are 0")
+
+
+@pytest.mark.weight(3)
+def test_dropout_drop_fraction(sub, rng):
+    """dropout(x, p) zeroes each element with probability p"""
+    n = 200_000
+    for p in (0.25, 0.8):
+        x = _nonzero(rng, n)
+        call = f"dropout(x, {p}, training=True) with {_xs(x)}"
+        r = sub.dropout_call(x, p, training=True)
+        _own_mask(r, call)
+        _tensor(r, (n,), "float32", "cpu", call, "the result has x's shape, dtype and device")
+        frac = _frac_dropped(r["out"])
+        # n iid Bernoulli(p) indicators; Hoeffding: P(|frac - p| >= 0.01) <= 2 exp(-2 n 0.01^2)
+        # = 2 e^-40 ~ 8.5e-18 per p, 1.7e-17 for both. Keeping with probability p instead
+        # (frac 0.75 / 0.2) is off by >= 0.5.
+        hint = " (kept with probability p instead of 1 - p?)" if abs(frac - (1 - p)) < 0.01 else ""
+        expect(abs(frac - p) < 0.01, call=call, point="each element is zeroed independently with probability p",
+               expected=f"{p:.0%} of the elements zeroed (within 1 point)", got=f"{frac:.2%} zeroed{hint}")
+
+
+@pytest.mark.weight(2)
+def test_dropout_expectation_equals_x(sub, rng):
+    """dropout is unbiased: the expectation of dropout(x, p) equals x"""
+    n, p = 200_000, 0.3
+    x = _nonzero(rng, n)
+    call = f"dropout(x, {p}) with {_xs(x)}"
+    r = sub.dropout_call(x, p)
+    _own_mask(r, call)
+    _tensor(r, (n,), "float32", "cpu", call, "the result has x's shape, dtype and device")
+    mean = (r["out"].double() / x.double()).mean().item()
+    # out_i / x_i lies in [0, 1/(1-p)] = [0, 1.43], mean 1 when correct. Hoeffding:
+    # P(|mean - 1| >= 0.03) <= 2 exp(-2 n 0.03^2 (1-p)^2) = 2 exp(-176) ~ 1e-76.
+    # No rescaling gives 0.7, scaling by 1/p 2.33, keeping with probability p 0.43.
+    expect(abs(mean - 1.0) < 0.03, call=call,
+           point="survivors scaled by 1 / (1 - p) make the expectation equal x",
+           expected="mean of result / x about 1.0 (within 0.03)", got=f"{mean:.4f}")
+
+
+@pytest.mark.weight(2)
+def test_dropout_independent_elements_and_calls(sub, rng):
+    """elements are dropped independently, with a fresh mask on every call"""
+    p = 0.5
+    x = _nonzero(rng, 400, 500)
+    call = f"dropout(x, {p}) twice with {_xs(x)}"
+    r = sub.dropout_call(x, p, repeat=2)
+    _own_mask(r, call)
+    _tensor(r, (400, 500), "float32", "cpu", call, "the result has x's shape, dtype and device")
+    b_out = r["more"][0] if r["more"] else None
+    expect(isinstance(b_out, torch.Tensor) and tuple(b_out.shape) == (400, 500), call=call,
+           point="the result has x's shape", expected="a (400, 500) tensor from the second call",
+           got=repr(b_out)[:80])
+    a, b = r["out"] == 0, b_out == 0
+    # Disjoint pairs are independent Bernoulli(1/4) events: 1e5 pairs each way, 2e5 positions
+    # for agreement (Bernoulli(1/2)). Hoeffding, t = 0.02: 2 exp(-2 * 1e5 * 4e-4) = 2 e^-80
+    # for each pair test, 2 e^-160 for agreement: in all < 1e-34. A mask shared by the rows
+    # gives 0.5 for vertical pairs, a mask reused across calls gives agreement 1.
+    horiz = (a[:, 0::2] & a[:, 1::2]).double().mean().item()
+    vert = (a[0::2] & a[1::2]).double().mean().item()
+    same = (a == b).double().mean().item()
+    point = "each element is zeroed independently of the others"
+    expect(abs(horiz - 0.25) < 0.02, call=call, point=point,
+           expected="x[i, 2j] and x[i, 2j+1] both zeroed in about 25% of the pairs", got=f"{horiz:.1%}")
+    expect(abs(vert - 0.25) < 0.02, call=call, point=point + " (no mask shared by the rows)",
+           expected="x[2i, j] and x[2i+1, j] both zeroed in about 25% of the pairs", got=f"{vert:.1%}")
+    expect(abs(same - 0.5) < 0.02, call=call, point="every call draws a fresh, independent mask",
+           expected="the two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+
+
+@pytest.mark.weight(3)
+def test_dropout_identity_when_not_training_or_p_zero(sub, rng):
+    """training=False or p == 0 returns x unchanged"""
+    x = _nonzero(rng, 6, 7)
+    cases = [(0.5, False, None), (0.9, False, None), (1.0, False, None), (0.0, False, None),
+             (0.0, None, None), (0.0, True, None), (0.5, False, "float64"), (0.0, True, "float16")]
+    _own_mask_in_training(sub)
+    for p, training, dtype in cases:
+        args = f", training={training}" if training is not None else ""
+        call = f"dropout(x, {p}{args}) with {_xs(x.to(getattr(torch, dtype or 'float32')))}"
+        r = sub.dropout_call(x, p, training=training, dtype=dtype)
+        _own_mask(r, call)
+        dt = dtype or "float32"
+        _tensor(r, (6, 7), dt, "cpu", call, "the result has x's shape, dtype and device")
+        expect_close(r["out"], x.to(getattr(torch, dt)), rtol=0, atol=0, call=call,
+                     point="training=False or p == 0 returns x unchanged")
+
+
+@pytest.mark.weight(2)
+def test_dropout_p_one_gives_zeros(sub, rng):
+    """p == 1 returns all zeros, never NaN or inf"""
+    _own_mask_in_training(sub)
+    for dtype, scale in [("float32", 1e30), ("float64", 1.0), ("float16", 1000.0)]:
+        x = _nonzero(rng, 5, 8) * scale
+        call = f"dropout(x, 1.0) with {_xs(x.to(getattr(torch, dtype)))}, values up to {1.5 * scale:g}"
+        r = sub.dropout_call(x, 1.0, dtype=dtype)
+        _own_mask(r, call)
+        _tensor(r, (5, 8), dtype, "cpu", call, "the result has x's shape, dtype and device")
+        out = r["out"]
+        expect(bool((out == 0).all()), call=call, point="p == 1 returns all zeros (never NaN or inf: 0/0 is NaN)",
+               expected="all zeros",
+               got=f"{int(out.isnan().sum())} NaN, {int(out.isinf().sum())} inf, "
+                   f"{int(((out != 0) & out.isfinite()).sum())} other non-zero values")
+
+
+@pytest.mark.weight(3)
+def test_dropout_invalid_p_raises(sub):
+    """p outside [0, 1] raises ValueError, in training and in evaluation"""
+    x = torch.ones(3)
+    for training in (None, True, False):
+        for p in (-0.1, 1.1, -1.0, 2.0, 1.0001):
+            args = f", training={training}" if training is not None else ""
+            expect_raises("ValueError", sub.dropout_call, x, p, training=training,
+                          call=f"dropout(torch.ones(3), {p}{args})",
+                          point="p outside [0, 1] raises ValueError, whatever training is")
+    _own_mask_in_training(sub)
+    for p in (0.0, 0.5, 1.0):  # the ends of [0, 1] are valid
+        r = sub.dropout_call(x, p)
+        _own_mask(r, f"dropout(torch.ones(3), {p})")
+        _tensor(r, (3,), "float32", "cpu", f"dropout(torch.ones(3), {p})", "p in [0, 1] is valid")
+
+
+@pytest.mark.weight(2)
+def test_dropout_keeps_dtype(sub, rng):
+    """dropout(x, p) keeps x's dtype (float64, float16, bfloat16), survivors scaled"""
+    for dtype in ("float64", "float16", "bfloat16"):
+        for p in (0.3, 0.5):
+            x = _nonzero(rng, 50, 40)
+            xd = x.to(getattr(torch, dtype))
+            call = f"dropout(x, {p}) with {_xs(xd)}"
+            r = sub.dropout_call(x, p, dtype=dtype)
+            _own_mask(r, call)
+            _tensor(r, (50, 40), dtype, "cpu", call,
+                    "the result has x's dtype (the mask must not promote it)")
+            _zero_or_scaled(r["out"], xd, p, call, "every survivor is x / (1 - p); the others are 0",
+                            rtol=RTOL[dtype])
+            frac = _frac_dropped(r["out"])
+            # 2000 elements; Hoeffding: P(|frac - p| >= 0.1) <= 2 exp(-2 * 2000 * 0.01) = 2 e^-40.
+            expect(abs(frac - p) < 0.1, call=call, point="each element is zeroed with probability p",
+                   expected=f"about {p:.0%} zeroed", got=f"{frac:.1%}")
+
+
+@pytest.mark.weight(2)
+def test_dropout_follows_device(sub, rng):
+    """dropout(x, p) makes its mask on x's device (the meta device stands in for a GPU)"""
+    x = _nonzero(rng, 4, 6)
+    for p, dtype in [(0.5, None), (0.3, "float16"), (1.0, None), (0.0, None)]:
+        call = f"dropout(x, {p}) with x a {dtype or 'float32'} (4, 6) tensor on the meta device"
+        r = sub.dropout_call(x, p, dtype=dtype, device="meta")
+        _own_mask(r, call)
+        _tensor(r, (4, 6), dtype or "float32", "meta", call,
+                "the result has x's device: make the mask with device=x.device")
+
+
+@pytest.mark.cuda
+@pytest.mark.weight(2)
+def test_dropout_on_cuda(sub, rng):
+    """dropout(x, p) on a CUDA tensor stays on the GPU and drops a fraction p"""
+    n, p = 200_000, 0.3
+    x = _nonzero(rng, n)
+    call = f"dropout(x, {p}) with {_xs(x)} on cuda"
+    r = sub.dropout_call(x, p, device="cuda")
+    _own_mask(r, call)
+    _tensor(r, (n,), "float32", "cuda", call, "the result has x's shape, dtype and device")
+    _zero_or_scaled(r["out"], x, p, call, "every survivor is x / (1 - p); the others are 0")
+    frac = _frac_dropped(r["out"])
+    # Hoeffding: 2 exp(-2 * 2e5 * 0.01^2) = 2 e^-40 ~ 8.5e-18.
+    expect(abs(frac - p) < 0.01, call=call, point="each element is zeroed with probability p",
+           expected=f"{p:.0%} zeroed (within 1 point)", got=f"{frac:.2%}")
+
+
+@pytest.mark.weight(2)
+def test_dropout_does_not_modify_x(sub, rng):
+    """dropout never modifies x itself"""
+    for p, dtype in [(0.5, None), (0.3, "float64"), (1.0, None), (0.8, "float16")]:
+        x = _nonzero(rng, 10, 10)
+        call = f"dropout(x, {p}) with {_xs(x.to(getattr(torch, dtype or 'float32')))}"
+        r = sub.dropout_call(x, p, dtype=dtype)
+        _own_mask(r, call)
+        expect(r["x_unchanged"] is True, call=call, point="x itself is never modified (no in-place operations on it)",
+               expected="x unchanged after the call", got="x was modified")
+
+
+@pytest.mark.weight(2)
+def test_dropout_gradient_flows(sub, rng):
+    """gradients flow to x: g / (1 - p) where kept, 0 where dropped"""
+    for p, training in [(0.4, None), (0.7, True), (0.5, False)]:
+        x = _nonzero(rng, 20, 30)
+        g = torch.randn(20, 30, generator=rng)
+        args = f", training={training}" if training is not None else ""
+        call = f"dropout(x, {p}{args}).backward(g) with {_xs(x)}, x.requires_grad=True"
+        r = sub.dropout_call(x, p, training=training, grad_out=g)
+        _own_mask(r, call)
+        _tensor(r, (20, 30), "float32", "cpu", call, "the result has x's shape, dtype and device")
+        expect(r["requires_grad"] is True, call=call, point="gradients flow to x (no detach, no torch.no_grad)",
+               expected="a result with requires_grad=True", got="requires_grad=False")
+        if training is False:
+            want = g
+        else:
+            want = torch.where(r["out"] != 0, g / (1 - p), torch.zeros(()))
+        expect(isinstance(r["grad"], torch.Tensor), call=call, point="gradients flow to x",
+               expected="x.grad set by backward", got="x.grad is None")
+        expect_close(r["grad"], want, call=call,
+                     point="the gradient is g / (1 - p) where x was kept, 0 where dropped (g in evaluation)")
+
+
+@pytest.mark.weight(3)
+def test_dropout_source_does_not_use_torch_dropout(sub, source):
+    """dropout does not use torch's own dropout (source scan and a run)"""
+    x = torch.ones(4, 4)
+    for p, training in [(0.5, None), (0.5, False)]:
+        args = f", training={training}" if training is not None else ""
+        _own_mask(sub.dropout_call(x, p, training=training), f"dropout(torch.ones(4, 4), {p}{args})")
+    hits = _region_hits(source, FORBIDDEN_NAMES, other="EpochDropout")
+    expect(not hits, call="dropout.py, function dropout", point=NO_TORCH_DROPOUT,
+           expected="no reference to torch's dropout functions or nn.Dropout", got=", ".join(hits[:5]))
+
+
+# == EpochDropout ======================================================================
+
+def _script(sub, p, steps, call):
+    r = sub.epoch_script(p, steps)
+    _own_mask(r, call)
+    return r["log"]
+
+
+def _fwd(x, **kw):
+    return {"op": "forward", "x": x, **kw}
+
+
+def _shared_pattern(e: dict[str, Any], call: str, point: str) -> torch.Tensor:
+    """The per-feature kept pattern of a forward's output, after checking all samples share it."""
+    expect(bool(e.get("is_tensor")), call=call, point="forward returns a tensor",
+           expected="a tensor", got=str(e.get("type")))
+    kept = e["out"] != 0
+    differ = int((kept != kept[:1]).flatten(1).any(1).sum())
+    expect(differ == 0, call=call, point=point,
+           expected="every sample of the batch dropped at the same features",
+           got=f"{differ} of {kept.shape[0]} samples differ from sample 0 (a mask per element, not per feature?)")
+    return kept[0]
+
+
+@pytest.mark.weight(2)
+def test_epoch_invalid_p_raises_at_construction(sub):
+    """EpochDropout(p) with p outside [0, 1] raises ValueError at construction"""
+    for p in (-0.1, 1.5, -1.0, 1.0001):
+        expect_raises("ValueError", sub.epoch_construct, p, call=f"EpochDropout({p})",
+                      point="p outside [0, 1] raises ValueError at construction")
+    for p in (0.0, 1.0, 0.5, None):
+        call = "EpochDropout()" if p is None else f"EpochDropout({p})"
+        r = sub.epoch_construct(p)
+        _own_mask(r, call)
+        if p is not None:  # a forward too: torch's dropout may hide in forward
+            _script(sub, p, [_fwd(torch.ones(4, 4))], call + "(torch.ones(4, 4))")
+        expect(r["is_module"] is True and r["training"] is True, call=call,
+               point="EpochDropout is an nn.Module (in training mode when built); p in [0, 1] is valid",
+               expected="an nn.Module with training=True",
+               got=f"is_module={r['is_module']}, training={r['training']}")
+
+
+@pytest.mark.weight(3)
+def test_epoch_one_scaled_mask_per_feature(sub, rng):
+    """training forward: one keep/drop decision per feature, shared by the batch, kept scaled by 1/(1-p)"""
+    for p, shape in [(0.5, (16, 300)), (0.3, (8, 4, 25)), (0.75, (12, 200))]:
+        x = _nonzero(rng, *shape)
+        call = f"EpochDropout({p})(x) with {_xs(x)}"
+        (_, e) = _script(sub, p, [_fwd(x)], call)
+        _tensor(e, shape, "float32", "cpu", call, "the output has x's shape, dtype and device")
+        _shared_pattern(e, call, "one keep/drop decision per feature, shared by every sample of the batch")
+        _zero_or_scaled(e["out"], x, p, call, "kept features are scaled by 1 / (1 - p); dropped ones are 0")
+
+
+@pytest.mark.weight(2)
+def test_epoch_mask_attribute(sub, rng):
+    """self.mask holds the (1, *features) mask, is no parameter and is not in state_dict()"""
+    x = _nonzero(rng, 10, 3, 20)
+    call = f"m = EpochDropout(0.4); m(x); m(x[:4]); m.state_dict() with {_xs(x)}"
+    log = _script(sub, 0.4, [_fwd(x), _fwd(x[:4]), {"op": "state"}], call)
+    kept = _shared_pattern(log[1], call, "one keep/drop decision per feature, shared by the batch")
+    for e in log[1:]:
+        mask = e["mask"]
+        expect(mask.get("present") and mask.get("is_tensor") and tuple(mask["shape"]) == (1, 3, 20), call=call,
+               point="self.mask holds the current mask, of shape (1, *x.shape[1:])",
+               expected="m.mask a tensor of shape (1, 3, 20)",
+               got=("no attribute mask" if not mask.get("present") else "None" if mask.get("none")
+                    else f"a {mask.get('type')}" if not mask.get("is_tensor") else f"shape {tuple(mask['shape'])}"))
+        expect(torch.equal(mask["kept"][0], kept), call=call,
+               point="self.mask is 0 exactly where features are dropped",
+               expected="mask != 0 exactly at the kept features", got="a different pattern")
+        expect(mask["is_parameter"] is False, call=call, point="mask is not a parameter",
+               expected="a plain tensor", got="an nn.Parameter")
+    st = log[3]
+    bad = [k for k in st["state_keys"] if "mask" in k.lower()] + [n for n in st["params"] if "mask" in n.lower()]
+    expect(not bad, call=call, point="mask is neither a parameter nor part of state_dict()",
+           expected="no mask in state_dict() or named_parameters()", got=f"{bad}")
+
+
+@pytest.mark.weight(2)
+def test_epoch_keep_fraction(sub, rng):
+    """EpochDropout(p) keeps each feature with probability 1 - p (default p = 0.5)"""
+    n = 200_000
+    for p in (0.3, None, 0.8):
+        pv = 0.5 if p is None else p
+        x = _nonzero(rng, 2, n)
+        call = f"EpochDropout({'' if p is None else p})(x) with {_xs(x)}"
+        (_, e) = _script(sub, p, [_fwd(x)], call)
+        _tensor(e, (2, n), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        frac = _frac_dropped(e["out"][0])
+        # One Bernoulli(p) decision per feature, 2e5 features. Hoeffding:
+        # P(|frac - p| >= 0.01) <= 2 exp(-2 * 2e5 * 1e-4) = 2 e^-40 ~ 8.5e-18, 2.6e-17 for the three.
+        hint = " (kept with probability p instead of 1 - p?)" if abs(frac - (1 - pv)) < 0.01 else ""
+        expect(abs(frac - pv) < 0.01, call=call,
+               point="each feature is kept with probability 1 - p (the default p is 0.5)",
+               expected=f"{pv:.0%} of the features dropped (within 1 point)", got=f"{frac:.2%}{hint}")
+
+
+@pytest.mark.weight(3)
+def test_epoch_mask_reused_for_every_batch_size(sub, rng):
+    """later training forwards reuse the mask, whatever their batch size (short last batch included)"""
+    f = 256
+    sizes = [32, 32, 7, 64, 1]
+    xs = [_nonzero(rng, b, f) for b in sizes]
+    call = f"m = EpochDropout(0.5); m(x) for batches of {sizes} samples, {f} features"
+    log = _script(sub, 0.5, [_fwd(x) for x in xs], call)
+    first = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    for b, x, e in zip(sizes[1:], xs[1:], log[2:]):
+        _tensor(e, (b, f), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        kept = _shared_pattern(e, call, "one decision per feature, shared by the batch")
+        # A freshly drawn mask equals the first with probability 2^-256.
+        expect(torch.equal(kept, first), call=call,
+               point="every later training forward reuses the mask, whatever its batch size",
+               expected=f"for the batch of {b}: the same {int((~first).sum())} features dropped",
+               got=f"{int((kept != first).sum())} of {f} features changed")
+        _zero_or_scaled(e["out"], x, 0.5, call, "kept features are scaled by 1 / (1 - p)")
+
+
+@pytest.mark.weight(2)
+def test_epoch_reset_mask(sub, rng):
+    """reset_mask() sets mask to None; the next training forward draws a new mask, then reuses it"""
+    f = 256
+    x = _nonzero(rng, 8, f)
+    call = f"m = EpochDropout(0.5); m(x); m.reset_mask(); m(x); m(x) with {_xs(x)}"
+    log = _script(sub, 0.5, [_fwd(x), {"op": "reset"}, _fwd(x), _fwd(x[:3])], call)
+    first = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    mask = log[2]["mask"]
+    expect(mask.get("present") is True and mask.get("none") is True, call=call,
+           point="reset_mask() sets the attribute mask to None", expected="m.mask is None",
+           got="no attribute mask" if not mask.get("present") else f"m.mask = {mask.get('shape') or mask.get('type')}")
+    second = _shared_pattern(log[3], call, "one decision per feature, shared by the batch")
+    # Two independent masks of 256 features at p = 0.5 coincide with probability 2^-256.
+    expect(not torch.equal(first, second), call=call,
+           point="the first forward after reset_mask() draws a new mask",
+           expected="a new drop pattern", got="the same pattern as before reset_mask()")
+    third = _shared_pattern(log[4], call, "one decision per feature, shared by the batch")
+    expect(torch.equal(third, second), call=call, point="the new mask is reused until the next reset_mask()",
+           expected="the same pattern as the forward after the reset", got="a different one")
+
+
+@pytest.mark.weight(2)
+def test_epoch_new_mask_when_feature_shape_changes(sub, rng):
+    """a new mask is drawn when the per-sample shape changes"""
+    shapes = [(8, 10), (8, 12), (5, 3, 4), (6, 12), (6, 2, 6)]
+    xs = [_nonzero(rng, *s) for s in shapes]
+    call = f"m = EpochDropout(0.5); m(x) for x of shapes {shapes}"
+    log = _script(sub, 0.5, [_fwd(x) for x in xs], call)
+    for s, x, e in zip(shapes, xs, log[1:]):
+        _tensor(e, s, "float32", "cpu", call, f"with the per-sample shape {s[1:]} the output has x's shape")
+        _shared_pattern(e, call, "one decision per feature, shared by the batch")
+        _zero_or_scaled(e["out"], x, 0.5, call, "kept features are scaled by 1 / (1 - p)")
+        mask = e["mask"]
+        expect(bool(mask.get("is_tensor")) and tuple(mask["shape"]) == (1, *s[1:]), call=call,
+               point="if the per-sample shape changes, a new mask of shape (1, *x.shape[1:]) is drawn",
+               expected=f"for x of shape {s}: m.mask of shape {(1, *s[1:])}",
+               got=f"{tuple(mask['shape']) if mask.get('is_tensor') else mask}")
+
+
+@pytest.mark.weight(3)
+def test_epoch_eval_identity_mask_untouched(sub, rng):
+    """eval mode returns x unchanged and leaves the mask alone"""
+    f = 256
+    x = _nonzero(rng, 6, f)
+    other = _nonzero(rng, 3, 7)
+    call = "m = EpochDropout(0.5); m.eval(); m(x); m.train(); m(x); m.eval(); m(x); m(other); m.train(); m(x)"
+    log = _script(sub, 0.5, [{"op": "eval"}, _fwd(x), {"op": "train"}, _fwd(x), {"op": "eval"},
+                             _fwd(x), _fwd(other), {"op": "train"}, _fwd(x)], call)
+    init = log[0]["mask"]
+    for i, xi in [(2, x), (6, x), (7, other)]:
+        _tensor(log[i], tuple(xi.shape), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        expect_close(log[i]["out"], xi, rtol=0, atol=0, call=call, point="eval mode returns x unchanged")
+    before = log[2]["mask"]
+    expect(before.get("none") == init.get("none") and before.get("present") == init.get("present"), call=call,
+           point="eval mode leaves the mask alone (a forward in eval mode draws no mask)",
+           expected=f"m.mask as built ({'None' if init.get('none') else init})",
+           got="a mask" if before.get("is_tensor") else str(before))
+    first = _shared_pattern(log[4], call, "one decision per feature, shared by the batch")
+    drawn = log[4]["mask"]
+    for i in (5, 6, 7):
+        now = log[i]["mask"]
+        same = (now.get("is_tensor") and drawn.get("is_tensor") and now["shape"] == drawn["shape"]
+                and torch.equal(now["values"], drawn["values"]))
+        expect(bool(same), call=call, point="eval mode leaves the mask alone (no drawing, no reset, no change)",
+               expected=f"m.mask unchanged, shape {tuple(drawn.get('shape') or ())}",
+               got=("None" if now.get("none") else f"shape {tuple(now.get('shape') or ())}, other values"))
+    last = _shared_pattern(log[9], call, "one decision per feature, shared by the batch")
+    expect(torch.equal(last, first), call=call, point="back in training mode the epoch's mask is still used",
+           expected="the same drop pattern as before eval", got="a different one")
+
+
+@pytest.mark.weight(2)
+def test_epoch_p_zero_identity_p_one_zeros(sub, rng):
+    """EpochDropout(0) is the identity, EpochDropout(1) gives zeros (never NaN)"""
+    x = _nonzero(rng, 6, 9)
+    call = f"EpochDropout(0.0)(x) with {_xs(x)}"
+    (_, e) = _script(sub, 0.0, [_fwd(x)], call)
+    _tensor(e, (6, 9), "float32", "cpu", call, "the output has x's shape, dtype and device")
+    expect_close(e["out"], x, call=call, point="p == 0 is the identity")
+    big = x * 1e30
+    call = "m = EpochDropout(1.0); m(x); m(x[:2]) with x values up to 1.5e30"
+    log = _script(sub, 1.0, [_fwd(big), _fwd(big[:2])], call)
+    for e, n in zip(log[1:], (6, 2)):
+        _tensor(e, (n, 9), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        out = e["out"]
+        expect(bool((out == 0).all()), call=call, point="p == 1 gives zeros (never NaN or inf)",
+               expected="all zeros", got=f"{int(out.isnan().sum())} NaN, {int((out != 0).sum())} non-zero")
+
+
+@pytest.mark.weight(3)
+def test_epoch_gradient_and_input_untouched(sub, rng):
+    """inputs are never modified in place; gradients flow: g / (1 - p) for kept features, 0 for dropped"""
+    p = 0.25
+    xs = [_nonzero(rng, 5, 30), _nonzero(rng, 2, 30)]
+    gs = [torch.randn(5, 30, generator=rng), torch.randn(2, 30, generator=rng)]
+    call = f"m = EpochDropout({p}); m(x1).backward(g1); m(x2).backward(g2) with x.requires_grad=True"
+    log = _script(sub, p, [_fwd(xs[0], grad_out=gs[0]), _fwd(xs[1], grad_out=gs[1])], call)
+    for e, g in zip(log[1:], gs):
+        _tensor(e, tuple(g.shape), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        expect(e["x_unchanged"] is True, call=call, point="inputs are never modified in place",
+               expected="x unchanged after the forward", got="x was modified")
+        expect(e["requires_grad"] is True, call=call, point="gradients flow to x (no detach, no torch.no_grad)",
+               expected="an output with requires_grad=True", got="requires_grad=False")
+        expect(isinstance(e["grad"], torch.Tensor), call=call, point="gradients flow to x",
+               expected="x.grad set by backward", got="x.grad is None")
+        want = torch.where(e["out"] != 0, g / (1 - p), torch.zeros(()))
+        expect_close(e["grad"], want, call=call,
+                     point="the gradient is g / (1 - p) for kept features and 0 for dropped ones")
+    x = _nonzero(rng, 4, 10)
+    call = "m = EpochDropout(1.0); m(x)"
+    log = _script(sub, 1.0, [_fwd(x)], call)
+    expect(log[1]["x_unchanged"] is True, call=call, point="inputs are never modified in place",
+           expected="x unchanged after the forward", got="x was modified")
+
+
+@pytest.mark.weight(2)
+def test_epoch_follows_dtype(sub, rng):
+    """the output keeps x's dtype, and a dtype change mid-epoch keeps the keep/drop pattern"""
+    f = 256
+    for dtype in ("float64", "float16", "bfloat16"):
+        x = _nonzero(rng, 6, f)
+        xd = x.to(getattr(torch, dtype))
+        call = f"EpochDropout(0.5)(x) with {_xs(xd)}"
+        (_, e) = _script(sub, 0.5, [_fwd(x, dtype=dtype)], call)
+        _tensor(e, (6, f), dtype, "cpu", call, "the output has x's dtype (the mask must not promote it)")
+        _zero_or_scaled(e["out"], xd, 0.5, call, "kept features are scaled by 1 / (1 - p)", rtol=RTOL[dtype])
+    x = _nonzero(rng, 6, f)
+    steps = [_fwd(x), _fwd(x, dtype="float64"), {"op": "to", "dtype": "float64"}, _fwd(x[:2], dtype="float64"),
+             _fwd(x, dtype="bfloat16"), _fwd(x)]
+    call = "m = EpochDropout(0.5); m(x); m(x.double()); m.double(); m(x[:2].double()); m(x.bfloat16()); m(x)"
+    log = _script(sub, 0.5, steps, call)
+    first = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    for i, dtype in [(2, "float64"), (4, "float64"), (5, "bfloat16"), (6, "float32")]:
+        e = log[i]
+        _tensor(e, tuple(steps[i - 1]["x"].shape), dtype, "cpu", call, f"the output has x's dtype ({dtype})")
+        kept = _shared_pattern(e, call, "one decision per feature, shared by the batch")
+        # A new mask equals the first with probability 2^-256.
+        expect(torch.equal(kept, first), call=call,
+               point="the mask follows the input's dtype: the same keep/drop pattern is used",
+               expected="the same drop pattern in every dtype", got=f"changed at the {dtype} input")
+
+
+@pytest.mark.weight(2)
+def test_epoch_follows_device(sub, rng):
+    """the mask follows the input's device, also mid-epoch (the meta device stands in for a GPU)"""
+    x = _nonzero(rng, 8, 20)
+    call = "EpochDropout(0.5)(x) with x a float32 (8, 20) tensor on the meta device"
+    (_, e) = _script(sub, 0.5, [_fwd(x, device="meta")], call)
+    _tensor(e, (8, 20), "float32", "meta", call, "the mask is made on the input's device")
+    call = "m = EpochDropout(0.5); m(x); m.to('meta'); m(x_meta); m(x_meta[:3])"
+    log = _script(sub, 0.5, [_fwd(x), {"op": "to", "device": "meta"}, _fwd(x, device="meta"),
+                             _fwd(x[:3], device="meta")], call)
+    _tensor(log[1], (8, 20), "float32", "cpu", call, "the output has x's shape, dtype and device")
+    _tensor(log[3], (8, 20), "float32", "meta", call,
+            "the mask follows the input's device when the module moves mid-epoch")
+    _tensor(log[4], (3, 20), "float32", "meta", call,
+            "the mask follows the input's device when the module moves mid-epoch")
+
+
+@pytest.mark.cuda
+@pytest.mark.weight(2)
+def test_epoch_same_pattern_on_cuda(sub, rng):
+    """moving the module and inputs to CUDA mid-epoch keeps the keep/drop pattern"""
+    f = 256
+    x = _nonzero(rng, 6, f)
+    call = "m = EpochDropout(0.5); m(x); m.to('cuda'); m(x.cuda()); m(x[:2].cuda()); m.to('cpu'); m(x)"
+    steps = [_fwd(x), {"op": "to", "device": "cuda"}, _fwd(x, device="cuda"), _fwd(x[:2], device="cuda"),
+             {"op": "to", "device": "cpu"}, _fwd(x)]
+    log = _script(sub, 0.5, steps, call)
+    first = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    for i, dev, n in [(3, "cuda", 6), (4, "cuda", 2), (6, "cpu", 6)]:
+        _tensor(log[i], (n, f), "float32", dev, call, f"the output is on the input's device ({dev})")
+        kept = _shared_pattern(log[i], call, "one decision per feature, shared by the batch")
+        # A new mask equals the first with probability 2^-256.
+        expect(torch.equal(kept, first), call=call, point="the same keep/drop pattern is used on the new device",
+               expected="the same drop pattern", got=f"changed on {dev}")
+    call = "EpochDropout(0.5)(x.cuda())"
+    (_, e) = _script(sub, 0.5, [_fwd(x, device="cuda")], call)
+    _tensor(e, (6, f), "float32", "cuda", call, "the mask is made on the input's device")
+
+
+@pytest.mark.weight(3)
+def test_epoch_source_does_not_use_torch_dropout(sub, source):
+    """EpochDropout does not use torch's own dropout (source scan and a run)"""
+    x = torch.ones(4, 4)
+    _script(sub, 0.5, [_fwd(x), _fwd(x), {"op": "eval"}, _fwd(x)], "m = EpochDropout(0.5); m(x); m(x); m.eval(); m(x)")
+    hits = _region_hits(source, FORBIDDEN_NAMES, other="dropout")
+    expect(not hits, call="dropout.py, class EpochDropout", point=NO_TORCH_DROPOUT,
+           expected="no reference to torch's dropout functions or nn.Dropout", got=", ".join(hits[:5]))

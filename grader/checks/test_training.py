@@ -1,0 +1,458 @@
+"""Hidden checks for training: train_epoch, evaluate and fit against the reference.
+
+The probes build identical float64 models (from a seed sent here), loaders and
+optimizers for the submission and the reference, so parameter trajectories and
+losses can be compared tightly. Nothing here is random in the submission's
+hands (no shuffling, no dropout): there are no statistical checks.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader.checking import expect, expect_close
+
+TIGHT = {"rtol": 1e-9, "atol": 1e-12}  # float64 parameters, same operations: only rounding may differ
+# Returned losses and accuracies: a correct submission may accumulate them in float32 (a tensor
+# total), so allow float32 rounding; every wrong weighting we know of is off by far more.
+NUMBER = {"rtol": 1e-6, "atol": 1e-8}
+GPU = {"rtol": 1e-6, "atol": 1e-9}  # float64 on CUDA vs CPU: other kernels, same maths
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _spec(rng, d_in=4, d_out=3, hidden=8):
+    return {"in": d_in, "out": d_out, "hidden": hidden,
+            "seed": int(torch.randint(0, 2**31 - 1, (1,), generator=rng))}
+
+
+def _classes(rng, n, d_in=4, classes=3):
+    return (torch.randn(n, d_in, generator=rng, dtype=torch.float64),
+            torch.randint(0, classes, (n,), generator=rng))
+
+
+def _uneven(rng):
+    """(n, batch_size) with a short last batch: n = k*bs + r, 0 < r < bs."""
+    bs = int(torch.randint(3, 6, (1,), generator=rng))
+    k = int(torch.randint(2, 4, (1,), generator=rng))
+    r = int(torch.randint(1, bs, (1,), generator=rng))
+    return k * bs + r, bs
+
+
+def _sizes(n, bs):
+    return [bs] * (n // bs) + ([n % bs] if n % bs else [])
+
+
+def _call(fn, n, bs, extra=""):
+    return f"{fn}(model, loader of {n} samples in batches {_sizes(n, bs)}{extra})"
+
+
+def _num(info, *, call, point):
+    """The number a probe described, failing with the type when there is none."""
+    expect(info["value"] is not None, call=call, point=point,
+           expected="a number", got=f"a {info['type']}")
+    return info["value"]
+
+
+# --------------------------------------------------------------------------- train_epoch
+
+def test_train_epoch_returns_float(sub, rng):
+    """train_epoch returns a Python float, not a tensor"""
+    for loss in ("ce", "mse"):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        if loss == "mse":
+            y = torch.randn(n, 3, generator=rng, dtype=torch.float64)
+        got = sub.train_epoch(_spec(rng), X, y, bs, loss=loss)["result"]
+        expect(got["is_float"], call=_call("train_epoch", n, bs, f", loss={loss!r}"),
+               point="returns the epoch's mean loss per sample as a Python float (loss.item(), not the tensor)",
+               expected="float", got=got["type"])
+
+
+@pytest.mark.weight(3)
+def test_train_epoch_per_sample_mean(sub, ref, rng):
+    """train_epoch weights each batch's loss by its number of samples (short last batch)"""
+    # lr=0: the model never changes, so the right answer is the loss over the whole data set;
+    # averaging batch means gives another number whenever the last batch is short.
+    for loss in ("ce", "ce_fn", "mse"):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        if loss == "mse":
+            y = torch.randn(n, 3, generator=rng, dtype=torch.float64)
+        args = (_spec(rng), X, y, bs)
+        call = _call("train_epoch", n, bs, f", loss={loss!r}, SGD(lr=0)")
+        point = "returns sum(batch loss * len(y)) / total samples, not the mean of the batch means"
+        got = _num(sub.train_epoch(*args, loss=loss, opt="sgd0")["result"], call=call, point=point)
+        want = ref.train_epoch(*args, loss=loss, opt="sgd0")["result"]["value"]
+        expect_close(got, want, call=call, point=point, **NUMBER)
+
+
+@pytest.mark.parametrize("opt", [pytest.param("sgd", marks=pytest.mark.weight(2)), "momentum", "adam"])
+def test_train_epoch_trajectory(sub, ref, rng, opt):
+    """train_epoch: zero_grad, forward, backward, one step per batch (same parameters as the reference)"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    got, want = sub.train_epoch(*args, opt=opt), ref.train_epoch(*args, opt=opt)
+    call = _call("train_epoch", n, bs, f", optimizer={opt!r}")
+    for i, (g, w) in enumerate(zip(got["params"], want["params"])):
+        expect_close(g, w, call=call, **TIGHT,
+                     point=f"parameter {i} after one epoch differs from the reference: each batch must zero "
+                           "the gradients, compute loss_fn(model(X), y), backward, then step exactly once")
+    point = "returns the mean loss per sample, each batch's loss taken before its step"
+    expect_close(_num(got["result"], call=call, point=point), want["result"]["value"],
+                 call=call, point=point, **NUMBER)
+
+
+def test_train_epoch_one_step_per_batch(sub, rng):
+    """train_epoch calls optimizer.step() exactly once per batch"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.train_epoch(_spec(rng), X, y, bs)
+    expect(got["steps"] == got["batches"], call=_call("train_epoch", n, bs),
+           point="exactly one optimizer.step() per batch, no extra step",
+           expected=f"{got['batches']} steps", got=f"{got['steps']} steps")
+
+
+@pytest.mark.weight(2)
+def test_train_epoch_training_mode(sub, rng):
+    """train_epoch puts the model in training mode (model.train()) and builds graphs"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.train_epoch(_spec(rng), X, y, bs, mode="eval")
+    seen = [e[4:] for e in got["log"]]
+    expect(len(seen) > 0 and all(e == "train:grad" for e in seen),
+           call=_call("train_epoch", n, bs) + " on a model left in eval mode",
+           point="every forward pass of train_epoch runs in training mode (model.train()) with grad enabled",
+           expected="train:grad at every forward", got=f"{seen}")
+
+
+def test_train_epoch_moves_batches(sub, rng):
+    """train_epoch moves X and y of every batch to `device`"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu")
+    expect(got["unmoved"] == [], call=_call("train_epoch", n, bs, ", device='cpu'"),
+           point="when device is given, both X and y of every batch are moved to it (X.to(device))",
+           expected="every batch moved", got="never moved: " + ", ".join(got["unmoved"]))
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def test_evaluate_returns_tuple_of_floats(sub, rng):
+    """evaluate returns a tuple of two Python floats"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.evaluate(_spec(rng), X, y, bs)
+    kinds = [i["type"] for i in got["items"]]
+    ok = got["type"] == "tuple" and len(got["items"]) == 2 and all(i["is_float"] for i in got["items"])
+    expect(ok, call=_call("evaluate", n, bs),
+           point="returns (mean loss per sample, accuracy) as a tuple of two Python floats",
+           expected="tuple (float, float)", got=f"{got['type']} ({', '.join(kinds)})")
+
+
+@pytest.mark.weight(2)
+def test_evaluate_loss_per_sample(sub, ref, rng):
+    """evaluate's loss is the mean per sample (batch losses weighted by batch size)"""
+    for loss in ("ce", "ce_fn"):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        args = (_spec(rng), X, y, bs)
+        call = _call("evaluate", n, bs, f", loss={loss!r}")
+        point = "the loss is sum(batch loss * len(y)) / total samples, not the mean of the batch means"
+        got = sub.evaluate(*args, loss=loss)["items"]
+        expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
+        want = ref.evaluate(*args, loss=loss)["items"]
+        expect_close(_num(got[0], call=call, point=point), want[0]["value"], call=call, point=point, **NUMBER)
+
+
+@pytest.mark.weight(2)
+def test_evaluate_accuracy(sub, ref, rng):
+    """evaluate's accuracy is the fraction of samples whose argmax over dim 1 equals the label"""
+    point = "accuracy = (number of samples with output.argmax(dim=1) == y) / number of samples"
+    # Hand-picked: a linear model with known weights; every label right except those of the short
+    # last batch, so the true accuracy (n - r)/n differs from the mean of batch accuracies.
+    n, bs = _uneven(rng)
+    r = n % bs
+    X = torch.randn(n, 4, generator=rng, dtype=torch.float64)
+    W = torch.randn(3, 4, generator=rng, dtype=torch.float64)
+    spec = {"in": 4, "out": 3, "hidden": 0, "seed": 0, "weight": W}
+    pred = (X @ W.T).argmax(dim=1)
+    y = pred.clone()
+    y[-r:] = (pred[-r:] + 1) % 3
+    call = _call("evaluate", n, bs) + f" where all but the last {r} predictions are right"
+    got = sub.evaluate(spec, X, y, bs)["items"]
+    expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
+    expect_close(_num(got[1], call=call, point=point), (n - r) / n, call=call, point=point, **NUMBER)
+    # Random models and labels, against the reference.
+    for _ in range(2):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        args = (_spec(rng), X, y, bs)
+        got, want = sub.evaluate(*args)["items"], ref.evaluate(*args)["items"]
+        call = _call("evaluate", n, bs)
+        expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
+        expect_close(_num(got[1], call=call, point=point), want[1]["value"], call=call, point=point, **NUMBER)
+
+
+@pytest.mark.weight(2)
+def test_evaluate_eval_mode(sub, rng):
+    """evaluate puts the model in evaluation mode (model.eval())"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.evaluate(_spec(rng), X, y, bs, mode="train")
+    modes = [e.split(":")[1] for e in got["log"]]
+    expect(len(modes) > 0 and all(m == "eval" for m in modes),
+           call=_call("evaluate", n, bs) + " on a model left in training mode",
+           point="every forward pass of evaluate runs in eval mode",
+           expected="eval at every forward", got=f"{modes}")
+
+
+@pytest.mark.weight(2)
+def test_evaluate_no_grad(sub, rng):
+    """evaluate runs without building autograd graphs (no_grad or inference_mode)"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.evaluate(_spec(rng), X, y, bs)
+    grads = [e.split(":")[2] for e in got["log"]]
+    expect(len(grads) > 0 and all(g == "nograd" for g in grads), call=_call("evaluate", n, bs),
+           point="every forward pass of evaluate runs under torch.no_grad() or torch.inference_mode()",
+           expected="grad disabled at every forward", got=f"{grads}")
+
+
+@pytest.mark.weight(2)
+def test_evaluate_keeps_parameters(sub, rng):
+    """evaluate does not change the parameters"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.evaluate(_spec(rng), X, y, bs)
+    expect(got["params_same"], call=_call("evaluate", n, bs) + " with gradients left from training",
+           point="evaluate never changes the parameters (no step, no in-place update)",
+           expected="parameters unchanged", got=f"a parameter changed by up to {got['params_change']:.3g}")
+
+
+def test_evaluate_moves_batches(sub, rng):
+    """evaluate moves X and y of every batch to `device`"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    got = sub.evaluate(_spec(rng), X, y, bs, device="cpu")
+    expect(got["unmoved"] == [], call=_call("evaluate", n, bs, ", device='cpu'"),
+           point="when device is given, both X and y of every batch are moved to it",
+           expected="every batch moved", got="never moved: " + ", ".join(got["unmoved"]))
+
+
+# --------------------------------------------------------------------------- fit
+
+def _fit_args(rng, epochs=2, val=True):
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    kwargs = {}
+    if val:
+        nv, vbs = _uneven(rng)
+        Xv, yv = _classes(rng, nv)
+        kwargs.update(Xv=Xv, yv=yv, val_batch_size=vbs)
+    call = f"fit(model, train loader in batches {_sizes(n, bs)}, epochs={epochs}" + (
+        f", val_loader in batches {_sizes(len(kwargs['yv']), kwargs['val_batch_size'])})" if val else ")")
+    return (_spec(rng), X, y, bs, epochs), kwargs, call
+
+
+def _history(got, call, point):
+    h = got["history"]
+    expect(isinstance(h, list), call=call, point=point, expected="a list of dicts",
+           got=f"a {h.get('type') if isinstance(h, dict) else type(h).__name__}")
+    expect(all("keys" in e for e in h), call=call, point=point, expected="a list of dicts",
+           got="a list of " + ", ".join(e.get("type", "dict") for e in h))
+    return h
+
+
+def _check_keys(sub, rng, val):
+    args, kwargs, call = _fit_args(rng, epochs=3, val=val)
+    want = ["epoch", "train_loss"] + (["val_acc", "val_loss"] if val else [])
+    point = ("one dict per epoch with keys 'epoch', 'train_loss'"
+             + (", 'val_loss', 'val_acc'" if val else " only (no 'val_...' keys without a val_loader)"))
+    h = _history(sub.fit(*args, **kwargs), call, point)
+    keys = [sorted(e["keys"]) for e in h]
+    expect(keys == [want] * 3, call=call, point=point, expected=f"{[want] * 3}", got=f"{keys}")
+
+
+def test_fit_history_keys_without_val(sub, rng):
+    """without val_loader, fit returns one dict per epoch with exactly 'epoch' and 'train_loss'"""
+    _check_keys(sub, rng, val=False)
+
+
+def test_fit_history_keys_with_val(sub, rng):
+    """with val_loader, each epoch's dict has exactly 'epoch', 'train_loss', 'val_loss', 'val_acc'"""
+    _check_keys(sub, rng, val=True)
+
+
+def test_fit_history_types(sub, rng):
+    """fit's history holds an int epoch and Python float losses and accuracy"""
+    args, kwargs, call = _fit_args(rng, epochs=2)
+    point = "'epoch' is an int; 'train_loss', 'val_loss', 'val_acc' are Python floats"
+    h = _history(sub.fit(*args, **kwargs), call, point)
+    for e in h:
+        for k, info in e["values"].items():
+            ok = info["is_int"] if k == "epoch" else info["is_float"]
+            expect(ok, call=call, point=point, expected="int" if k == "epoch" else "float",
+                   got=f"{k!r} is a {info['type']}")
+
+
+def test_fit_epoch_numbers(sub, rng):
+    """fit numbers the epochs 0, 1, 2, ..."""
+    args, kwargs, call = _fit_args(rng, epochs=3)
+    point = "'epoch' counts from 0"
+    h = _history(sub.fit(*args, **kwargs), call, point)
+    got = [e["values"].get("epoch", {}).get("value") for e in h]
+    expect(got == [0, 1, 2], call=call, point=point, expected="[0, 1, 2]", got=f"{got}")
+
+
+def _check_trajectory(sub, ref, rng, val):
+    args, kwargs, call = _fit_args(rng, epochs=3, val=val)
+    got, want = sub.fit(*args, opt="momentum", **kwargs), ref.fit(*args, opt="momentum", **kwargs)
+    point = ("each epoch trains once over train_loader" + (" (then evaluates on val_loader)" if val else "")
+             + ": same parameters as the reference")
+    for i, (g, w) in enumerate(zip(got["params"], want["params"])):
+        expect_close(g, w, call=call, point=f"{point} (parameter {i})", **TIGHT)
+    point = "history values are train_epoch's" + (" and evaluate's" if val else "") + " results for each epoch"
+    h, hw = _history(got, call, point), want["history"]
+    expect(len(h) == len(hw), call=call, point=point, expected=f"{len(hw)} entries", got=f"{len(h)}")
+    for e, ew in zip(h, hw):
+        for k, info in ew["values"].items():
+            if k == "epoch":  # numbering has its own check
+                continue
+            expect(k in e["values"], call=call, point=point, expected=f"key {k!r}", got=f"keys {e['keys']}")
+            v = _num(e["values"][k], call=call, point=f"{point} ({k!r})")
+            expect_close(v, info["value"], call=call, point=f"{point} ({k!r})", **NUMBER)
+
+
+@pytest.mark.weight(3)
+def test_fit_trajectory(sub, ref, rng):
+    """fit with val_loader trains and evaluates epoch after epoch like the reference"""
+    _check_trajectory(sub, ref, rng, val=True)
+
+
+def test_fit_trajectory_without_val(sub, ref, rng):
+    """fit without val_loader trains epoch after epoch like the reference"""
+    _check_trajectory(sub, ref, rng, val=False)
+
+
+@pytest.mark.weight(2)
+def test_fit_resets_masks_every_epoch(sub, rng):
+    """fit calls reset_mask() on every submodule that has one, at the start of every epoch"""
+    args, kwargs, call = _fit_args(rng, epochs=3, val=True)
+    got = sub.fit(*args, **kwargs)
+    n_batches = len(_sizes(len(args[2]), args[3]))
+    # Blocks of (resets seen, training batches drawn after them); resets during evaluation are
+    # harmless and fold into the next epoch's block; a trailing block without training is ignored.
+    blocks: list[list] = []
+    for e in got["log"]:
+        if e.startswith("reset:"):
+            if not blocks or blocks[-1][1] > 0:
+                blocks.append([set(), 0])
+            blocks[-1][0].add(e[6:])
+        elif e == "load:train":
+            if not blocks:
+                blocks.append([set(), 0])
+            blocks[-1][1] += 1
+    if blocks and blocks[-1][1] == 0 and len(blocks) > 1:
+        blocks.pop()
+    summary = [(sorted(r), k) for r, k in blocks]
+    want = [(["a", "b"], n_batches)] * 3
+    expect(summary == want, call=call + " on a model with reset_mask() in submodules 'a' and 'b' (b nested)",
+           point="before each epoch's training, reset_mask() is called on every submodule that has it "
+                 "(nested ones too), and never during training",
+           expected=f"(modules reset, training batches after) per epoch: {want}", got=f"{summary}")
+
+
+def test_fit_modes_and_order(sub, rng):
+    """fit trains (training mode, grad on) then evaluates (eval mode, no grad) in each epoch"""
+    args, kwargs, call = _fit_args(rng, epochs=2, val=True)
+    got = sub.fit(*args, **kwargs)
+    nt = len(_sizes(len(args[2]), args[3]))
+    nv = len(_sizes(len(kwargs["yv"]), kwargs["val_batch_size"]))
+    forwards = [e[4:] for e in got["log"] if e.startswith("fwd:")]
+    want = (["train:grad"] * nt + ["eval:nograd"] * nv) * 2
+    expect(forwards == want, call=call,
+           point="per epoch: train_epoch over train_loader, then evaluate over val_loader",
+           expected=f"{want}", got=f"{forwards}")
+
+
+def test_fit_moves_model(sub, rng):
+    """fit moves the model to `device` and its parameters end there"""
+    args, kwargs, call = _fit_args(rng, epochs=1, val=False)
+    got = sub.fit(*args, device="cpu", **kwargs)
+    call = call[:-1] + ", device='cpu')"
+    expect(got["model_moved"], call=call, point="when device is given, fit moves the model there (model.to(device))",
+           expected="model.to('cpu')", got=f"model moves: {got['model_moves']}")
+    expect(all(d == "cpu" for d in got["devices"]), call=call, point="the parameters end on the requested device",
+           expected="cpu", got=f"{got['devices']}")
+
+
+def test_fit_moves_batches(sub, rng):
+    """fit passes `device` on: every training and validation batch is moved"""
+    args, kwargs, call = _fit_args(rng, epochs=1, val=True)
+    got = sub.fit(*args, device="cpu", **kwargs)
+    expect(got["unmoved"] == [], call=call[:-1] + ", device='cpu')",
+           point="with device given, X and y of every training and validation batch are moved to it",
+           expected="every batch moved", got="never moved: " + ", ".join(got["unmoved"]))
+
+
+# --------------------------------------------------------------------------- CUDA
+
+@pytest.mark.cuda
+@pytest.mark.weight(3)
+def test_fit_on_cuda(sub, ref, rng):
+    """fit(..., device='cuda') trains on the GPU: parameters end on CUDA, history as on the CPU"""
+    args, kwargs, call = _fit_args(rng, epochs=2, val=True)
+    call = call[:-1] + ", device='cuda')"
+    got, want = sub.fit(*args, device="cuda", **kwargs), ref.fit(*args, **kwargs)
+    expect(all(d.startswith("cuda") for d in got["devices"]), call=call,
+           point="fit(..., device='cuda') ends with every parameter on the GPU",
+           expected="cuda:0", got=f"{got['devices']}")
+    point = "training on the GPU gives the same parameters as on the CPU"
+    for i, (g, w) in enumerate(zip(got["params"], want["params"])):
+        expect_close(g, w, call=call, point=f"{point} (parameter {i})", **GPU)
+    point = "training on the GPU gives the same history as on the CPU"
+    h = _history(got, call, point)
+    expect(len(h) == len(want["history"]), call=call, point=point,
+           expected=f"{len(want['history'])} entries", got=f"{len(h)}")
+    for e, ew in zip(h, want["history"]):
+        for k, info in ew["values"].items():
+            if k == "epoch":
+                continue
+            expect(k in e["values"], call=call, point=point, expected=f"key {k!r}", got=f"keys {e['keys']}")
+            expect_close(_num(e["values"][k], call=call, point=point), info["value"], call=call,
+                         point=f"{point} ({k!r})", **GPU)
+
+
+@pytest.mark.cuda
+def test_train_epoch_on_cuda(sub, ref, rng):
+    """train_epoch with a CUDA model and device='cuda' moves CPU batches and trains as on the CPU"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    got, want = sub.train_epoch(*args, device="cuda", model_on="cuda"), ref.train_epoch(*args)
+    call = _call("train_epoch", n, bs, ", device='cuda'") + " with the model on the GPU"
+    expect(got["unmoved"] == [], call=call, point="every batch is moved to the GPU",
+           expected="every batch moved", got="never moved: " + ", ".join(got["unmoved"]))
+    point = "returns a Python float equal to the CPU run's"
+    expect(got["result"]["is_float"], call=call, point=point, expected="float", got=got["result"]["type"])
+    expect_close(got["result"]["value"], want["result"]["value"], call=call, point=point, **GPU)
+    for i, (g, w) in enumerate(zip(got["params"], want["params"])):
+        expect_close(g, w, call=call, point=f"same parameters as on the CPU (parameter {i})", **GPU)
+
+
+@pytest.mark.cuda
+def test_evaluate_on_cuda(sub, ref, rng):
+    """evaluate with a CUDA model and device='cuda' gives the CPU run's loss and accuracy"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    got, want = sub.evaluate(*args, device="cuda", model_on="cuda"), ref.evaluate(*args)
+    call = _call("evaluate", n, bs, ", device='cuda'") + " with the model on the GPU"
+    point = "returns (loss, accuracy) as Python floats equal to the CPU run's"
+    expect(got["type"] == "tuple" and len(got["items"]) == 2 and all(i["is_float"] for i in got["items"]),
+           call=call, point=point, expected="tuple (float, float)",
+           got=f"{got['type']} ({', '.join(i['type'] for i in got['items'])})")
+    expect_close([i["value"] for i in got["items"]], [i["value"] for i in want["items"]],
+                 call=call, point=point, **GPU)

@@ -1,0 +1,219 @@
+"""Probes for the ``devices`` exercise (run inside the worker, next to the submission).
+
+Hardware is simulated, consistently, by replacing every query a correct
+solution might use (``torch.cuda.is_available``/``device_count``,
+``torch.backends.mps.is_available``/``is_built``, ``torch.mps.is_available``,
+``torch.accelerator.current_accelerator``/``is_available``/``device_count``),
+including names the submission imported with ``from ... import ...``; all of
+them are restored afterwards. The "other device" for ``to_device`` is ``meta``.
+
+``to_device`` inputs are sent as a small spec language (plain data) and built
+here; outputs come back as a description (kinds, dtypes, shapes, devices,
+identities) plus the tensors' values where they have some.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import namedtuple
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+Batch = namedtuple("Batch", ["X", "y"])
+Triple = namedtuple("Triple", ["first", "second", "third"])
+NAMEDTUPLES = {"Batch": Batch, "Triple": Triple}
+
+
+# -- simulated hardware ------------------------------------------------------------
+
+def _fakes(cuda: int, mps: bool, mps_built: bool) -> list[tuple[Any, str, Any]]:
+    built = bool(mps_built or mps)
+
+    def current_accelerator(check_available: bool = False) -> torch.device | None:
+        if cuda > 0:
+            return torch.device("cuda")
+        if mps or (built and not check_available):
+            return torch.device("mps")
+        return None
+
+    fakes: list[tuple[Any, str, Any]] = [
+        (torch.cuda, "is_available", lambda: cuda > 0),
+        (torch.cuda, "device_count", lambda: cuda),
+        (torch.backends.mps, "is_available", lambda: mps),
+        (torch.backends.mps, "is_built", lambda: built),
+    ]
+    if hasattr(getattr(torch, "mps", None), "is_available"):
+        fakes.append((torch.mps, "is_available", lambda: mps))
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None:
+        fakes += [(acc, "current_accelerator", current_accelerator),
+                  (acc, "is_available", lambda: cuda > 0 or mps),
+                  (acc, "device_count", lambda: cuda if cuda > 0 else int(mps))]
+    return fakes
+
+
+@contextlib.contextmanager
+def simulated(mod: Any, cuda: int, mps: bool = False, mps_built: bool = False) -> Iterator[None]:
+    """Pretend the machine has ``cuda`` GPUs and MPS available (or only built)."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for owner, name, fake in _fakes(cuda, mps, mps_built):
+            original = getattr(owner, name)
+            saved.append((owner, name, original))
+            setattr(owner, name, fake)
+            # ``from torch.cuda import is_available`` in the submission: swap its copy too.
+            for gname, value in list(vars(mod).items()):
+                if value is original:
+                    saved.append((mod, gname, value))
+                    setattr(mod, gname, fake)
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+
+
+def _dev(d: Any) -> Any:
+    """A device as plain data: its string, or what else it was."""
+    if isinstance(d, torch.device):
+        return str(d)
+    return {"not a torch.device": f"{type(d).__name__} {d!r}"[:120]}
+
+
+def pick(mod: Any, cuda: int, mps: bool, mps_built: bool) -> Any:
+    with simulated(mod, cuda, mps, mps_built):
+        return _dev(mod.pick_device())
+
+
+def gpu(mod: Any, cuda: int, i: int | None) -> Any:
+    with simulated(mod, cuda):
+        return _dev(mod.try_gpu() if i is None else mod.try_gpu(i))
+
+
+def all_gpus(mod: Any, cuda: int) -> dict:
+    with simulated(mod, cuda):
+        out = mod.try_all_gpus()
+    items = [_dev(d) for d in out] if isinstance(out, (list, tuple)) else _dev(out)
+    return {"type": type(out).__name__, "items": items}
+
+
+def real(mod: Any) -> dict:
+    """No simulation: what the functions report on this machine."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {"count": n, "pick": _dev(mod.pick_device()), "all": [_dev(d) for d in mod.try_all_gpus()],
+            "gpu0": _dev(mod.try_gpu(0)), "gpu_last": _dev(mod.try_gpu(max(n - 1, 0))),
+            "gpu_n": _dev(mod.try_gpu(n))}
+
+
+# -- to_device: building inputs and describing outputs -------------------------------------
+
+class Thing:
+    """A plain object that to_device must hand back untouched."""
+
+    def __repr__(self) -> str:
+        return "Thing()"
+
+
+def _build(spec: Any, tensors: list, pin: bool = False, src: str | None = None) -> Any:
+    """Spec language: a tensor; ["list", [specs]]; ["tuple", [specs]]; ["dict", [[key, spec], ...]];
+    ["nt", "Batch" | "Triple", [specs]]; ["module", in, out]; ["thing"]; ["value", plain value]."""
+    if isinstance(spec, torch.Tensor):
+        t = spec.pin_memory() if pin else spec.to(src) if src else spec
+        tensors.append(t)
+        return t
+    kind = spec[0]
+    if kind == "list":
+        return [_build(s, tensors, pin, src) for s in spec[1]]
+    if kind == "tuple":
+        return tuple(_build(s, tensors, pin, src) for s in spec[1])
+    if kind == "dict":
+        return {k: _build(s, tensors, pin, src) for k, s in spec[1]}
+    if kind == "nt":
+        return NAMEDTUPLES[spec[1]](*(_build(s, tensors, pin, src) for s in spec[2]))
+    if kind == "module":
+        m = nn.Sequential(nn.Linear(int(spec[1]), int(spec[2])), nn.BatchNorm1d(int(spec[2])))
+        return m.to(src) if src else m
+    if kind == "thing":
+        return Thing()
+    return spec[1]
+
+
+def _describe(out: Any, inp: Any, values: list) -> Any:
+    """Plain-data description of to_device's output ``out`` for the input ``inp``."""
+    if isinstance(out, torch.Tensor):
+        if out.device.type != "meta":
+            values.append(out.detach().cpu())
+        return f"tensor {str(out.dtype).replace('torch.', '')} {tuple(out.shape)} on {out.device}"
+    if isinstance(inp, nn.Module):
+        where = sorted({str(t.device) for t in inp.state_dict().values()})
+        return {"module": {"same object": out is inp, "input module now on": where}}
+    if isinstance(inp, dict):
+        if not isinstance(out, dict):
+            return {"expected a dict, got": f"{type(out).__name__}: {out!r}"[:150]}
+        keys = sorted(out, key=repr)
+        return {"dict": {"type": type(out).__name__, "keys": [repr(k) for k in keys],
+                         "items": [_describe(out[k], inp.get(k), values) for k in keys]}}
+    if isinstance(inp, tuple) and hasattr(inp, "_fields"):
+        same = type(out) is type(inp)
+        fields = list(getattr(out, "_fields", ())) if isinstance(out, tuple) else None
+        items = [_describe(o, i, values) for o, i in zip(out, inp)] if isinstance(out, (list, tuple)) else None
+        return {"namedtuple": {"class": type(out).__name__, "same class": same, "fields": fields,
+                               "items": items}}
+    if isinstance(inp, (list, tuple)):
+        if not isinstance(out, (list, tuple)):
+            return {f"expected a {type(inp).__name__}, got": f"{type(out).__name__}: {out!r}"[:150]}
+        return {type(out).__name__: [_describe(o, i, values) for o, i in zip(out, inp)]
+                + ([f"{len(out)} items instead of {len(inp)}"] if len(out) != len(inp) else [])}
+    return {"unchanged": out is inp, "repr": repr(out)[:100], "type": type(out).__name__}
+
+
+def move(mod: Any, spec: Any, device: str, as_device: bool = False, non_blocking: bool | None = None,
+         pin: bool = False, src: str | None = None) -> dict:
+    """Build ``spec``, call to_device on it, and describe the result."""
+    tensors: list = []
+    obj = _build(spec, tensors, pin=pin, src=src)
+    target: Any = torch.device(device) if as_device else device
+    if non_blocking is None:
+        out = mod.to_device(obj, target)
+    else:
+        out = mod.to_device(obj, target, non_blocking=non_blocking)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    values: list = []
+    return {"structure": _describe(out, obj, values), "values": values}
+
+
+def _first_bool(args: tuple, kwargs: dict) -> bool:
+    if "non_blocking" in kwargs:
+        return bool(kwargs["non_blocking"])
+    for a in args:  # every overload of Tensor.to has non_blocking as its first bool
+        if isinstance(a, bool):
+            return a
+    return False
+
+
+def non_blocking_calls(mod: Any, spec: Any, device: str, non_blocking: bool | None) -> dict:
+    """Call to_device while recording the non_blocking flag of every Tensor.to call."""
+    tensors: list = []
+    obj = _build(spec, tensors)
+    calls: list = []
+    original = torch.Tensor.to
+    had_own = "to" in torch.Tensor.__dict__
+
+    def spy(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        idx = next((k for k, t in enumerate(tensors) if t is self), -1)
+        calls.append([idx, _first_bool(args, kwargs)])
+        return original(self, *args, **kwargs)
+
+    torch.Tensor.to = spy  # type: ignore[method-assign]
+    try:
+        if non_blocking is None:
+            mod.to_device(obj, device)
+        else:
+            mod.to_device(obj, device, non_blocking=non_blocking)
+    finally:
+        if had_own:
+            torch.Tensor.to = original  # type: ignore[method-assign]
+        else:
+            del torch.Tensor.to
+    return {"tensors": len(tensors), "calls": calls}

@@ -1,0 +1,214 @@
+"""Probes for the dropout exercise (run inside the worker, next to the submission).
+
+Every call of the submission runs under two spies for torch's own dropout:
+``grader.probing.recording`` (patches the public names) and a
+``TorchFunctionMode`` that sees any torch function whose name mentions
+dropout, however it was imported or aliased (``from torch.nn.functional
+import dropout as d``, ``torch._VF.dropout``, ``torch.ops.aten.dropout``).
+Each probe returns the names it saw under ``"forbidden"``.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from grader.probing import recording
+
+FORBIDDEN = [
+    "torch.nn.functional.dropout",
+    "torch.nn.functional.dropout1d",
+    "torch.nn.functional.dropout2d",
+    "torch.nn.functional.dropout3d",
+    "torch.nn.functional.alpha_dropout",
+    "torch.nn.functional.feature_alpha_dropout",
+    "torch.dropout",
+    "torch.dropout_",
+    "torch.feature_dropout",
+    "torch.alpha_dropout",
+    "torch.feature_alpha_dropout",
+    "torch.native_dropout",
+    "torch.nn.Dropout.forward",
+    "torch.nn.Dropout1d.forward",
+    "torch.nn.Dropout2d.forward",
+    "torch.nn.Dropout3d.forward",
+    "torch.nn.AlphaDropout.forward",
+    "torch.nn.FeatureAlphaDropout.forward",
+]
+
+
+# The first operation on the meta device loads its kernels (about a second). The zygote
+# imports the probes before it forks the workers, so doing it here does it once for all.
+with contextlib.suppress(Exception):
+    torch.empty(2, device="meta").mul(torch.rand(2, device="meta") >= 0.5)
+
+
+class _DropoutSpy(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            name = str(getattr(func, "__name__", "") or "")
+        except Exception:  # noqa: BLE001 - never let the spy break the call
+            name = ""
+        if "dropout" in name.lower():
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _watch() -> Iterator[list[str]]:
+    """Yields a list that, after the block, holds the forbidden calls seen."""
+    seen: list[str] = []
+    spy = _DropoutSpy()
+    with recording(FORBIDDEN) as calls:
+        try:
+            with spy:
+                yield seen
+        finally:
+            seen.extend(list(calls) + [f"torch function {n}" for n in spy.calls])
+
+
+def _dtype(name: str | None) -> torch.dtype | None:
+    return None if name is None else getattr(torch, name)
+
+
+def _make(x: torch.Tensor, dtype: str | None, device: str) -> torch.Tensor:
+    dt = _dtype(dtype) or x.dtype
+    if device == "meta":
+        return torch.empty(x.shape, dtype=dt, device="meta")
+    return x.to(device=device, dtype=dt)
+
+
+def _describe_out(out: Any) -> dict[str, Any]:
+    if not isinstance(out, torch.Tensor):
+        return {"is_tensor": False, "type": type(out).__name__}
+    return {
+        "is_tensor": True,
+        "shape": list(out.shape),
+        "dtype": str(out.dtype).replace("torch.", ""),
+        "device": out.device.type,
+        "requires_grad": bool(out.requires_grad),
+        # the values (on the CPU), but only where there are values
+        "out": None if out.device.type == "meta" else out.detach().to("cpu"),
+    }
+
+
+def _backward(out: Any, x: torch.Tensor, grad_out: torch.Tensor | None) -> Any:
+    if grad_out is None or not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return None
+    if tuple(out.shape) != tuple(grad_out.shape):
+        return None
+    out.backward(grad_out.to(device=out.device, dtype=out.dtype))
+    return None if x.grad is None else x.grad.detach().to("cpu")
+
+
+# -- dropout(x, p, training) ------------------------------------------------------
+
+def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
+                 dtype: str | None = None, device: str = "cpu",
+                 grad_out: torch.Tensor | None = None, repeat: int = 1) -> dict[str, Any]:
+    """``mod.dropout(x, p[, training=...])`` on ``x`` converted to dtype/device.
+
+    ``training=None`` leaves the default. With ``grad_out`` the input requires
+    grad and the probe backpropagates ``grad_out`` through the (first) result.
+    ``repeat`` calls it that many times on the same input (fresh masks).
+    """
+    x = _make(x, dtype, device)
+    if grad_out is not None:
+        x = x.detach().requires_grad_()
+    before = None if device == "meta" else x.detach().clone()
+    kwargs = {} if training is None else {"training": training}
+    outs = []
+    with _watch() as forbidden:
+        for _ in range(repeat):
+            outs.append(mod.dropout(x, p, **kwargs))
+    result = _describe_out(outs[0])
+    result["more"] = [_describe_out(o)["out"] if isinstance(o, torch.Tensor) else None for o in outs[1:]]
+    result["x_unchanged"] = True if before is None else bool(
+        x.shape == before.shape and torch.equal(x.detach(), before))
+    result["grad"] = _backward(outs[0], x, grad_out)
+    result["forbidden"] = forbidden
+    return result
+
+
+# -- EpochDropout -------------------------------------------------------------------
+
+def _mask_info(m: Any) -> dict[str, Any]:
+    try:
+        mask = m.mask
+    except AttributeError:
+        return {"present": False}
+    if mask is None:
+        return {"present": True, "none": True}
+    if not isinstance(mask, torch.Tensor):
+        return {"present": True, "none": False, "is_tensor": False, "type": type(mask).__name__}
+    kept = None
+    if mask.device.type != "meta":
+        kept = (mask.detach() != 0).to("cpu")
+    return {"present": True, "none": False, "is_tensor": True, "shape": list(mask.shape),
+            "kept": kept, "values": None if kept is None else mask.detach().to("cpu").double(),
+            "is_parameter": isinstance(mask, torch.nn.Parameter)}
+
+
+def epoch_construct(mod, p: float | None = None) -> dict[str, Any]:
+    """``mod.EpochDropout(p)`` (or with no argument): is it a module, in training mode?"""
+    with _watch() as forbidden:
+        m = mod.EpochDropout() if p is None else mod.EpochDropout(p)
+    return {"is_module": isinstance(m, torch.nn.Module), "training": bool(getattr(m, "training", False)),
+            "forbidden": forbidden}
+
+
+def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Build ``EpochDropout(p)`` and run the steps, observing after each.
+
+    Steps: ``{"op": "forward", "x": tensor, "dtype"?: str, "device"?: str,
+    "grad_out"?: tensor}``, ``{"op": "reset"}``, ``{"op": "train"}``,
+    ``{"op": "eval"}``, ``{"op": "to", "device"?: str, "dtype"?: str}``,
+    ``{"op": "state"}`` (state_dict keys and parameter names).
+    Each step yields a dict with the mask as seen after it.
+    """
+    log: list[dict[str, Any]] = []
+    with _watch() as forbidden:
+        m = mod.EpochDropout() if p is None else mod.EpochDropout(p)
+        log.append({"op": "init", "mask": _mask_info(m)})
+        for step in steps:
+            op = step["op"]
+            entry: dict[str, Any] = {"op": op}
+            if op == "forward":
+                device = step.get("device", "cpu")
+                x = _make(step["x"], step.get("dtype"), device)
+                grad_out = step.get("grad_out")
+                if grad_out is not None:
+                    x = x.detach().requires_grad_()
+                before = None if device == "meta" else x.detach().clone()
+                out = m(x)
+                entry.update(_describe_out(out))
+                entry["x_unchanged"] = True if before is None else bool(
+                    x.shape == before.shape and torch.equal(x.detach(), before))
+                entry["grad"] = _backward(out, x, grad_out)
+            elif op == "reset":
+                m.reset_mask()
+            elif op == "train":
+                m.train()
+            elif op == "eval":
+                m.eval()
+            elif op == "to":
+                kw = {}
+                if step.get("device"):
+                    kw["device"] = step["device"]
+                if step.get("dtype"):
+                    kw["dtype"] = _dtype(step["dtype"])
+                m.to(**kw)
+            elif op == "state":
+                entry["state_keys"] = [str(k) for k in m.state_dict().keys()]
+                entry["params"] = [str(n) for n, _ in m.named_parameters()]
+            else:
+                raise ValueError(f"unknown step {op!r}")
+            entry["mask"] = _mask_info(m)
+            log.append(entry)
+    return {"log": log, "forbidden": forbidden}

@@ -1,0 +1,251 @@
+"""Probes for the ``sequential`` exercise (run inside the worker, next to the submission).
+
+Every probe builds its modules itself from a plain ``spec`` sent by the check,
+after ``torch.manual_seed(seed)``, so the submission and the reference see
+identical layers and the check can compare their answers.
+
+A spec is a list of layer descriptions: ``["Linear", in, out]``, ``["ReLU"]``,
+``["Tanh"]``, ``["Sigmoid"]``, ``["BatchNorm1d", n]``, ``["Affine", a, b]``
+(x -> a * x + b, no parameters: order-sensitive on same-shaped data).
+A pattern lists which built layer goes at each position (a layer may repeat);
+``None`` means ``range(len(spec))``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from grader.probing import recording
+
+BANNED = ("torch.nn.Sequential.__init__", "torch.nn.ModuleList.__init__", "torch.nn.ModuleDict.__init__")
+
+
+class Affine(nn.Module):
+    def __init__(self, a: float, b: float) -> None:
+        super().__init__()
+        self.a, self.b = float(a), float(b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a * x + self.b
+
+    def extra_repr(self) -> str:
+        return f"a={self.a}, b={self.b}"
+
+
+def _layer(desc: list) -> nn.Module:
+    kind, *args = desc
+    if kind == "Linear":
+        return nn.Linear(int(args[0]), int(args[1]))
+    if kind == "BatchNorm1d":
+        bn = nn.BatchNorm1d(int(args[0]))
+        # Non-trivial buffers and affine parameters, so that losing them shows.
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.num_batches_tracked.fill_(7)
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_()
+        return bn
+    if kind == "Affine":
+        return Affine(args[0], args[1])
+    return {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid}[kind]()
+
+
+def _layers(spec: list, seed: int) -> list[nn.Module]:
+    torch.manual_seed(seed)
+    return [_layer(d) for d in spec]
+
+
+def _arrange(mods: list[nn.Module], pattern: list | None) -> list[nn.Module]:
+    return list(mods) if pattern is None else [mods[int(i)] for i in pattern]
+
+
+def _index_of(obj: Any, mods: list[nn.Module]) -> int | str:
+    for k, m in enumerate(mods):
+        if obj is m:
+            return k
+    return f"not one of the modules passed in (a {type(obj).__name__})"
+
+
+def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
+    """Subclassing or building an nn.Sequential / ModuleList / ModuleDict at any point of use."""
+    mods = _layers(spec, seed)
+    banned = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    with recording(list(BANNED)) as built:
+        net = mod.MySequential(*mods)
+        # Only which containers get built matters here; other checks judge the results.
+        for use in (lambda: net(x), lambda: len(net), lambda: net[0], lambda: net[-1],
+                    lambda: repr(net), lambda: net.state_dict()):
+            try:
+                use()
+            except NotImplementedError:
+                raise
+            except Exception:  # noqa: BLE001
+                pass
+    inside = [type(m).__name__ for m in net.modules() if isinstance(m, banned)]
+    for value in vars(net).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        inside += [type(v).__name__ for v in items if isinstance(v, banned)]
+    return {
+        "is_module": isinstance(net, nn.Module),
+        "bad_bases": [c.__name__ for c in type(net).__mro__ if issubclass(c, banned)],
+        "built": sorted({name.split(".")[-2] for name in built}),
+        "inside": inside,
+    }
+
+
+def child_names(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
+    """The direct children's names (duplicates kept) and kinds, in registration order."""
+    net = mod.MySequential(*_arrange(_layers(spec, seed), pattern))
+    return [(name, type(m).__name__)
+            for name, m in net.named_modules(remove_duplicate=False)
+            if name and "." not in name]
+
+
+def child_identity(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
+    """For each position i: which of the passed modules is the child named str(i)."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*_arrange(mods, pattern))
+    out = []
+    for i in range(len(pattern) if pattern is not None else len(mods)):
+        try:
+            child = net.get_submodule(str(i))
+        except AttributeError:
+            out.append(f"no child named {str(i)!r}")
+            continue
+        out.append(_index_of(child, mods))
+    return out
+
+
+def named_parameters(mod: Any, spec: list, seed: int) -> list:
+    net = mod.MySequential(*_layers(spec, seed))
+    return [(name, p.detach().clone()) for name, p in net.named_parameters()]
+
+
+def state_dict(mod: Any, spec: list, seed: int) -> list:
+    net = mod.MySequential(*_layers(spec, seed))
+    return [(k, v.detach().clone()) for k, v in net.state_dict().items()]
+
+
+def load_from_sequential(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
+    """Load an nn.Sequential's state_dict (other weights) into a fresh MySequential."""
+    seq = nn.Sequential(*_layers(spec, seed))
+    mods = _layers(spec, seed + 1)
+    net = mod.MySequential(*mods)
+    net.load_state_dict(seq.state_dict())
+    # Read the loaded values through the layers themselves, not through net.
+    loaded = [(f"{i}.{k}", v.detach().clone()) for i, m in enumerate(mods) for k, v in m.state_dict().items()]
+    for m in mods:
+        m.eval()
+    with torch.no_grad():
+        y = x
+        for m in mods:
+            y = m(y)
+    return {"loaded": loaded, "output": y}
+
+
+def convert(mod: Any, spec: list, seed: int) -> dict:
+    """.to(float64) then .to('meta'): what each parameter and buffer of each layer became."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*mods)
+
+    def seen() -> list:
+        return [(f"{i}.{k}", str(v.dtype), str(v.device))
+                for i, m in enumerate(mods) for k, v in m.state_dict().items()]
+
+    out64 = net.to(torch.float64)
+    after64 = seen()
+    out_meta = net.to("meta")
+    return {"returns_self": [out64 is net, out_meta is net], "float64": after64, "meta": seen()}
+
+
+def modes(mod: Any, spec: list, seed: int) -> dict:
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*mods)
+    net.eval()
+    after_eval = [m.training for m in mods]
+    net.train()
+    return {"eval": after_eval, "train": [m.training for m in mods]}
+
+
+def apply_order(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*_arrange(mods, pattern))
+    seen: list = []
+    net.apply(lambda m: seen.append("self" if m is net else _index_of(m, mods)))
+    return seen
+
+
+def text(mod: Any, spec: list, seed: int) -> str:
+    return repr(mod.MySequential(*_layers(spec, seed)))
+
+
+def forward(mod: Any, spec: list, pattern: list | None, seed: int, x: torch.Tensor) -> torch.Tensor:
+    net = mod.MySequential(*_arrange(_layers(spec, seed), pattern))
+    return net(x).detach()
+
+
+def grads(mod: Any, spec: list, seed: int, x: torch.Tensor) -> list:
+    """Gradients of net(x).sum() w.r.t. every layer's parameters (read from the layers)."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*mods)
+    out = net(x)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return {"graph": False, "names": [], "grads": []}
+    out.sum().backward()
+    pairs = [(f"{i}.{n}", p.grad) for i, m in enumerate(mods) for n, p in m.named_parameters()]
+    return {"graph": True, "names": [n for n, _ in pairs],
+            "grads": [g if g is None else g.clone() for _, g in pairs]}
+
+
+def empty(mod: Any, x: torch.Tensor) -> dict:
+    net = mod.MySequential()
+    out = net(x)
+    return {"same_object": out is x, "value": out if isinstance(out, torch.Tensor) else repr(out)[:100]}
+
+
+def length(mod: Any, spec: list, patterns: list) -> list:
+    mods = _layers(spec, 0)
+    return [len(mod.MySequential(*_arrange(mods, p))) for p in patterns]
+
+
+def getitem(mod: Any, spec: list, pattern: list | None, indices: list) -> list:
+    """For each index: the position (in the built layers) of net[i], or the exception's class names."""
+    mods = _layers(spec, 0)
+    net = mod.MySequential(*_arrange(mods, pattern))
+    out: list = []
+    for i in indices:
+        try:
+            got = net[int(i)]
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - which exception is the point of the check
+            out.append({"raised": [c.__name__ for c in type(err).__mro__], "message": str(err)[:200]})
+            continue
+        out.append(_index_of(got, mods))
+    return out
+
+
+def on_cuda(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
+    """Move to CUDA with .to('cuda'): where each tensor went and the forward result."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*mods)
+    out = net.to("cuda")
+    devices = [(f"{i}.{k}", str(v.device)) for i, m in enumerate(mods) for k, v in m.state_dict().items()]
+    for m in mods:
+        m.eval()
+    with torch.no_grad():
+        y = net(x.to("cuda"))
+    return {"returns_self": out is net, "devices": devices, "out_device": str(y.device), "output": y.cpu()}
+
+
+def eval_forward(mod: Any, spec: list, seed: int, x: torch.Tensor) -> torch.Tensor:
+    """net.eval(); net(x) on the CPU, without grad (the baseline for the CUDA check)."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*mods)
+    for m in mods:
+        m.eval()
+    with torch.no_grad():
+        return net(x)

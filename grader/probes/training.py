@@ -1,0 +1,291 @@
+"""Probes for training (run inside the worker, next to the submission).
+
+Every probe builds its own model, loader, loss and optimizer from plain data
+sent by the check (a model seed, sizes, explicit tensors), so the submission and
+the reference see identical objects. Models are float64 so that trajectories
+can be compared tightly. The probe model records, at every forward, whether it
+was in training mode and whether grad mode was on; batches come from a
+``DataLoader`` whose collate function keeps every batch tensor, so moves of
+exactly those tensors can be recorded.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data._utils.collate import default_collate
+
+
+# --------------------------------------------------------------------------- building blocks
+
+class _Spy(nn.Module):
+    """Identity layer logging (training flag, grad mode) at every forward."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self._log = log
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "train" if self.training else "eval"
+        self._log.append(f"fwd:{mode}:{'grad' if torch.is_grad_enabled() else 'nograd'}")
+        return x
+
+
+class _Resettable(nn.Module):
+    """Identity layer with a reset_mask() that logs its calls (an EpochDropout stand-in)."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        super().__init__()
+        self._log, self._name = log, name
+
+    def reset_mask(self) -> None:
+        self._log.append(f"reset:{self._name}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class _Net(nn.Sequential):
+    """The probe model: an nn.Sequential that records how it is moved."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__(*layers)
+        self._moves: list[Any] = []
+
+    def to(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        self._moves.append(_target(args, kwargs))
+        return super().to(*args, **kwargs)
+
+    def cpu(self):  # type: ignore[override]
+        self._moves.append("cpu")
+        return super().cpu()
+
+    def cuda(self, device: Any = None):  # type: ignore[override]
+        self._moves.append("cuda" if device is None else str(torch.device("cuda", device)
+                                                             if isinstance(device, int) else device))
+        return super().cuda(device)
+
+
+def _target(args: tuple, kwargs: dict) -> str | None:
+    """The device named by a ``.to(...)`` call, as a string, or None."""
+    cand = kwargs.get("device", args[0] if args else None)
+    if isinstance(cand, torch.Tensor):
+        return str(cand.device)
+    if isinstance(cand, (str, torch.device, int)) and not isinstance(cand, bool):
+        try:
+            return str(torch.device(cand))
+        except (RuntimeError, TypeError, ValueError):
+            return None
+    return None
+
+
+def _model(spec: dict, log: list[str]) -> _Net:
+    """``spec``: in, out, hidden (0: a single linear layer), seed, weight (optional tensor)."""
+    torch.manual_seed(int(spec["seed"]))
+    d_in, d_out, hidden = int(spec["in"]), int(spec["out"]), int(spec.get("hidden", 0))
+    if hidden:
+        net = _Net(nn.Linear(d_in, hidden), _Spy(log), _Resettable(log, "a"),
+                   nn.Sequential(nn.Tanh(), _Resettable(log, "b")), nn.Linear(hidden, d_out))
+    else:
+        net = _Net(nn.Linear(d_in, d_out), _Spy(log))
+    net = net.double()
+    if spec.get("weight") is not None:
+        with torch.no_grad():
+            net[0].weight.copy_(spec["weight"])
+            net[0].bias.zero_()
+    return net
+
+
+def _loss(kind: str):
+    return {"ce": nn.CrossEntropyLoss(), "ce_fn": nn.functional.cross_entropy,
+            "mse": nn.MSELoss()}[kind]
+
+
+def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=0.1)
+    if kind == "sgd0":
+        return torch.optim.SGD(params, lr=0.0)
+    if kind == "momentum":
+        return torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=0.01)
+    raise ValueError(kind)
+
+
+class _Batches:
+    """A DataLoader over (X, y) whose batch tensors are all kept, to spot moves of them."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 log: list[str] | None = None, name: str = "") -> None:
+        self.made: list[torch.Tensor] = []
+
+        def collate(items):
+            X_b, y_b = default_collate(items)
+            self.made += [X_b, y_b]
+            if log is not None:  # when each batch is drawn, whatever mode the model is in
+                log.append(f"load:{name}")
+            return X_b, y_b
+
+        self.loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=False,
+                                 collate_fn=collate)
+
+
+@contextlib.contextmanager
+def _recording_moves() -> Iterator[list[tuple[torch.Tensor, str | None]]]:
+    """Record (tensor, target device) for every Tensor.to / .cpu / .cuda call, calling through."""
+    moves: list[tuple[torch.Tensor, str | None]] = []
+    to, cpu, cuda = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda
+
+    def rec_to(self, *args, **kwargs):
+        moves.append((self, _target(args, kwargs)))
+        return to(self, *args, **kwargs)
+
+    def rec_cpu(self, *args, **kwargs):
+        moves.append((self, "cpu"))
+        return cpu(self, *args, **kwargs)
+
+    def rec_cuda(self, device=None, *args, **kwargs):
+        index = device if isinstance(device, int) else None
+        moves.append((self, "cuda" if device is None else
+                      f"cuda:{index}" if index is not None else _target((device,), {})))
+        return cuda(self, device, *args, **kwargs)
+
+    torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
+    try:
+        yield moves
+    finally:
+        torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
+
+
+def _same_device(a: str, b: str) -> bool:
+    """'cuda' and 'cuda:0' name the same device (the current one is device 0 here)."""
+    da, db = torch.device(a), torch.device(b)
+    return da.type == db.type and (da.index or 0) == (db.index or 0)
+
+
+def _unmoved(batches: _Batches, moves: list, device: str) -> list[str]:
+    """Names of the batch tensors never moved to ``device``."""
+    out = []
+    for i, t in enumerate(batches.made):
+        if not any(s is t and d is not None and _same_device(d, device) for s, d in moves):
+            out.append(f"{'X' if i % 2 == 0 else 'y'} of batch {i // 2}")
+    return out
+
+
+def _value(v: Any) -> dict:
+    """A returned value described as plain data: its type and its number (when it has one)."""
+    info: dict[str, Any] = {"type": type(v).__name__,
+                            "is_float": isinstance(v, float) and not isinstance(v, bool),
+                            "is_int": isinstance(v, int) and not isinstance(v, bool), "value": None}
+    try:
+        info["value"] = float(v)
+    except Exception:  # noqa: BLE001 - not a number: the check reports the type
+        pass
+    return info
+
+
+def _params(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _devices(model: nn.Module) -> list[str]:
+    return [str(p.device) for p in model.parameters()]
+
+
+def _steps(opt: torch.optim.Optimizer) -> list[int]:
+    count = [0]
+    opt.register_step_post_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def _place(model: nn.Module, where: str | None) -> None:
+    if where is not None:
+        nn.Module.to(model, where)  # not through _Net.to: the probe's own move is not recorded
+        model._moves.clear()  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- probes
+
+def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: str = "sgd",
+                mode: str = "eval", device: str | None = None, model_on: str | None = None) -> dict:
+    """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable."""
+    log: list[str] = []
+    model = _model(spec, log)
+    _place(model, model_on)
+    model.train(mode == "train")
+    optimizer = _optimizer(opt, model)
+    steps = _steps(optimizer)
+    batches = _Batches(X, y, batch_size)
+    with _recording_moves() as moves:
+        result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=device) \
+            if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
+    return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
+            "batches": len(batches.made) // 2,
+            "unmoved": _unmoved(batches, moves, device) if device is not None else []}
+
+
+def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
+             device: str | None = None, model_on: str | None = None) -> dict:
+    """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients."""
+    log: list[str] = []
+    model = _model(spec, log)
+    _place(model, model_on)
+    model.train(mode == "train")
+    for p in model.parameters():  # stale gradients, as a training epoch leaves them
+        p.grad = torch.full_like(p, 0.5)
+    before = _params(model)
+    batches = _Batches(X, y, batch_size)
+    with _recording_moves() as moves:
+        result = mod.evaluate(model, batches.loader, _loss(loss), device=device) \
+            if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
+    after = _params(model)
+    items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
+    return {"type": type(result).__name__, "items": [_value(v) for v in items], "log": log,
+            "params_same": all(torch.equal(a, b) for a, b in zip(before, after)),
+            "params_change": max(float((a - b).abs().max()) for a, b in zip(before, after)),
+            "unmoved": _unmoved(batches, moves, device) if device is not None else []}
+
+
+def _history(h: Any) -> Any:
+    """``fit``'s return value as plain data: per entry its keys and described values."""
+    if not isinstance(h, list):
+        return {"type": type(h).__name__}
+    out = []
+    for entry in h[:100]:
+        if isinstance(entry, dict):
+            out.append({"keys": [k if isinstance(k, str) else repr(k) for k in entry],
+                        "values": {str(k): _value(v) for k, v in entry.items()}})
+        else:
+            out.append({"type": type(entry).__name__})
+    return out
+
+
+def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
+        val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None) -> dict:
+    """Run ``fit`` on a fresh model; report history, final parameters, event log and moves."""
+    log: list[str] = []
+    model = _model(spec, log)
+    optimizer = _optimizer(opt, model)
+    batches = _Batches(X, y, batch_size, log, "train")
+    val = _Batches(Xv, yv, val_batch_size, log, "val") if Xv is not None else None
+    kwargs: dict[str, Any] = {}
+    if val is not None:
+        kwargs["val_loader"] = val.loader
+    if device is not None:
+        kwargs["device"] = device
+    with _recording_moves() as moves:
+        history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
+    unmoved: list[str] = []
+    if device is not None:
+        unmoved = [f"train {n}" for n in _unmoved(batches, moves, device)]
+        if val is not None:
+            unmoved += [f"val {n}" for n in _unmoved(val, moves, device)]
+    return {"history": _history(history), "params": _params(model), "devices": _devices(model),
+            "log": log, "model_moves": list(model._moves), "unmoved": unmoved,
+            "model_moved": device is not None and any(
+                m is not None and _same_device(m, device) for m in model._moves)}

@@ -1,0 +1,189 @@
+"""Instructor workflow: student release, grade-all, Gradescope bundle, CI workflow."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def run(*args: str, cwd: Path = ROOT, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+# --- student release -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "kata"
+    r = run(PY, "-m", "grader", "release", str(out), "--git")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _solution_lines(ex: str) -> set[str]:
+    """Lines of the reference that the exercise sheet and its tests do not already show."""
+    shown = "\n".join((ROOT / d).read_text() for d in (f"exercises/{ex}.py", f"tests/test_{ex}.py"))
+    return {ln.strip() for ln in (ROOT / "solutions" / f"{ex}.py").read_text().splitlines()
+            if len(ln.strip()) >= 24 and ln.strip() not in shown and not ln.strip().startswith(("#", '"""'))}
+
+
+def test_release_hides_references_and_checks(released: Path) -> None:
+    files = [p for p in released.rglob("*") if p.is_file() and ".git" not in p.parts]
+    rels = {p.relative_to(released).as_posix() for p in files}
+    for bad in ("solutions", "grader/checks", "grader/probes", "tests/grader", "tests/mutants", "tests/alternatives"):
+        assert not any(r == bad or r.startswith(bad + "/") for r in rels), bad
+    for module in ("session.py", "plugin.py", "pool.py", "worker.py", "sandbox.py", "zygote.py"):
+        assert f"grader/{module}" not in rels
+    text = "\n".join(p.read_text(errors="replace") for p in files)
+    for ex in catalog.EXERCISES:
+        leaked = [ln for ln in _solution_lines(ex.id) if ln in text]
+        assert not leaked, f"{ex.id}: reference lines in the release: {leaked[:3]}"
+    for ex in catalog.EXERCISES:
+        assert f"exercises/{ex.id}.py" in rels and f"tests/test_{ex.id}.py" in rels
+    assert {"README.md", "pyproject.toml", ".github/workflows/kata.yml", ".gitignore", "tests/conftest.py"} <= rels
+    log = run("git", "log", "--oneline", cwd=released)
+    assert log.returncode == 0 and len(log.stdout.strip().splitlines()) == 1
+    assert run("git", "status", "--porcelain", cwd=released).stdout == ""
+
+
+def test_release_tests_fail_on_stubs_and_pass_with_references(released: Path, tmp_path: Path) -> None:
+    r = run(PY, "-m", "pytest", "-q", "-x", "tests/test_cross_entropy.py", cwd=released)
+    assert r.returncode == 1 and "not implemented yet" in r.stdout
+    work = tmp_path / "done"
+    shutil.copytree(released, work, ignore=shutil.ignore_patterns(".git"))
+    for f in (ROOT / "solutions").glob("*.py"):
+        shutil.copy(f, work / "exercises" / f.name)
+    r = run(PY, "-m", "pytest", "-q", cwd=work)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout
+
+
+def test_release_cannot_grade(released: Path) -> None:
+    r = run(PY, "-m", "grader", "grade", "exercises", cwd=released)
+    assert r.returncode == 2 and "instructor's torch-kata repository" in r.stderr
+
+
+def test_release_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    r = run(PY, "-m", "grader", "release", str(tmp_path))
+    assert r.returncode == 2 and "not an empty directory" in r.stderr
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_ci_workflow_runs_learner_tests_and_reports() -> None:
+    text = (ROOT / "grader" / "templates" / "kata.yml").read_text()
+    assert "python -m pytest" in text and "GITHUB_STEP_SUMMARY" in text and "python -m grader progress" in text
+    assert "-m grader grade" in text  # the optional instructor job
+
+
+# --- grade-all ---------------------------------------------------------------------------
+
+def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    for name, files in {
+        "alice": {ex: ROOT / "solutions" / f"{ex}.py" for ex in ("cross_entropy", "sequential")},
+        "bob": {ex: ROOT / "exercises" / f"{ex}.py" for ex in ("cross_entropy", "sequential")},
+        "carol": {"cross_entropy": "while True:\n    pass\n"},
+    }.items():
+        (subs / name).mkdir(parents=True)
+        for ex, src in files.items():
+            (subs / name / f"{ex}.py").write_text(src.read_text() if isinstance(src, Path) else src)
+    with zipfile.ZipFile(subs / "dave.zip", "w") as zf:  # an LMS export: a folder inside the zip
+        zf.write(ROOT / "solutions" / "cross_entropy.py", "dave-hw/cross_entropy.py")
+        zf.writestr("../../evil.py", "print('zip slip')")
+    (subs / "erin.zip").write_text("not a zip")
+    (subs / "frank").mkdir()
+    os.symlink("/", subs / "frank" / "cross_entropy.py")  # breaks the grader's copying, not the batch
+    out = tmp_path / "out"
+    args = [PY, "-m", "grader", "grade-all", str(subs), "--out", str(out), "--jobs", "2",
+            "-e", "cross_entropy", "-e", "sequential", "--timeout", "2", "--budget", "4"]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "6 submissions" in r.stdout and "timeouts 1" in r.stdout
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank"}
+    assert rows["alice"]["total"] == "27" and rows["bob"]["total"] == "0"
+    assert rows["dave"]["cross_entropy"] == "15" and rows["dave"]["sequential"] == "0"
+    assert "not a zip" in rows["erin"]["error"] and rows["frank"]["total"] == "0"
+    assert "cross_entropy.py is not a regular file" in (out / "frank" / "results.json").read_text()
+    assert not (tmp_path / "evil.py").exists() and not (out / "evil.py").exists()
+    data = json.loads((out / "alice" / "results.json").read_text())
+    assert data["score"] == 27 and all(t["status"] == "passed" for t in data["tests"])
+    summary = (out / "summary.md").read_text()
+    assert "| cross_entropy | 15 |" in summary and "Most common failing checks" in summary
+    assert (out / "histogram.svg").read_text().startswith("<svg")
+    assert "timeouts" in r.stderr  # the live progress bar's counters
+
+    # Resumable: nothing changed, nothing regraded; a changed submission is regraded.
+    (subs / "bob" / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
+    r = run(*args)
+    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, and erin (not a zip)
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
+    r = run(*args, "--force")
+    assert "skipped (up to date) 0" in r.stdout
+
+
+def test_grade_all_replaces_a_job_that_dies(tmp_path: Path) -> None:
+    from grader.batch import Options, grade_all
+
+    subs = tmp_path / "subs"
+    for name in ("a", "b"):
+        (subs / name).mkdir(parents=True)
+        (subs / name / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
+    (subs / "slow").mkdir()
+    (subs / "slow" / "cross_entropy.py").write_text("import time\ntime.sleep(30)\n")
+    stats = grade_all(subs, tmp_path / "out", 1, Options(["cross_entropy"], call_timeout=60, budget=60),
+                      progress=False, per_submission_limit=8)
+    rows = {row["student"]: row for row in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert rows["a"]["total"] == "15" and rows["b"]["total"] == "15"
+    assert "took too long" in rows["slow"]["error"] and stats["errors"] == 1
+
+
+# --- Gradescope ---------------------------------------------------------------------------
+
+def test_gradescope_bundle_grades_a_submission(tmp_path: Path) -> None:
+    bundle = tmp_path / "autograder.zip"
+    r = run(PY, "-m", "grader", "gradescope", str(bundle))
+    assert r.returncode == 0, r.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        assert "setup.sh" in names and "run_autograder" in names
+        assert "solutions/cross_entropy.py" in names and "grader/checks/test_cross_entropy.py" in names
+        zf.extractall(root / "source")
+    (root / "submission" / "hw").mkdir(parents=True)  # students often upload a folder
+    shutil.copy(ROOT / "solutions" / "cross_entropy.py", root / "submission" / "hw")
+    run_autograder = root / "source" / "run_autograder"
+    run_autograder.chmod(0o755)
+    r = run("bash", str(run_autograder), cwd=tmp_path,
+            env={"AUTOGRADER_ROOT": str(root), "KATA_PYTHON": PY})
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert data["score"] == 15
+    assert {t["tags"][0] for t in data["tests"]} == {e.id for e in catalog.EXERCISES}
+
+
+def test_junit_report(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "junit.xml"
+    r = run(PY, "-m", "grader", "grade", "exercises", "-e", "cross_entropy", "--junit", str(out))
+    assert r.returncode == 0
+    root = ET.parse(out).getroot()
+    suite = root.find("testsuite")
+    assert suite.get("name") == "cross_entropy" and int(suite.get("failures")) == int(suite.get("tests")) > 10
+    assert all(c.find("failure").get("message") == "not implemented yet" for c in suite.iter("testcase"))
