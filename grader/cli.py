@@ -40,7 +40,7 @@ def _early_zygote(method: str | None):
     """Start the zygote before this process imports torch: the two imports overlap."""
     from grader.pool import Zygote, default_start_method
 
-    return Zygote() if (method or default_start_method()) == "fork" else None
+    return Zygote() if (method or default_start_method()) == "fork" else None  # not for inprocess/exec
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -116,8 +116,9 @@ def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
     p.add_argument("--budget", type=float, default=60.0, help="seconds per exercise (default 60)")
     p.add_argument("--memory", type=float, default=4.0, help="memory cap per worker in GiB (default 4)")
-    p.add_argument("--start", choices=["fork", "exec"], default=None,
-                   help="how workers start (default: fork from a zygote, exec when a GPU is present)")
+    p.add_argument("--start", choices=["fork", "exec", "inprocess"], default=None,
+                   help="how workers start (default: fork from a zygote, exec when a GPU is present; "
+                        "inprocess: no isolation at all, only to measure its cost)")
 
 
 def build_parser() -> argparse.ArgumentParser:
