@@ -41,14 +41,21 @@ class Raised(Exception):
         return f"raised {self.type_name}{at}: {msg}"
 
 
+def _fmt(values: Any) -> str:
+    """Six significant digits: enough to see the difference, short enough to read."""
+    if isinstance(values, list):
+        return "[" + ", ".join(_fmt(v) for v in values) + "]"
+    return f"{values:.6g}" if isinstance(values, float) else repr(values)
+
+
 def describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         head = f"tensor {str(value.dtype).replace('torch.', '')} {tuple(value.shape)}"
         if value.device.type == "meta":
             return head + " (no data)"
         if value.numel() <= 12:
-            return f"{head} = {value.tolist()}"
-        return f"{head}, first values {value.flatten()[:6].tolist()} ..."
+            return f"{head} = {_fmt(value.tolist())}"
+        return f"{head}, first values {_fmt(value.flatten()[:6].tolist())} ..."
     if isinstance(value, Opaque):
         return f"a {value.type_name} object"
     text = repr(value)

@@ -29,10 +29,11 @@ def summary(result: SubmissionResult) -> str:
                 lines.append(f"  - all {len(failed)} failed checks: {_clip(only, 300)}")
             failed = []
         for c in failed:
-            reason = c.reason.splitlines()[0] if c.reason else "failed"
-            if broken and reason == broken:
+            reason_lines = c.reason.splitlines() or ["failed"]
+            if broken and reason_lines[0] == broken:
                 continue  # already said once above
-            lines.append(f"  - {c.title}: {_clip(reason, 300)}")
+            lines.append(f"  - {c.title}: {_clip(reason_lines[0], 300)}")
+            lines.extend(f"      {_clip(r, 300)}" for r in reason_lines[1:7])
         if ex.output.strip():
             lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
     lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
