@@ -125,6 +125,8 @@ class ExerciseRun:
         except OSError as err:
             self.broken = f"could not read the submission: {err}"
             raise SubmissionBroken(self.broken) from None
+        except WorkerFailure as err:
+            raise GraderError(str(err)) from None
         try:
             reply = self._timed({"op": "import", "module": self.exercise})
         except WorkerFailure as err:

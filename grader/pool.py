@@ -149,6 +149,19 @@ class WorkerHandle:
         self.status: int | None = None
         self.alive = True
 
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Wait for the worker's hello, so start-up time is never charged to the submission."""
+        self.sock.settimeout(timeout)
+        try:
+            hello = codec.recv(self.sock)
+        except (socket.timeout, TimeoutError, EOFError, OSError, codec.ProtocolError) as err:
+            out, _ = self.read_output()
+            self.stop()
+            raise Died(f"the worker did not start ({type(err).__name__}): {out[-500:]}") from None
+        if hello != {"ready": True}:
+            self.stop()
+            raise WorkerFailure("the worker did not start properly")
+
     def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         if not self.alive:
             raise Died(describe_status(self.status))
@@ -276,7 +289,9 @@ class Pool:
         self.started += 1
         if self.method == "inprocess":
             return LocalHandle(impl, exercise)  # type: ignore[return-value]
-        return WorkerHandle(impl, exercise, self.zygote, None if trusted else self.policy, self)
+        handle = WorkerHandle(impl, exercise, self.zygote, None if trusted else self.policy, self)
+        handle.wait_ready()
+        return handle
 
     def close(self) -> None:
         if self.zygote is not None:

@@ -156,6 +156,7 @@ def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, pol
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         sys.path[:] = [os.path.realpath(impl)] + [
             p for p in sys.path if p and os.path.realpath(p) != here and p != "."]
+        codec.send(sock, {"ready": True})  # start-up (imports, sandbox) is not the submission's time
         Worker(sock, impl, exercise).serve()
     except BaseException as err:  # noqa: BLE001
         try:

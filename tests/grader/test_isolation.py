@@ -83,3 +83,26 @@ def test_missing_file(quick, make_submission) -> None:
     assert seq.score == 0 and ce.score == ce.max_points
     assert seq.notes[0] == "sequential.py not found"
     assert all(c.reason == "sequential.py not found" for c in seq.checks)
+
+
+def test_exec_workers_grade_the_same(make_submission) -> None:
+    """Fresh interpreters (what a GPU machine uses, since CUDA and fork do not mix) agree with forked workers."""
+    from grader.session import GradingSession
+
+    sub = make_submission({"cross_entropy": GOOD, "sequential": "while True:\n    pass\n"})
+    with GradingSession(method="exec", call_timeout=3.0, budget=6.0) as session:
+        assert session.pool.zygote is None
+        ce, seq = session.grade(sub, ["cross_entropy", "sequential"]).exercises
+    assert ce.score == ce.max_points
+    assert seq.score == 0 and "timed out after 3 s" in seq.notes[0]
+
+
+def test_zygote_never_initialises_cuda() -> None:
+    """The zygote imports torch but must leave CUDA alone, so forked workers may use it."""
+    import subprocess
+    import sys
+
+    code = ("import grader.worker as w, torch; w.preload(); "
+            "print(torch.cuda.is_initialized())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr

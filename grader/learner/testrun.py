@@ -1,0 +1,130 @@
+"""Run the learner tests (``tests/test_<id>.py``) in a subprocess and read the verdicts from JUnit XML.
+
+Used by ``progress`` (all exercises in one run) and ``watch`` (one exercise
+per run). These are the learner tests, not the grader's hidden checks.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.learner.common import ROOT
+
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+@dataclass
+class Case:
+    name: str
+    outcome: str  # "passed", "failed" or "skipped"
+    message: str = ""
+
+
+@dataclass
+class ExerciseTests:
+    exercise: str
+    cases: list[Case] = field(default_factory=list)
+    error: str = ""  # the tests could not be collected or run at all
+
+    @property
+    def failed(self) -> list[Case]:
+        return [c for c in self.cases if c.outcome == "failed"]
+
+    @property
+    def passed(self) -> list[Case]:
+        return [c for c in self.cases if c.outcome == "passed"]
+
+    @property
+    def skipped(self) -> list[Case]:
+        return [c for c in self.cases if c.outcome == "skipped"]
+
+    @property
+    def ran(self) -> int:
+        return len(self.cases) - len(self.skipped)
+
+    @property
+    def state(self) -> str:
+        """``"error"``, ``"not_started"``, ``"failing"`` or ``"done"``."""
+        if self.error or not self.cases:
+            return "error"
+        failed = self.failed
+        if not failed:
+            return "done"  # skipped (needs CUDA) tests count as fine
+        if len(failed) == self.ran and all(c.message.startswith(NOT_IMPLEMENTED) for c in failed):
+            return "not_started"
+        return "failing"
+
+    @property
+    def first_failure(self) -> Case | None:
+        failed = self.failed
+        return failed[0] if failed else None
+
+
+def tests_path(exercise: str) -> Path:
+    return ROOT / "tests" / f"test_{exercise}.py"
+
+
+def _exercise_of(case: ET.Element) -> str | None:
+    # classname "tests.test_dropout"; a collection error has no classname and names the module.
+    dotted = case.get("classname") or case.get("name") or ""
+    module = dotted.split(".")[-1] if dotted else ""
+    return module[5:] if module.startswith("test_") else None
+
+
+def parse(xml_path: Path, exercises: list[str]) -> dict[str, ExerciseTests]:
+    results = {e: ExerciseTests(e) for e in exercises}
+    root = ET.parse(xml_path).getroot()
+    for case in root.iter("testcase"):
+        ex = _exercise_of(case)
+        if ex not in results:
+            continue
+        outcome, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+                message = (child.text or child.get("message") or "").strip()
+                if not case.get("classname"):
+                    results[ex].error = message.splitlines()[-1] if message else "collection failed"
+                break
+            if child.tag == "skipped":
+                outcome, message = "skipped", (child.get("message") or child.text or "").strip()
+        if case.get("classname"):
+            results[ex].cases.append(Case(case.get("name") or "?", outcome, message))
+    return results
+
+
+class RunError(Exception):
+    """pytest did not produce a report (crashed, timed out, bad options)."""
+
+
+def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
+        extra: list[str] | None = None) -> dict[str, ExerciseTests]:
+    """Run the learner tests of ``exercises`` once, in a subprocess, and classify each exercise."""
+    present = [e for e in exercises if tests_path(e).is_file()]
+    results: dict[str, ExerciseTests] = {}
+    for e in exercises:
+        if e not in present:
+            results[e] = ExerciseTests(e, error=f"tests/test_{e}.py not found")
+    if not present:
+        return results
+    with tempfile.TemporaryDirectory(prefix="kata-junit-") as tmp:
+        xml = Path(tmp) / "report.xml"
+        cmd = [sys.executable, "-m", "pytest", *(str(tests_path(e).relative_to(ROOT)) for e in present),
+               "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit2",
+               *(["--impl", str(impl)] if impl is not None else []), *(extra or [])]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"the learner tests took more than {timeout:g} s") from None
+        if not xml.is_file():
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise RunError("pytest produced no report:\n  " + "\n  ".join(tail))
+        results.update(parse(xml, present))
+    return {e: results[e] for e in exercises}

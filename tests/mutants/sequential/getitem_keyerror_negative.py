@@ -1,0 +1,33 @@
+# kills: test_getitem_negative, test_getitem_out_of_range_raises_index_error
+# net[i] looks up self._modules[str(i)]: KeyError for negative or out-of-range i.
+"""MySequential: a container of your own (reference solution)."""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from torch import nn
+
+
+class MySequential(nn.Module):
+    """Chain modules: the output of one is the input of the next."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()  # must come first: it creates the _modules registry
+        for idx, module in enumerate(modules):
+            # add_module registers the very object (no copy) as child "idx", so
+            # parameters(), state_dict(), .to(), .apply() and repr() all find it.
+            self.add_module(str(idx), module)
+
+    def forward(self, x: Any) -> Any:
+        # _modules is ordered by insertion and, unlike children(), does not
+        # skip a module that appears twice.
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, idx: int) -> nn.Module:
+        return self._modules[str(idx)]

@@ -1,0 +1,36 @@
+# kills: test_not_a_builtin_container, test_children_named_in_order, test_children_are_the_objects_passed_in, test_apply_like_sequential, test_named_parameters_like_sequential, test_state_dict_like_sequential, test_load_state_dict_from_sequential, test_print_like_sequential
+# Keeps the modules in an nn.ModuleList attribute (children named 'layers.0', ...).
+"""MySequential: a container of your own (reference solution)."""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from torch import nn
+
+
+class MySequential(nn.Module):
+    """Chain modules: the output of one is the input of the next."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()  # must come first: it creates the _modules registry
+        self.layers = nn.ModuleList(modules)
+
+    def forward(self, x: Any) -> Any:
+        # _modules is ordered by insertion and, unlike children(), does not
+        # skip a module that appears twice.
+        for module in self.layers:
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, idx: int) -> nn.Module:
+        idx = operator.index(idx)  # accept any integer type, reject floats and slices
+        n = len(self.layers)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for MySequential of length {n}")
+        if idx < 0:
+            idx += n
+        return self.layers[idx]

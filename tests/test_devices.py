@@ -1,0 +1,240 @@
+"""Learner tests for ``devices.py``: choosing a device and moving data.
+
+Most machines that run these tests have no GPU, so most tests *simulate* one:
+the ``machine`` fixture replaces ``torch.cuda.is_available``,
+``torch.cuda.device_count``, ``torch.backends.mps.is_available`` /
+``is_built`` (and the ``torch.mps`` / ``torch.accelerator`` equivalents)
+for the duration of a test. For moving data, the "other device" is ``meta``:
+a device that keeps shapes and dtypes but no values, available everywhere.
+The tests marked ``cuda`` use a real GPU and are skipped without one.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import pytest
+import torch
+from torch import nn
+
+from kata import describe, expect, expect_close
+
+Batch = namedtuple("Batch", ["X", "y"])
+
+
+@pytest.fixture
+def machine(monkeypatch, ex):
+    """``machine(cuda=2)`` / ``machine(mps=True)``: pretend this is the hardware."""
+
+    def simulate(cuda: int = 0, mps: bool = False, mps_built: bool | None = None) -> None:
+        built = mps if mps_built is None else (mps_built or mps)
+
+        def current(check_available: bool = False):
+            if cuda > 0:
+                return torch.device("cuda")
+            if mps or (built and not check_available):
+                return torch.device("mps")
+            return None
+
+        fakes = [(torch.cuda, "is_available", lambda: cuda > 0), (torch.cuda, "device_count", lambda: cuda),
+                 (torch.backends.mps, "is_available", lambda: mps), (torch.backends.mps, "is_built", lambda: built)]
+        if hasattr(getattr(torch, "mps", None), "is_available"):
+            fakes.append((torch.mps, "is_available", lambda: mps))
+        if hasattr(torch, "accelerator"):
+            fakes += [(torch.accelerator, "current_accelerator", current),
+                      (torch.accelerator, "is_available", lambda: cuda > 0 or mps),
+                      (torch.accelerator, "device_count", lambda: cuda if cuda else int(mps))]
+        for owner, name, fake in fakes:
+            original = getattr(owner, name)
+            monkeypatch.setattr(owner, name, fake)
+            # ``from torch.cuda import device_count`` in your module: replace that copy too.
+            for gname, value in list(vars(ex).items()):
+                if value is original:
+                    monkeypatch.setattr(ex, gname, fake)
+
+    return simulate
+
+
+def _where(machine_desc: str) -> str:
+    return f" (simulated: {machine_desc})"
+
+
+# -- pick_device -------------------------------------------------------------------
+
+@pytest.mark.parametrize("cuda,mps,want", [
+    (0, False, "cpu"), (1, False, "cuda"), (2, False, "cuda"), (0, True, "mps"), (1, True, "cuda")])
+def test_pick_device(ex, machine, cuda, mps, want):
+    machine(cuda=cuda, mps=mps)
+    got = ex.pick_device()
+    ok = isinstance(got, torch.device) and got.type == want and got.index in (None, 0)
+    expect(ok, call="pick_device()" + _where(f"{cuda} GPU(s), MPS {'available' if mps else 'absent'}"),
+           point="pick_device() is cuda if available, else mps if available, else cpu (a torch.device)",
+           expected=f"torch.device({want!r})", got=f"{got!r} (a {type(got).__name__})")
+
+
+def test_pick_device_needs_mps_available_not_just_built(ex, machine):
+    machine(cuda=0, mps=False, mps_built=True)
+    got = ex.pick_device()
+    expect(got == torch.device("cpu"), call="pick_device()" + _where("no GPU, MPS built but not available"),
+           point="mps only when torch.backends.mps.is_available(), not merely is_built()",
+           expected="device(type='cpu')", got=repr(got))
+
+
+# -- try_gpu / try_all_gpus ------------------------------------------------------------
+
+@pytest.mark.parametrize("n,i,want", [
+    (0, 0, "cpu"), (1, 0, "cuda:0"), (1, 1, "cpu"), (2, 1, "cuda:1"), (3, 2, "cuda:2"), (2, 10, "cpu")])
+def test_try_gpu(ex, machine, n, i, want):
+    machine(cuda=n)
+    got = ex.try_gpu(i)
+    expect(isinstance(got, torch.device) and got == torch.device(want),
+           call=f"try_gpu({i})" + _where(f"{n} GPU(s)"),
+           point="try_gpu(i) is cuda:i if there are at least i + 1 GPUs, else cpu",
+           expected=f"torch.device({want!r})", got=f"{got!r} (a {type(got).__name__})")
+
+
+def test_try_gpu_default_is_gpu_0(ex, machine):
+    machine(cuda=2)
+    got = ex.try_gpu()
+    expect(got == torch.device("cuda:0"), call="try_gpu()" + _where("2 GPUs"),
+           point="try_gpu() defaults to i=0", expected="device(type='cuda', index=0)", got=repr(got))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_try_all_gpus(ex, machine, n):
+    machine(cuda=n)
+    got = ex.try_all_gpus()
+    want = [torch.device(f"cuda:{i}") for i in range(n)] or [torch.device("cpu")]
+    expect(type(got) is list and got == want, call="try_all_gpus()" + _where(f"{n} GPU(s)"),
+           point="try_all_gpus() is the list of every cuda:i; [cpu] when there is none",
+           expected=repr(want), got=f"{got!r} (a {type(got).__name__})")
+
+
+# -- to_device ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["str", "torch.device"])
+def test_to_device_tensor(ex, device):
+    x = torch.arange(6, dtype=torch.int32).reshape(2, 3)
+    out = ex.to_device(x, device)
+    ok = isinstance(out, torch.Tensor) and out.device.type == "meta" and out.dtype == x.dtype and out.shape == x.shape
+    expect(ok, call=f"to_device(x, {device!r})",
+           point="a tensor is moved to the device, given as a str or a torch.device (same dtype and shape)",
+           expected="tensor int32 (2, 3) on meta", got=describe(out), inputs={"x": x})
+
+
+def test_to_device_keeps_values(ex):
+    x = torch.randn(3, 4, dtype=torch.float64)
+    out = ex.to_device(x, torch.device("cpu"))
+    expect_close(out, x, call="to_device(x, torch.device('cpu'))", point="moving keeps the tensor's values",
+                 inputs={"x": x})
+
+
+def test_to_device_tuple_list_dict(ex):
+    a, b, c = torch.zeros(2), torch.ones(3, dtype=torch.int64), torch.full((1,), 2.0)
+    obj = {"pair": (a, [b, "label"]), 0: c, "n": 3}
+    out = ex.to_device(obj, "meta")
+    call = "to_device({'pair': (a, [b, 'label']), 0: c, 'n': 3}, 'meta')"
+    expect(type(out) is dict and set(out) == {"pair", 0, "n"}, call=call,
+           point="a dict stays a dict with the same keys",
+           expected="a dict with keys {'pair', 0, 'n'}", got=f"{describe(out)}")
+    expect(type(out["pair"]) is tuple and len(out["pair"]) == 2, call=call, point="a tuple stays a tuple",
+           expected="out['pair'] a tuple of 2", got=describe(out["pair"]))
+    inner = out["pair"][1]
+    expect(type(inner) is list and len(inner) == 2 and inner[1] == "label", call=call,
+           point="a list stays a list; a string inside is returned unchanged",
+           expected="out['pair'][1] == [<b on meta>, 'label']", got=describe(inner))
+    moved = {"a": out["pair"][0], "b": inner[0], "c": out[0]}
+    for name, t in moved.items():
+        expect(isinstance(t, torch.Tensor) and t.device.type == "meta", call=call,
+               point="every tensor inside the containers is moved, at any depth",
+               expected=f"{name} on meta", got=describe(t))
+    expect(moved["b"].dtype == torch.int64, call=call, point="moving keeps the dtype",
+           expected="int64", got=str(moved["b"].dtype))
+    expect(out["n"] == 3, call=call, point="numbers are returned unchanged", expected="3", got=repr(out["n"]))
+
+
+def test_to_device_namedtuple(ex):
+    batch = Batch(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+    out = ex.to_device(batch, "meta")
+    expect(type(out) is Batch, call="to_device(Batch(X, y), 'meta')",
+           point="a namedtuple keeps its class and fields",
+           expected="a Batch(X=..., y=...)", got=f"a {type(out).__name__}: {describe(out)}")
+    expect(out.X.device.type == "meta" and out.y.device.type == "meta", call="to_device(Batch(X, y), 'meta')",
+           point="every field of a namedtuple is moved", expected="X and y on meta",
+           got=f"X on {out.X.device}, y on {out.y.device}")
+
+
+def test_to_device_module_in_place(ex):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    out = ex.to_device(model, "meta")
+    expect(out is model, call="to_device(model, 'meta')",
+           point="an nn.Module is moved in place and the same object is returned",
+           expected="the same model object", got=describe(out))
+    devs = sorted({str(t.device) for t in model.state_dict().values()})
+    expect(devs == ["meta"], call="to_device(model, 'meta')",
+           point="an nn.Module is moved (every parameter and buffer)", expected="['meta']", got=repr(devs))
+
+
+def test_to_device_other_things_unchanged(ex):
+    marker = object()
+    for value in ["text", 7, 2.5, True, None, marker]:
+        out = ex.to_device(value, "meta")
+        expect(out is value, call=f"to_device({value!r}, 'meta')",
+               point="anything else (strings, numbers, None) is returned unchanged",
+               expected=repr(value), got=describe(out))
+
+
+@pytest.mark.parametrize("flag", [True, False, None], ids=["True", "False", "default"])
+def test_to_device_passes_non_blocking(ex, monkeypatch, flag):
+    seen = []
+    original = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        nb = kwargs.get("non_blocking", next((a for a in args if isinstance(a, bool)), False))
+        seen.append(bool(nb))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    obj = [torch.zeros(2), (torch.ones(1),)]
+    if flag is None:
+        ex.to_device(obj, "meta")
+    else:
+        ex.to_device(obj, "meta", non_blocking=flag)
+    monkeypatch.undo()
+    want = bool(flag)
+    call = "to_device([a, (b,)], 'meta'" + ("" if flag is None else f", non_blocking={flag}") + ")"
+    expect(len(seen) >= 2 and all(nb == want for nb in seen), call=call,
+           point="non_blocking (default False) is passed on to Tensor.to for every tensor",
+           expected=f"Tensor.to(..., non_blocking={want}) for a and for b", got=f"non_blocking seen: {seen}")
+
+
+# -- real CUDA -------------------------------------------------------------------
+
+@pytest.mark.cuda
+def test_real_gpus_reported(ex):
+    n = torch.cuda.device_count()
+    got = ex.pick_device()
+    expect(got.type == "cuda", call="pick_device()", point="pick_device() is cuda when CUDA is available",
+           expected="device(type='cuda')", got=repr(got))
+    want = [torch.device(f"cuda:{i}") for i in range(n)]
+    expect(ex.try_all_gpus() == want, call="try_all_gpus()", point="try_all_gpus() lists every real GPU",
+           expected=repr(want), got=repr(ex.try_all_gpus()))
+    expect(ex.try_gpu(n) == torch.device("cpu"), call=f"try_gpu({n})", point="no GPU number n: cpu",
+           expected="device(type='cpu')", got=repr(ex.try_gpu(n)))
+
+
+@pytest.mark.cuda
+def test_to_device_moves_to_cuda_and_back(ex):
+    x = torch.randn(3, 5).pin_memory()
+    batch = Batch(x, torch.tensor([1, 2, 3]))
+    out = ex.to_device({"batch": batch, "tag": "train"}, "cuda", non_blocking=True)
+    torch.cuda.synchronize()
+    expect(out["batch"].X.is_cuda and out["batch"].y.is_cuda, call="to_device({...}, 'cuda', non_blocking=True)",
+           point="every tensor is moved to the GPU", expected="X and y on cuda",
+           got=f"X on {out['batch'].X.device}, y on {out['batch'].y.device}")
+    back = ex.to_device(out, "cpu")
+    expect_close(back["batch"].X, x, call="to_device(to_device(batch, 'cuda'), 'cpu')",
+                 point="moving keeps the values", inputs={"x": x})
+    model = nn.Linear(5, 2)
+    expect(ex.to_device(model, "cuda") is model and model.weight.is_cuda, call="to_device(model, 'cuda')",
+           point="an nn.Module is moved in place and returned", expected="the same model, on cuda",
+           got=f"weight on {model.weight.device}")
