@@ -19,6 +19,13 @@ class KataFailure(AssertionError):
     """A learner-facing failure: its message is the whole report."""
 
 
+def _fmt(values: Any) -> str:
+    """Five significant digits: enough to see a difference, short enough to read."""
+    if isinstance(values, list):
+        return "[" + ", ".join(_fmt(v) for v in values) + "]"
+    return f"{values:.5g}" if isinstance(values, float) else repr(values)
+
+
 def describe(value: Any) -> str:
     """One line for a value: tensors by dtype, shape and device, plus values when small."""
     if isinstance(value, torch.Tensor):
@@ -26,10 +33,8 @@ def describe(value: Any) -> str:
         if value.device.type == "meta":
             return head
         if value.numel() <= _MAX_VALUES:
-            vals = value.detach().cpu().tolist()
-            return f"{head} = {vals}"
-        flat = value.detach().cpu().flatten()[:6].tolist()
-        return f"{head}, first values {flat} ..."
+            return f"{head} = {_fmt(value.detach().cpu().tolist())}"
+        return f"{head}, first values {_fmt(value.detach().cpu().flatten()[:6].tolist())} ..."
     if isinstance(value, torch.nn.Module):
         return f"{type(value).__name__} module"
     text = repr(value)
