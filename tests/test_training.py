@@ -1,0 +1,443 @@
+"""Learner tests for the ``training`` exercise: train_epoch, evaluate, fit.
+
+Expected values come from hand-computed gradient steps on a one-weight model
+(written out in the comments) or from torch's own losses on the whole data set.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from kata import describe, expect, expect_close
+
+
+def call_str(fn: str, *parts: str, **kwargs: object) -> str:
+    """Like kata.call_str, but the positional parts are descriptions, printed without quotes."""
+    return f"{fn}({', '.join([*parts, *(f'{k}={v!r}' for k, v in kwargs.items())])})"
+
+
+# --------------------------------------------------------------------------- helpers
+
+class Spy(nn.Module):
+    """Identity layer that records (training flag, grad mode) at every forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((self.training, torch.is_grad_enabled()))
+        return x
+
+
+class MaskLike(nn.Module):
+    """Identity layer with a reset_mask() that logs when it is called."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        super().__init__()
+        self.log, self.name = log, name
+
+    def reset_mask(self) -> None:
+        self.log.append(f"reset {self.name}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.log.append("train forward")
+        return x
+
+
+class CountingSGD(torch.optim.SGD):
+    """SGD that counts its steps."""
+
+    def __init__(self, params, lr: float) -> None:
+        super().__init__(params, lr=lr)
+        self.steps = 0
+
+    def step(self, closure=None):
+        self.steps += 1
+        return super().step(closure)
+
+
+def one_weight_model() -> nn.Linear:
+    """y = w * x with w = 0, in float64 so hand-computed numbers match closely."""
+    model = nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.zero_()
+    return model
+
+
+def line_loader() -> DataLoader:
+    """x = [1, 2, 3], y = 2x, batch size 2: batches hold 2 and then 1 sample."""
+    x = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
+    return DataLoader(TensorDataset(x, 2 * x), batch_size=2, shuffle=False)
+
+
+def classification_data(n: int = 10, features: int = 4, classes: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, features, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def weight(model: nn.Linear) -> float:
+    return model.weight.detach().cpu().item()
+
+
+# The hand computation used below (MSE loss, SGD lr=0.1, w starts at 0):
+# epoch 0: batch [1, 2] -> errors w*x - y = [-2, -4], loss (4 + 16)/2 = 10,
+#          grad 2*mean(x*err) = 2*(-2 - 8)/2 = -10, w = 0 + 1 = 1
+#          batch [3]    -> error 3 - 6 = -3, loss 9, grad 2*3*(-3) = -18, w = 1 + 1.8 = 2.8
+#          mean loss per sample = (2*10 + 1*9)/3 = 29/3   (batch means averaged: 9.5)
+# epoch 1: batch [1, 2] -> errors [0.8, 1.6], loss (0.64 + 2.56)/2 = 1.6,
+#          grad 2*(0.8 + 3.2)/2 = 4, w = 2.8 - 0.4 = 2.4
+#          batch [3]    -> error 7.2 - 6 = 1.2, loss 1.44, grad 2*3*1.2 = 7.2, w = 2.4 - 0.72 = 1.68
+#          mean loss per sample = (2*1.6 + 1*1.44)/3 = 4.64/3
+EPOCH0_LOSS, EPOCH0_W = 29 / 3, 2.8
+EPOCH1_LOSS, EPOCH1_W = 4.64 / 3, 1.68
+
+
+# --------------------------------------------------------------------------- train_epoch
+
+def test_train_epoch_returns_python_float(ex):
+    model = one_weight_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    got = ex.train_epoch(model, line_loader(), nn.MSELoss(), opt)
+    expect(type(got) is float, call=call_str("train_epoch", "model", "loader", "MSELoss()", "SGD(lr=0.1)"),
+           point="returns the epoch's mean loss per sample as a Python float (not a tensor)",
+           expected="a float", got=f"{type(got).__name__}: {describe(got)}")
+
+
+def test_train_epoch_hand_computed_steps(ex):
+    model = one_weight_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    got = ex.train_epoch(model, line_loader(), nn.MSELoss(), opt)
+    call = call_str("train_epoch", "Linear(1, 1, bias=False) with w=0", "x=[1,2,3], y=2x, batch_size=2",
+                    "MSELoss()", "SGD(lr=0.1)")
+    expect_close(weight(model), EPOCH0_W, call=call,
+                 point="for each batch: zero the gradients, loss_fn(model(X), y), backward, one optimizer step "
+                       "(by hand: w goes 0 -> 1 -> 2.8; 3.8 means the gradients were not zeroed)")
+    expect_close(float(got), EPOCH0_LOSS, call=call,
+                 point="returns the mean loss per sample: batch losses 10 (2 samples) and 9 (1 sample) "
+                       "give (2*10 + 9)/3 = 9.667, not (10 + 9)/2 = 9.5")
+
+
+def test_train_epoch_weights_a_short_last_batch(ex):
+    # lr=0 keeps the model fixed, so the per-sample mean is the loss of the whole data set at once.
+    X, y = classification_data(n=10)
+    torch.manual_seed(1)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    loader = DataLoader(TensorDataset(X, y), batch_size=4)  # batches of 4, 4 and 2
+    got = ex.train_epoch(model, loader, nn.CrossEntropyLoss(), opt)
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(model(X), y).item()
+    expect_close(float(got), want, call=call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4",
+                                                 "CrossEntropyLoss()", "SGD(lr=0)"),
+                 point="each batch's loss is weighted by its number of samples (batches of 4, 4, 2): "
+                       "with lr=0 that equals the loss over all 10 samples",
+                 inputs={"X": X, "y": y})
+
+
+def test_train_epoch_one_step_per_batch(ex):
+    X, y = classification_data(n=10)
+    model = nn.Linear(4, 3)
+    opt = CountingSGD(model.parameters(), lr=0.1)
+    ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt)
+    expect(opt.steps == 3, call=call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4",
+                                         "CrossEntropyLoss()", "SGD(lr=0.1)"),
+           point="exactly one optimizer.step() per batch", expected="3 steps (3 batches)",
+           got=f"{opt.steps} steps")
+
+
+def test_train_epoch_switches_to_training_mode(ex):
+    spy = Spy()
+    model = nn.Sequential(nn.Linear(4, 3), spy)
+    model.eval()  # as evaluate() would leave it
+    X, y = classification_data(n=6)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt)
+    expect(spy.seen == [(True, True)] * 2,
+           call=call_str("train_epoch", "a model left in eval mode", "2 batches", "CrossEntropyLoss()", "SGD"),
+           point="train_epoch first puts the model in training mode (model.train()) and builds graphs",
+           expected="(training, grad enabled) = (True, True) at both forwards", got=str(spy.seen))
+
+
+def record_moves(monkeypatch) -> list[torch.Tensor]:
+    """Patch Tensor.to so that every tensor moved to the CPU device is remembered."""
+    moved: list[torch.Tensor] = []
+    original = torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        target = kwargs.get("device", args[0] if args else None)
+        if isinstance(target, (str, torch.device)) and torch.device(target) == torch.device("cpu"):
+            moved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    return moved
+
+
+def fixed_batches(n: int = 4, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A loader as a plain list of (X, y) batches of 2, so each batch tensor can be recognised."""
+    X, y = classification_data(n=n, seed=seed)
+    return [(X[i:i + 2].clone(), y[i:i + 2].clone()) for i in range(0, n, 2)]
+
+
+def unmoved(batches, moved, label="") -> list[str]:
+    return [f"{label}{name} of batch {i}" for i, (bx, by) in enumerate(batches)
+            for name, t in (("X", bx), ("y", by)) if not any(t is m for m in moved)]
+
+
+def test_train_epoch_moves_batches_to_device(ex, monkeypatch):
+    batches = fixed_batches()
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    moved = record_moves(monkeypatch)
+    ex.train_epoch(model, batches, nn.CrossEntropyLoss(), opt, device="cpu")
+    monkeypatch.undo()
+    missing = unmoved(batches, moved)
+    expect(not missing, call=call_str("train_epoch", "model", "2 batches", "CrossEntropyLoss()", "SGD",
+                                      device="cpu"),
+           point="when device is given, both X and y of every batch are moved to it (X.to(device))",
+           expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def fixed_classifier() -> nn.Linear:
+    """Linear(2, 3) whose outputs are [a, b, a + b]: class 2 wins when a, b > 0."""
+    model = nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    return model
+
+
+def test_evaluate_returns_tuple_of_floats(ex):
+    X, y = classification_data(n=5, features=2)
+    got = ex.evaluate(fixed_classifier(), DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss())
+    ok = isinstance(got, tuple) and len(got) == 2 and all(type(v) is float for v in got)
+    expect(ok, call=call_str("evaluate", "model", "loader", "CrossEntropyLoss()"),
+           point="evaluate returns a tuple (mean loss per sample, accuracy) of two Python floats",
+           expected="(float, float)",
+           got=f"{type(got).__name__}: " + (", ".join(f"{type(v).__name__} {describe(v)}" for v in got)
+                                             if isinstance(got, (tuple, list)) else describe(got)))
+
+
+def test_evaluate_accuracy_by_hand(ex):
+    # outputs [a, b, a+b]; predictions: [1, -1] -> class 0, [-1, 1] -> class 1, [1, 1] -> class 2,
+    # [2, -3] -> class 0, [-2, -1] -> class 1 (scores -2, -1, -3)
+    X = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [2.0, -3.0], [-2.0, -1.0]])
+    y = torch.tensor([0, 1, 0, 0, 2])  # right, right, wrong, right, wrong -> 3/5
+    loader = DataLoader(TensorDataset(X, y), batch_size=2)  # batches of 2, 2, 1
+    got = ex.evaluate(fixed_classifier(), loader, nn.CrossEntropyLoss())
+    call = call_str("evaluate", "Linear(2, 3) giving scores [a, b, a+b]", "5 samples, batch_size=2",
+                    "CrossEntropyLoss()")
+    expect_close(float(got[1]), 0.6, call=call, inputs={"X": X, "y": y},
+                 point="accuracy = fraction of all samples whose argmax over dim 1 equals the label "
+                       "(predicted classes [0, 1, 2, 0, 1]: 3 of 5 right)")
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(fixed_classifier()(X), y).item()
+    expect_close(float(got[0]), want, call=call, inputs={"X": X, "y": y},
+                 point="the loss is the mean per sample: batch losses weighted by their sizes 2, 2, 1")
+
+
+def test_evaluate_eval_mode_without_graphs(ex):
+    spy = Spy()
+    model = nn.Sequential(nn.Linear(4, 3), spy)
+    model.train()  # as train_epoch would leave it
+    X, y = classification_data(n=6)
+    ex.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss())
+    expect(spy.seen == [(False, False)] * 2,
+           call=call_str("evaluate", "a model left in training mode", "2 batches", "CrossEntropyLoss()"),
+           point="evaluate puts the model in eval mode and runs under torch.no_grad() (or inference_mode)",
+           expected="(training, grad enabled) = (False, False) at both forwards", got=str(spy.seen))
+
+
+def test_evaluate_leaves_parameters_alone(ex):
+    X, y = classification_data(n=6)
+    model = nn.Linear(4, 3)
+    for p in model.parameters():  # stale gradients, as after a training epoch
+        p.grad = torch.ones_like(p)
+    before = [p.detach().clone() for p in model.parameters()]
+    ex.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss())
+    for name, (p, old) in zip(("weight", "bias"), zip(model.parameters(), before)):
+        expect_close(p.detach(), old, rtol=0, atol=0,
+                     call=call_str("evaluate", "Linear(4, 3)", "loader", "CrossEntropyLoss()"),
+                     point=f"evaluate does not change the parameters ({name} changed)")
+
+
+def test_evaluate_moves_batches_to_device(ex, monkeypatch):
+    batches = fixed_batches()
+    moved = record_moves(monkeypatch)
+    ex.evaluate(nn.Linear(4, 3), batches, nn.CrossEntropyLoss(), device="cpu")
+    monkeypatch.undo()
+    missing = unmoved(batches, moved)
+    expect(not missing, call=call_str("evaluate", "model", "2 batches", "CrossEntropyLoss()", device="cpu"),
+           point="when device is given, both X and y of every batch are moved to it",
+           expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------- fit
+
+def test_fit_history_without_val(ex):
+    model = one_weight_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = ex.fit(model, line_loader(), nn.MSELoss(), opt, epochs=2)
+    call = call_str("fit", "model", "loader", "MSELoss()", "SGD(lr=0.1)", epochs=2)
+    expect(isinstance(history, list) and len(history) == 2 and all(isinstance(h, dict) for h in history),
+           call=call, point="fit returns a list with one dict per epoch",
+           expected="a list of 2 dicts", got=describe(history))
+    keys = [sorted(h) for h in history]
+    expect(keys == [["epoch", "train_loss"]] * 2, call=call,
+           point="without val_loader each dict has exactly the keys 'epoch' and 'train_loss'",
+           expected="[['epoch', 'train_loss'], ['epoch', 'train_loss']]", got=str(keys))
+    epochs = [h["epoch"] for h in history]
+    expect(epochs == [0, 1] and all(type(e) is int for e in epochs), call=call,
+           point="'epoch' is an int counting from 0", expected="[0, 1]", got=repr(epochs))
+    losses = [h["train_loss"] for h in history]
+    expect(all(type(v) is float for v in losses), call=call, point="'train_loss' is a Python float",
+           expected="floats", got=", ".join(type(v).__name__ for v in losses))
+    expect_close(losses, [EPOCH0_LOSS, EPOCH1_LOSS], call=call,
+                 point="'train_loss' is train_epoch's mean loss per sample for that epoch "
+                       "(by hand: 29/3 then 4.64/3)")
+    expect_close(weight(model), EPOCH1_W, call=call,
+                 point="fit trains `epochs` epochs with the given optimizer (by hand: w = 2.8, then 1.68)")
+
+
+def test_fit_history_with_val(ex):
+    X, y = classification_data(n=10)
+    Xv, yv = classification_data(n=7, seed=1)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr=0: every epoch sees the same model
+    train_dl = DataLoader(TensorDataset(X, y), batch_size=4)
+    val_dl = DataLoader(TensorDataset(Xv, yv), batch_size=3)
+    history = ex.fit(model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=val_dl)
+    call = call_str("fit", "Linear(4, 3)", "train: 10 samples", "CrossEntropyLoss()", "SGD(lr=0)",
+                    "epochs=2", "val_loader=<7 samples, batch_size=3>")
+    keys = [sorted(h) for h in history] if isinstance(history, list) else history
+    want_keys = ["epoch", "train_loss", "val_acc", "val_loss"]
+    expect(keys == [want_keys] * 2, call=call,
+           point="with val_loader each dict has exactly 'epoch', 'train_loss', 'val_loss', 'val_acc'",
+           expected=str([want_keys] * 2), got=str(keys))
+    with torch.no_grad():
+        out = model(Xv)
+        want_loss = nn.functional.cross_entropy(out, yv).item()
+        want_acc = (out.argmax(1) == yv).double().mean().item()
+    for h in history:
+        expect_close([h["val_loss"], h["val_acc"]], [want_loss, want_acc], call=call,
+                     point="'val_loss' and 'val_acc' are what evaluate(model, val_loader, loss_fn) returns",
+                     inputs={"Xv": Xv, "yv": yv})
+
+
+def test_fit_resets_masks_every_epoch(ex):
+    log: list[str] = []
+    model = nn.Sequential(nn.Linear(4, 4), MaskLike(log, "a"),
+                          nn.Sequential(nn.ReLU(), MaskLike(log, "b")), nn.Linear(4, 3))
+    X, y = classification_data(n=6)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2)
+    # Summarise the log as blocks: (resets seen, training forwards that follow them).
+    blocks: list[list] = []
+    for event in log:
+        if event == "train forward":
+            if not blocks:
+                blocks.append([set(), 0])
+            blocks[-1][1] += 1
+        else:
+            if not blocks or blocks[-1][1] > 0:
+                blocks.append([set(), 0])
+            blocks[-1][0].add(event)
+    got = [(sorted(resets), n) for resets, n in blocks]
+    # per epoch: both resets (any order), then 2 batches x 2 logging layers = 4 training forwards
+    want = [(["reset a", "reset b"], 4)] * 2
+    expect(got == want, call=call_str("fit", "model with reset_mask() on a nested submodule", "2 batches",
+                                      "CrossEntropyLoss()", "SGD", epochs=2),
+           point="at the start of every epoch fit calls reset_mask() on every submodule that has one "
+                 "(nested ones too), before training",
+           expected=f"(resets, training forwards after them) per epoch: {want}", got=str(got))
+
+
+def test_fit_moves_model_to_device(ex):
+    class Recorder(nn.Linear):
+        def to(self, *args, **kwargs):
+            self.moves.append((args, kwargs))
+            return super().to(*args, **kwargs)
+
+    model = Recorder(4, 3)
+    model.moves = []
+    X, y = classification_data(n=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt, epochs=1,
+           device="cpu")
+    targets = [kw.get("device", a[0] if a else None) for a, kw in model.moves]
+    ok = any(isinstance(t, (str, torch.device)) and torch.device(t) == torch.device("cpu") for t in targets)
+    expect(ok, call=call_str("fit", "model", "loader", "CrossEntropyLoss()", "SGD", epochs=1, device="cpu"),
+           point="when device is given, fit moves the model there (model.to(device))",
+           expected="model.to('cpu') called", got=f"model.to calls: {model.moves}")
+
+
+def test_fit_passes_device_on(ex, monkeypatch):
+    train, val = fixed_batches(seed=0), fixed_batches(seed=1)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    moved = record_moves(monkeypatch)
+    ex.fit(model, train, nn.CrossEntropyLoss(), opt, epochs=1, val_loader=val, device="cpu")
+    monkeypatch.undo()
+    missing = unmoved(train, moved, "train ") + unmoved(val, moved, "val ")
+    expect(not missing, call=call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1",
+                                      "val_loader=<2 batches>", "device='cpu'"),
+           point="fit passes device on: every training and validation batch is moved to it",
+           expected="every X and y moved with .to('cpu')", got=f"never moved: {', '.join(missing)}")
+
+
+def test_fit_trains_then_evaluates(ex):
+    spy = Spy()
+    model = nn.Sequential(nn.Linear(4, 3), spy)
+    X, y = classification_data(n=6)
+    Xv, yv = classification_data(n=4, seed=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
+           val_loader=DataLoader(TensorDataset(Xv, yv), batch_size=2))
+    want = ([(True, True)] * 2 + [(False, False)] * 2) * 2
+    expect(spy.seen == want, call=call_str("fit", "model", "2 training batches", "CrossEntropyLoss()", "SGD",
+                                           "epochs=2", "val_loader=<2 batches>"),
+           point="each epoch trains (training mode, grad on) and then evaluates (eval mode, no grad)",
+           expected=f"(training, grad enabled) at each forward: {want}", got=str(spy.seen))
+
+
+@pytest.mark.cuda
+def test_fit_trains_on_cuda(ex):
+    X, y = classification_data(n=10)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        train_dl = DataLoader(TensorDataset(X.double(), y), batch_size=4)
+        history = ex.fit(model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=train_dl,
+                         device=device)
+        runs[device] = (model, history)
+    call = call_str("fit", "MLP in float64 on the CPU", "CPU loader", "CrossEntropyLoss()", "SGD",
+                    epochs=2, device="cuda")
+    places = sorted({str(p.device) for p in runs["cuda"][0].parameters()})
+    expect(all(p.startswith("cuda") for p in places), call=call,
+           point="fit(..., device='cuda') ends with every parameter on the GPU",
+           expected="cuda:0", got=", ".join(places))
+    for key in ("train_loss", "val_loss", "val_acc"):
+        expect_close([h[key] for h in runs["cuda"][1]], [h[key] for h in runs["cpu"][1]], call=call,
+                     rtol=1e-6, atol=1e-8,
+                     point=f"training on the GPU gives the same history as on the CPU ({key!r})")
+
+
+@pytest.mark.cuda
+def test_train_epoch_batches_on_cuda(ex):
+    X, y = classification_data(n=6)
+    model = nn.Linear(4, 3).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    got = ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt,
+                         device="cuda")
+    expect(type(got) is float, call=call_str("train_epoch", "model on cuda", "CPU loader",
+                                             "CrossEntropyLoss()", "SGD", device="cuda"),
+           point="batches are moved to the model's device and a Python float comes back",
+           expected="a float", got=describe(got))
