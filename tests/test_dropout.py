@@ -1,0 +1,438 @@
+"""Learner tests for ``dropout.py``: inverted dropout and ``EpochDropout``.
+
+Random behaviour is tested by its statistics on large tensors, with bounds
+loose enough that a correct implementation fails less than once in a million
+runs, whatever random calls it makes.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from kata import call_str, describe, expect, expect_close, expect_raises
+
+
+# -- helpers ------------------------------------------------------------------
+
+class _TorchDropoutSpy(TorchFunctionMode):
+    """Records every torch function whose name mentions dropout (F.dropout, torch.dropout, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "") or ""
+        if "dropout" in name.lower():
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def _nonzero(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Random values in +-[0.5, 1.5): never 0, so a 0 in the output means 'dropped'."""
+    g = torch.Generator().manual_seed(seed)
+    mag = torch.rand(shape, generator=g) + 0.5
+    sign = torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
+    return (mag * sign).to(dtype)
+
+
+def _run(fn, *args, call: str, point: str, **kwargs):
+    """Call fn; an exception (other than NotImplementedError) becomes a short failure."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the learner's bug, reported with the contract
+        expect(False, call=call, point=point, expected="a result, no exception",
+               got=f"{type(err).__name__}: {err}")
+
+
+def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
+    """Every element of out is 0 or x / (1 - p)."""
+    want = x.double() / (1 - p)
+    kept = out != 0
+    ok = torch.isclose(out.double()[kept], want[kept], rtol=rtol, atol=0).all().item()
+    bad = (~torch.isclose(out.double(), want, rtol=rtol, atol=0) & kept).nonzero()
+    example = ""
+    if len(bad):
+        i = tuple(bad[0].tolist())
+        example = f"at {i}: x = {x[i].item():.6g}, out = {out[i].item():.6g}, x/(1-p) = {want[i].item():.6g}"
+    expect(bool(ok), call=call, point=point,
+           expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.6g}",
+           got=example or describe(out), inputs={"x": x})
+
+
+# -- dropout(x, p, training) ---------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_dropout_keeps_shape_and_dtype(ex, dtype):
+    x = _nonzero(4, 3, 5, dtype=dtype)
+    out = ex.dropout(x, 0.5)
+    call = call_str("dropout", x, 0.5)
+    expect(isinstance(out, torch.Tensor) and out.shape == x.shape and out.dtype == x.dtype,
+           call=call, point="the result has x's shape and dtype (a float64 mask must not promote it)",
+           expected=f"tensor {str(dtype).replace('torch.', '')} {tuple(x.shape)}",
+           got=describe(out), inputs={"x": x})
+    rtol = {torch.float32: 1e-5, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+    _expect_zero_or_scaled(out, x, 0.5, call, "survivors are scaled by 1 / (1 - p)", rtol=rtol)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.6])
+def test_dropout_survivors_scaled_by_one_over_one_minus_p(ex, p):
+    x = _nonzero(50, 40, seed=1)
+    out = ex.dropout(x, p)
+    _expect_zero_or_scaled(out, x, p, call_str("dropout", x, p),
+                           "each element is 0 (dropped) or x / (1 - p) (kept)")
+
+
+@pytest.mark.parametrize("p", [0.2, 0.7])
+def test_dropout_drops_a_fraction_p(ex, p):
+    torch.manual_seed(2)
+    n = 200_000
+    x = torch.ones(n)
+    out = ex.dropout(x, p)
+    frac = (out == 0).double().mean().item()
+    # Hoeffding: P(|frac - p| >= 0.01) <= 2 exp(-2 n 0.01^2) = 2 e^-40 ~ 8e-18.
+    expect(abs(frac - p) < 0.01, call=call_str("dropout", x, p),
+           point="each element is zeroed with probability p (kept with probability 1 - p)",
+           expected=f"about {p:.0%} of the elements zeroed (within 1%)",
+           got=f"{frac:.2%} zeroed" + (" (did you keep with probability p?)" if abs(frac - (1 - p)) < 0.01 else ""),
+           inputs={"x": x})
+
+
+def test_dropout_mean_equals_x(ex):
+    torch.manual_seed(3)
+    n, p = 200_000, 0.3
+    x = torch.full((n,), 2.0)
+    out = ex.dropout(x, p)
+    mean = out.double().mean().item()
+    # Each element lies in [0, 2/(1-p)]; Hoeffding with t = 0.06 (3%):
+    # 2 exp(-2 n t^2 (1-p)^2 / 4) = 2 exp(-88) ~ 1e-38.
+    expect(abs(mean - 2.0) < 0.06, call=call_str("dropout", x, p),
+           point="inverted dropout is unbiased: the expectation of the result equals x",
+           expected="mean of the result about 2.0 (within 3%)", got=f"mean {mean:.4f}", inputs={"x": x})
+
+
+def test_dropout_elements_and_calls_are_independent(ex):
+    torch.manual_seed(4)
+    x = torch.ones(400, 500)
+    a = ex.dropout(x, 0.5) == 0
+    b = ex.dropout(x, 0.5) == 0
+    call = call_str("dropout", x, 0.5)
+    # Disjoint pairs of rows: both dropped with probability 1/4 if independent.
+    # 200*500 = 1e5 pairs; Hoeffding 2 exp(-2e5 * 0.03^2) = 2 e^-180.
+    both_rows = (a[0::2] & a[1::2]).double().mean().item()
+    expect(abs(both_rows - 0.25) < 0.03, call=call,
+           point="each element is zeroed independently (not one mask shared by the rows)",
+           expected="x[2i, j] and x[2i+1, j] both dropped in about 25% of the pairs",
+           got=f"{both_rows:.1%}")
+    same = (a == b).double().mean().item()
+    expect(abs(same - 0.5) < 0.03, call=call + " twice",
+           point="every call draws a fresh mask",
+           expected="two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+
+
+def test_dropout_training_false_and_p_zero_return_x(ex):
+    x = _nonzero(6, 7, seed=5)
+    for p, training in [(0.5, False), (0.9, False), (1.0, False), (0.0, True)]:
+        out = ex.dropout(x, p, training=training)
+        expect_close(out, x, rtol=0, atol=0, call=call_str("dropout", x, p, training=training),
+                     point="training=False or p == 0 returns x unchanged", inputs={"x": x})
+
+
+def test_dropout_p_one_gives_zeros(ex):
+    x = _nonzero(5, 8, seed=6) * 1e30
+    out = ex.dropout(x, 1.0)
+    expect_close(out, torch.zeros_like(x), rtol=0, atol=0, call=call_str("dropout", x, 1.0),
+                 point="p == 1 returns all zeros, never NaN or inf (0/0 is NaN: handle p == 1 apart)",
+                 inputs={"x": x})
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_dropout_rejects_p_outside_0_1(ex, p, training):
+    x = torch.ones(3)
+    expect_raises(ValueError, ex.dropout, x, p, training=training,
+                  call=call_str("dropout", x, p, training=training),
+                  point="p outside [0, 1] raises ValueError, in training and in evaluation")
+
+
+def test_dropout_does_not_modify_x(ex):
+    for p in (0.5, 1.0):
+        x = _nonzero(10, 10, seed=7)
+        before = x.clone()
+        ex.dropout(x, p)
+        expect_close(x, before, rtol=0, atol=0, call=call_str("dropout", x, p),
+                     point="x itself is never modified (no in-place operations on it)",
+                     inputs={"x before": before})
+
+
+def test_dropout_gradient_flows_to_x(ex):
+    torch.manual_seed(8)
+    p = 0.4
+    x = _nonzero(20, 30, seed=8).requires_grad_()
+    out = ex.dropout(x, p)
+    call = call_str("dropout", x, p)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
+           point="gradients flow to x (no detach, no torch.no_grad)",
+           expected="a result with requires_grad=True", got=describe(out))
+    g = torch.randn(20, 30)
+    out.backward(g)
+    want = torch.where(out.detach() != 0, g / (1 - p), torch.zeros(()))
+    expect_close(x.grad, want, call=call + ".backward(g)",
+                 point="the gradient is g / (1 - p) where kept and 0 where dropped")
+
+
+def test_dropout_mask_is_made_on_x_device(ex):
+    # The meta device stands in for a GPU: tensors there have a shape and a
+    # dtype but no values, and mixing them with CPU tensors raises.
+    x = torch.empty(4, 6, device="meta")
+    for p in (0.5, 1.0):
+        out = _run(ex.dropout, x, p, call=call_str("dropout", x, p),
+                   point="the result has x's device: make the mask with device=x.device")
+        expect(isinstance(out, torch.Tensor) and out.device == x.device and out.shape == x.shape
+               and out.dtype == x.dtype, call=call_str("dropout", x, p),
+               point="the result has x's device: make the mask with device=x.device",
+               expected=describe(x), got=describe(out))
+
+
+@pytest.mark.cuda
+def test_dropout_on_cuda(ex):
+    x = torch.ones(100_000, device="cuda")
+    call = call_str("dropout", x, 0.3)
+    out = _run(ex.dropout, x, 0.3, call=call, point="the mask is made on x's device")
+    expect(out.device.type == "cuda", call=call, point="the result has x's device",
+           expected="a CUDA tensor", got=describe(out))
+    frac = (out == 0).double().mean().item()
+    # Hoeffding: 2 exp(-2e5 * 0.015^2) = 2 e^-45.
+    expect(abs(frac - 0.3) < 0.015, call=call, point="each element is zeroed with probability p",
+           expected="about 30% zeroed", got=f"{frac:.2%}")
+
+
+def test_dropout_does_not_call_torch_dropout(ex):
+    x = torch.ones(8, 8)
+    with _TorchDropoutSpy() as spy:
+        ex.dropout(x, 0.5)
+        ex.dropout(x, 0.5, training=False)
+    expect(not spy.calls, call=call_str("dropout", x, 0.5),
+           point="draw the mask yourself: torch's own dropout is not the exercise",
+           expected="no call to torch's dropout functions", got=f"calls to {spy.calls}")
+
+
+# -- EpochDropout ----------------------------------------------------------------
+
+def _pattern(out: torch.Tensor) -> torch.Tensor:
+    """Which features were kept, as seen in the first sample (input without zeros)."""
+    return out[0] != 0
+
+
+@pytest.mark.parametrize("p", [-0.5, 1.01])
+def test_epoch_rejects_p_outside_0_1(ex, p):
+    expect_raises(ValueError, ex.EpochDropout, p, call=f"EpochDropout({p})",
+                  point="p outside [0, 1] raises ValueError at construction")
+
+
+def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
+    torch.manual_seed(10)
+    m = ex.EpochDropout(0.5)
+    expect(isinstance(m, nn.Module), call="EpochDropout(0.5)", point="EpochDropout is an nn.Module",
+           expected="an nn.Module", got=type(m).__mro__.__repr__())
+    x = _nonzero(16, 4, 25, seed=10)
+    out = m(x)
+    call = "EpochDropout(0.5)(x)"
+    dropped = out == 0
+    expect(bool((dropped == dropped[:1]).all()), call=call,
+           point="one keep/drop decision per feature, shared by every sample of the batch",
+           expected="every sample dropped at the same positions",
+           got=f"sample 0 drops {int(dropped[0].sum())} positions, "
+               f"{int((dropped != dropped[:1]).flatten(1).any(1).sum())} samples differ from it",
+           inputs={"x": x})
+    _expect_zero_or_scaled(out, x, 0.5, call, "kept features are scaled by 1 / (1 - p)")
+    mask = m.mask
+    expect(isinstance(mask, torch.Tensor) and tuple(mask.shape) == (1, 4, 25), call=call,
+           point="self.mask holds the current mask, of shape (1, *x.shape[1:])",
+           expected="a tensor of shape (1, 4, 25)", got=describe(mask))
+    expect(bool(((mask[0] != 0) == ~dropped[0]).all()), call=call,
+           point="self.mask is 0 exactly where features are dropped",
+           expected="mask != 0 where the output is kept", got=describe(mask))
+
+
+def test_epoch_mask_is_reused_whatever_the_batch_size(ex):
+    torch.manual_seed(11)
+    m = ex.EpochDropout(0.5)
+    first = _pattern(m(_nonzero(32, 200, seed=11)))
+    for b in (32, 7, 50, 1):  # 7: the short last batch of an epoch
+        x = _nonzero(b, 200, seed=11 + b)
+        again = _pattern(m(x))
+        # A new random mask would match the first one with probability 2^-200.
+        expect(torch.equal(again, first), call=f"EpochDropout(0.5): a batch of 32, then one of {b}",
+               point="every later training forward reuses the mask, whatever its batch size",
+               expected=f"the same {int((~first).sum())} features dropped",
+               got=f"{int((again != first).sum())} of 200 features changed", inputs={"x": x})
+
+
+def test_epoch_reset_mask_sets_none_and_draws_anew(ex):
+    torch.manual_seed(12)
+    m = ex.EpochDropout(0.5)
+    x = _nonzero(8, 200, seed=12)
+    first = _pattern(m(x))
+    m.reset_mask()
+    expect(m.mask is None, call="m.reset_mask()", point="reset_mask() sets the attribute mask to None",
+           expected="m.mask is None", got=describe(m.mask))
+    second = _pattern(m(x))
+    expect(not torch.equal(first, second), call="m(x); m.reset_mask(); m(x)",
+           point="the first forward after reset_mask() draws a new mask",
+           expected="a different drop pattern (two random masks of 200 features)",
+           got="the same pattern as before the reset")
+    expect(torch.equal(_pattern(m(x)), second), call="m.reset_mask(); m(x); m(x)",
+           point="the new mask is then reused", expected="the same pattern twice", got="a different one")
+
+
+def test_epoch_new_mask_when_per_sample_shape_changes(ex):
+    torch.manual_seed(13)
+    m = ex.EpochDropout(0.5)
+    m(_nonzero(8, 10, seed=13))
+    for shape in [(8, 12), (5, 3, 4)]:
+        x = _nonzero(*shape, seed=14)
+        call = f"EpochDropout(0.5): x of shape (8, 10), then {shape}"
+        out = _run(m, x, call=call, point="if the per-sample shape changes, a new mask is drawn for it")
+        expect(isinstance(out, torch.Tensor) and out.shape == x.shape, call=call,
+               point="if the per-sample shape changes, a new mask is drawn for it",
+               expected=f"a result of shape {shape}", got=describe(out))
+        expect(m.mask is not None and tuple(m.mask.shape) == (1, *shape[1:]), call=call,
+               point="the mask has shape (1, *x.shape[1:])",
+               expected=f"mask of shape {(1, *shape[1:])}", got=describe(m.mask))
+
+
+def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
+    torch.manual_seed(15)
+    m = ex.EpochDropout(0.5)
+    m.eval()
+    x = _nonzero(4, 200, seed=15)
+    expect_close(m(x), x, rtol=0, atol=0, call="EpochDropout(0.5).eval()(x)",
+                 point="in eval mode the module returns x unchanged", inputs={"x": x})
+    expect(m.mask is None, call="EpochDropout(0.5).eval()(x)",
+           point="eval mode leaves the mask alone (draws nothing)", expected="m.mask is None",
+           got=describe(m.mask))
+    m.train()
+    first = _pattern(m(x))
+    saved = m.mask.clone()
+    m.eval()
+    m(_nonzero(3, 7, seed=16))  # another batch and feature shape: still nothing may change
+    expect(m.mask is not None and m.mask.shape == saved.shape and torch.equal(m.mask, saved),
+           call="m.train(); m(x); m.eval(); m(other)", point="eval mode leaves the mask alone",
+           expected=describe(saved), got=describe(m.mask))
+    m.train()
+    expect(torch.equal(_pattern(m(x)), first), call="m.train(); m(x); m.eval(); m(...); m.train(); m(x)",
+           point="after eval the epoch's mask is still used", expected="the same pattern",
+           got="a different one")
+
+
+def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
+    x = _nonzero(6, 9, seed=17)
+    expect_close(ex.EpochDropout(0.0)(x), x, call="EpochDropout(0.0)(x)",
+                 point="p == 0 is the identity", inputs={"x": x})
+    m = ex.EpochDropout(1.0)
+    for _ in range(2):
+        expect_close(m(x), torch.zeros_like(x), rtol=0, atol=0, call="EpochDropout(1.0)(x)",
+                     point="p == 1 gives zeros (never NaN)", inputs={"x": x})
+
+
+def test_epoch_mask_is_not_a_parameter_nor_saved(ex):
+    m = ex.EpochDropout(0.3)
+    m(_nonzero(4, 10, seed=18))
+    keys = list(m.state_dict().keys())
+    params = [n for n, _ in m.named_parameters()]
+    expect(not any("mask" in k for k in keys) and not any("mask" in n for n in params),
+           call="m = EpochDropout(0.3); m(x); m.state_dict()",
+           point="mask is neither a parameter nor part of state_dict()",
+           expected="no 'mask' in state_dict() or named_parameters()",
+           got=f"state_dict keys {keys}, parameters {params}")
+
+
+def test_epoch_keeps_features_with_probability_1_minus_p(ex):
+    torch.manual_seed(19)
+    for p in (0.3, 0.8, None):
+        m = ex.EpochDropout() if p is None else ex.EpochDropout(p)
+        x = torch.ones(2, 200_000)
+        frac = (m(x)[0] == 0).double().mean().item()
+        arg, p = ("", 0.5) if p is None else (p, p)
+        # Hoeffding over 200000 features: 2 exp(-2 * 2e5 * 0.01^2) = 2 e^-40.
+        expect(abs(frac - p) < 0.01, call=f"EpochDropout({arg})(torch.ones(2, 200000))",
+               point="each feature is kept with probability 1 - p (the default p is 0.5)",
+               expected=f"about {p:.0%} of the features dropped (within 1%)", got=f"{frac:.2%}")
+
+
+def test_epoch_follows_dtype_and_device(ex):
+    torch.manual_seed(20)
+    m = ex.EpochDropout(0.5)
+    x = _nonzero(4, 200, seed=20)
+    first = _pattern(m(x))
+    for dtype in (torch.float64, torch.float16):
+        xd = x.to(dtype)
+        out = m(xd)
+        call = f"m(x) in float32, then m(x.to({dtype}))"
+        expect(out.dtype == dtype, call=call, point="the output has x's dtype",
+               expected=str(dtype), got=describe(out))
+        expect(torch.equal(_pattern(out), first), call=call,
+               point="the mask follows the input's dtype: the same keep/drop pattern",
+               expected="the same pattern", got="a different one")
+    # The meta device stands in for a GPU (shape and dtype, no values).
+    m.to("meta")
+    xm = torch.empty(4, 200, device="meta")
+    out = _run(m, xm, call="m(x) on the CPU, then m.to('meta')(x_meta)",
+               point="the mask follows the input's device mid-epoch (move it with .to(x.device))")
+    expect(isinstance(out, torch.Tensor) and out.device == xm.device and out.shape == xm.shape,
+           call="m(x) on the CPU, then m.to('meta')(x_meta)",
+           point="the mask follows the input's device mid-epoch",
+           expected=describe(xm), got=describe(out))
+    out = _run(ex.EpochDropout(0.5), xm, call="EpochDropout(0.5)(x_meta)",
+               point="the mask is made on the input's device")
+    expect(isinstance(out, torch.Tensor) and out.device == xm.device, call="EpochDropout(0.5)(x_meta)",
+           point="the mask is made on the input's device", expected=describe(xm), got=describe(out))
+
+
+@pytest.mark.cuda
+def test_epoch_same_pattern_after_moving_to_cuda(ex):
+    torch.manual_seed(21)
+    m = ex.EpochDropout(0.5)
+    x = _nonzero(4, 200, seed=21)
+    first = _pattern(m(x))
+    out = _run(m.to("cuda"), x.to("cuda"), call="m(x); m.to('cuda')(x.cuda())",
+               point="the mask follows the input's device mid-epoch")
+    expect(out.device.type == "cuda" and torch.equal(_pattern(out).cpu(), first),
+           call="m(x); m.to('cuda')(x.cuda())", point="the same keep/drop pattern is used on the new device",
+           expected="a CUDA tensor with the same pattern", got=describe(out))
+
+
+def test_epoch_gradient_flows_and_input_untouched(ex):
+    torch.manual_seed(22)
+    p = 0.25
+    m = ex.EpochDropout(p)
+    x = _nonzero(5, 30, seed=22)
+    before = x.clone()
+    m(x)
+    x = x.requires_grad_()
+    out = m(x)
+    expect_close(x.detach(), before, rtol=0, atol=0, call=f"EpochDropout({p})(x)",
+                 point="inputs are never modified in place")
+    expect(out.requires_grad, call=f"EpochDropout({p})(x)", point="gradients flow to x",
+           expected="a result with requires_grad=True", got=describe(out))
+    g = torch.randn(5, 30)
+    out.backward(g)
+    want = torch.where(out.detach() != 0, g / (1 - p), torch.zeros(()))
+    expect_close(x.grad, want, call=f"EpochDropout({p})(x).backward(g)",
+                 point="the gradient is g / (1 - p) for kept features, 0 for dropped ones")
+
+
+def test_epoch_does_not_call_torch_dropout(ex):
+    x = torch.ones(8, 8)
+    with _TorchDropoutSpy() as spy:
+        m = ex.EpochDropout(0.5)
+        m(x)
+        m(x)
+    expect(not spy.calls, call="EpochDropout(0.5)(x)",
+           point="draw the mask yourself: torch's own dropout is not the exercise",
+           expected="no call to torch's dropout functions", got=f"calls to {spy.calls}")
