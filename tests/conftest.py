@@ -121,3 +121,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = f"not implemented yet: {frame.name} in {Path(str(frame.path)).name} (line {frame.lineno + 1})"
     elif isinstance(exc, (KataFailure, ImplImportError)):
         report.longrepr = str(exc)
+    elif isinstance(exc, Exception) and not isinstance(exc, AssertionError):
+        # The learner's code crashed: show where in *their* file, not the harness's frames.
+        impl = str(item.config._kata_impl)  # type: ignore[attr-defined]
+        frames = [e for e in call.excinfo.traceback if str(e.path).startswith(impl)]
+        if frames:
+            lines = [f"your code raised {type(exc).__name__}: {exc}"]
+            for e in frames[-3:]:
+                src = str(e.statement).strip() if e.statement is not None else ""
+                lines.append(f"  {Path(str(e.path)).name}:{e.lineno + 1}, in {e.name}: {src}")
+            report.longrepr = "\n".join(lines)
