@@ -17,7 +17,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # What a learner gets, as glob patterns relative to the repository root.
 RELEASE_FILES = [
     "exercises/*.py", "exercises/hints/*", "exercises/i18n/*",
-    "tests/conftest.py", "tests/kata.py", "tests/test_*.py",
+    "conftest.py", "tests/conftest.py", "tests/kata.py", "tests/test_*.py",
     "grader/__init__.py", "grader/__main__.py", "grader/cli.py", "grader/catalog.py",
     "grader/learner/*.py", "grader/learner/**/*",
     "requirements.txt", "scripts/setup.sh",

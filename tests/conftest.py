@@ -21,11 +21,6 @@ from grader.catalog import EXERCISES as _CATALOG  # noqa: E402
 EXERCISES = tuple(e.id for e in _CATALOG)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--impl", default=None, metavar="DIR",
-                     help="directory holding the <exercise>.py files to test (default: exercises, or $KATA_IMPL)")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     for name in EXERCISES:
         config.addinivalue_line("markers", f"{name}: learner tests of the {name} exercise")
