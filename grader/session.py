@@ -41,7 +41,9 @@ class GradingSession:
         plugin = KataPlugin(self.pool, self.reference, submission, exercises, seed=seed,
                             call_timeout=self.call_timeout, budget=self.budget)
         if files:
-            args = [*files, "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(CHECKS),
+            # rootdir at the repository root makes the checks' module names grader.checks.test_<id>,
+            # which cannot clash with the learner tests' test_<id> modules in the same process.
+            args = [*files, "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(ROOT), "--confcutdir", str(CHECKS),
                     "-p", "no:terminal", "-p", "no:timeout", "--import-mode=importlib",
                     "--continue-on-collection-errors"]
             log = io.StringIO()
