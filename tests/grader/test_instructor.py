@@ -34,10 +34,21 @@ def released(tmp_path_factory) -> Path:
 
 
 def _solution_lines(ex: str) -> set[str]:
-    """Lines of the reference that the exercise sheet and its tests do not already show."""
-    shown = "\n".join((ROOT / d).read_text() for d in (f"exercises/{ex}.py", f"tests/test_{ex}.py"))
-    return {ln.strip() for ln in (ROOT / "solutions" / f"{ex}.py").read_text().splitlines()
-            if len(ln.strip()) >= 24 and ln.strip() not in shown and not ln.strip().startswith(("#", '"""'))}
+    """The reference's distinctive lines: in no file that is meant to be public.
+
+    If the release builder ever copied a reference (or any file holding one), these
+    lines would show up in the release.
+    """
+    from grader.release import RELEASE_FILES, TEMPLATES, _is_forbidden
+
+    public = [p for pat in RELEASE_FILES for p in ROOT.glob(pat)
+              if p.is_file() and not _is_forbidden(p.relative_to(ROOT))] + list(TEMPLATES.glob("*"))
+    shown = "\n".join(p.read_text(errors="replace") for p in public)
+    lines = {ln.strip() for ln in (ROOT / "solutions" / f"{ex}.py").read_text().splitlines()
+             if len(ln.strip()) >= 24 and not ln.strip().startswith(("#", '"""'))}
+    distinctive = {ln for ln in lines if ln not in shown}
+    assert len(distinctive) >= 3, f"{ex}: too few distinctive reference lines to check"
+    return distinctive
 
 
 def test_release_hides_references_and_checks(released: Path) -> None:
