@@ -247,6 +247,9 @@ class LocalHandle:
         from grader.worker import Worker
 
         self.impl, self.exercise, self.alive, self.status, self.pid = impl, exercise, True, 0, os.getpid()
+        # Probes write their files to the current directory: keep them out of the caller's.
+        self.scratch, self.cwd = tempfile.mkdtemp(prefix="kata-inprocess-"), os.getcwd()
+        os.chdir(self.scratch)
         if str(impl) not in sys.path:
             sys.path.insert(0, str(impl))
         self.worker = Worker(None, str(impl), exercise)  # type: ignore[arg-type]
@@ -265,6 +268,9 @@ class LocalHandle:
         return "", 0
 
     def stop(self) -> None:
+        if self.alive:
+            os.chdir(self.cwd)
+            shutil.rmtree(self.scratch, ignore_errors=True)
         self.alive = False
 
     def close(self) -> None:
