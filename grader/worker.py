@@ -18,6 +18,8 @@ from typing import Any
 from grader import codec
 
 PROBE_PACKAGE = "grader.probes"
+# One intra-op thread per worker: checks use small tensors, and parallel jobs share the cores.
+WORKER_THREADS = 1
 
 
 def preload() -> None:
@@ -70,6 +72,8 @@ def reset_state(seed: int) -> None:
 
     torch.set_default_dtype(torch.float32)
     torch.set_grad_enabled(True)
+    if torch.get_num_threads() != WORKER_THREADS:
+        torch.set_num_threads(WORKER_THREADS)
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -80,3 +80,32 @@ def can_print(text: str, stream=None) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def wrap(text: str, columns: int = 78, indent: str = "") -> list[str]:
+    """Wrap ``text`` to ``columns`` terminal columns: at spaces, or between wide (CJK) characters."""
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if ch == " ":
+            tokens.append(word + " ")
+            word = ""
+        elif unicodedata.east_asian_width(ch) in "WF":
+            if word:
+                tokens.append(word)
+                word = ""
+            tokens.append(ch)
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    lines, line = [], indent
+    for tok in tokens:
+        if width(line + tok.rstrip()) > columns and line.strip():
+            lines.append(line.rstrip())
+            line = indent + tok.lstrip()
+        else:
+            line += tok
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.learner import i18n
-from grader.learner.common import UsageError, check_exercise, exercises_dir, state_dir
+from grader.learner.common import UsageError, check_exercise, exercises_dir, state_dir, wrap
 
 
 @dataclass
@@ -106,17 +106,13 @@ def cmd_hint(args: argparse.Namespace) -> int:
         out.append(msgs("hint.fallback", lang=msgs.lang))
     if args.all:
         count = max(shown, 1)
-        summary = msgs.summary(exercise)
-        if summary:
-            out.append(_indent(summary))
+        out += wrap(msgs.summary(exercise), 78, "  ")
         out.append("")
         out.append("\n\n".join(format_hint(msgs, hints[i], i + 1, total) for i in range(count)))
     else:
         count = min(shown + 1, total)
         if count == 1:
-            summary = msgs.summary(exercise)
-            if summary:
-                out.append(_indent(summary))
+            out += wrap(msgs.summary(exercise), 78, "  ")
         out.append("")
         out.append(format_hint(msgs, hints[count - 1], count, total))
     state.set(exercise, count)

@@ -71,7 +71,7 @@ def _load(code: str) -> dict[str, Any]:
 
 
 class Messages:
-    """``msgs("progress.done")``, ``msgs("hint.header", n=2, total=5)``: a UI string in one language."""
+    """``msgs("progress.state_done")``, ``msgs("hint.number", n=2, total=5)``: a UI string in one language."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang

@@ -6,7 +6,7 @@ import sys
 
 from grader import catalog
 from grader.learner import i18n, testrun
-from grader.learner.common import ROOT, can_print, pad, resolve_impl, show_path, width
+from grader.learner.common import ROOT, can_print, pad, resolve_impl, show_path, width, wrap
 
 BAR_WIDTH = 28
 
@@ -68,8 +68,8 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
         out.append(row("★" if fancy else "*", f"{ex.id} ({msgs('progress.bonus')})", ex))
 
     done = [e for e in core if results[e.id].state == "done"]
-    passed = sum(len(results[e.id].passed) + len(results[e.id].skipped) for e in core)
-    total = sum(len(results[e.id].cases) for e in core)
+    passed = sum(len(results[e.id].passed) for e in core)
+    total = sum(results[e.id].ran for e in core)
     points = sum(e.points for e in done)
     out += ["", "  " + bar(len(done) / len(core) if core else 0.0, fancy) + "  "
             + msgs("progress.summary", done=len(done), total=len(core), points=points,
@@ -84,7 +84,7 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
         out.append(msgs(key, id=nxt.id, test=_command(nxt.id, impl_arg), hint=f"python -m grader hint {nxt.id}"))
         summary = msgs.summary(nxt.id)
         if summary:
-            out.append("  " + msgs.title(nxt.id) + ": " + summary)
+            out += wrap(summary, 78, "  ")
         t = results[nxt.id]
         if t.state == "error":
             out.append("  " + msgs("progress.error_detail", detail=t.error or msgs("progress.no_tests")))

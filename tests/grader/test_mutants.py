@@ -20,6 +20,14 @@ def _kills(path: Path) -> list[str]:
     return [k.strip() for k in first.removeprefix("# kills:").split(",") if k.strip()]
 
 
+def _submission(make_submission, exercise: str, path: Path) -> Path:
+    """The file under test; the capstone also needs the reference pieces it glues together."""
+    from grader import catalog
+
+    pieces = {e.id: ROOT / "solutions" / f"{e.id}.py" for e in catalog.CORE} if exercise == "capstone" else {}
+    return make_submission({**pieces, exercise: path})
+
+
 def _matches(kill: str, name: str) -> bool:
     return name == kill or ("[" not in kill and name.startswith(kill + "["))
 
@@ -28,7 +36,7 @@ def _matches(kill: str, name: str) -> bool:
 def test_mutant_loses_points(grading, make_submission, path: Path) -> None:
     exercise = path.parent.name
     kills = _kills(path)
-    result = grading.grade(make_submission({exercise: path}), [exercise]).exercises[0]
+    result = grading.grade(_submission(make_submission, exercise, path), [exercise]).exercises[0]
     assert result.score < result.max_points, f"{path.name} kept full marks"
     failed = [c.name for c in result.checks if not c.passed]
     known = [c.name for c in result.checks]
@@ -41,7 +49,7 @@ def test_mutant_loses_points(grading, make_submission, path: Path) -> None:
 @pytest.mark.parametrize("path", ALTERNATIVES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_alternative_keeps_full_marks(grading, make_submission, path: Path) -> None:
     exercise = path.parent.name
-    result = grading.grade(make_submission({exercise: path}), [exercise]).exercises[0]
+    result = grading.grade(_submission(make_submission, exercise, path), [exercise]).exercises[0]
     failed = [f"{c.name}: {c.reason}" for c in result.checks if not c.passed]
     assert not failed and result.score == result.max_points, failed
 

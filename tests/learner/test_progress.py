@@ -1,0 +1,135 @@
+"""``python -m grader progress``: one run of the learner tests, a table, a bar and the next step."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from learner_support import ROOT, Kata
+
+from grader.learner import i18n, progress, testrun
+from grader.learner.testrun import Case, ExerciseTests
+
+
+def _tests(exercise: str, passed: int, failed: int, skipped: int = 0, message: str = "") -> ExerciseTests:
+    cases = [Case(f"test_p{i}", "passed") for i in range(passed)]
+    cases += [Case(f"test_f{i}", "failed", message or "not implemented yet: f in x.py (line 1)") for i in range(failed)]
+    cases += [Case(f"test_s{i}", "skipped", "needs CUDA") for i in range(skipped)]
+    return ExerciseTests(exercise, cases)
+
+
+def _scenario() -> dict[str, ExerciseTests]:
+    return {
+        "cross_entropy": _tests("cross_entropy", 14, 0, 1),
+        "datasets": _tests("datasets", 20, 3, message="ds[0] returned a list\n  contract: a tuple\n  got: list"),
+        "sequential": _tests("sequential", 0, 18),
+        "dropout": _tests("dropout", 0, 31, 2),
+        "weight_init": _tests("weight_init", 0, 20),
+        "training": _tests("training", 0, 25),
+        "devices": _tests("devices", 0, 20, 2),
+        "capstone": _tests("capstone", 0, 11),
+    }
+
+
+def test_states() -> None:
+    s = _scenario()
+    assert s["cross_entropy"].state == "done"  # a CUDA skip does not stop "done"
+    assert s["datasets"].state == "failing"
+    assert s["dropout"].state == "not_started"
+    assert ExerciseTests("x").state == "error"
+    mixed = _tests("x", 0, 2)
+    mixed.cases[0].message = "assert 1 == 2"
+    assert mixed.state == "failing"
+
+
+def test_render_english() -> None:
+    out = progress.render(_scenario(), i18n.Messages("en"), "exercises/", None, fancy=True)
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2}
+    assert "✓ done" in rows["cross_entropy"] and "(1 need CUDA)" in rows["cross_entropy"]
+    assert "✗ failing 3 of 23" in rows["datasets"]
+    assert "· not started" in rows["sequential"]
+    assert "★" in out and "capstone (bonus)" in out
+    assert "1 of 7 exercises done (15 of 100 points' worth), 34 of 151 learner tests pass" in out
+    assert "[████░░░░" in out
+    assert "next: datasets. `pytest -m datasets`, `python -m grader hint datasets`" in out
+    assert "first failing test: test_f0" in out and "ds[0] returned a list" in out
+
+
+def test_render_chinese_and_plain_terminal() -> None:
+    out = progress.render(_scenario(), i18n.Messages("zh"), "exercises/", "mine", fancy=False)
+    assert "完成" in out and "23 个测试中 3 个失败" in out and "未开始" in out
+    assert "下一步：datasets。`pytest -m datasets --impl mine`" in out
+    assert "自定义 Dataset 与 DataLoader" in out
+    assert "█" not in out and "✓" not in out and "[####" in out
+    # The title column lines up although Chinese characters take two terminal columns.
+    msgs = i18n.Messages("zh")
+    starts = {progress.width(ln[:ln.index(msgs.title(e))]) for ln in out.splitlines()
+              for e in _scenario() if f"  {e} " in ln and msgs.title(e) in ln}
+    assert len(starts) == 1, starts
+
+
+def test_render_next_is_the_capstone_then_all_done() -> None:
+    s = {e: _tests(e, 10, 0) for e in _scenario()}
+    s["capstone"] = _tests("capstone", 3, 8, message="boom")
+    out = progress.render(s, i18n.Messages("en"), "exercises/", None, fancy=True)
+    assert "next: the bonus capstone." in out and "python -m grader capstone" in out
+    s["capstone"] = _tests("capstone", 11, 0)
+    assert "all done" in progress.render(s, i18n.Messages("en"), "exercises/", None, fancy=True)
+
+
+def test_parse_junit(tmp_path: Path) -> None:
+    xml = tmp_path / "r.xml"
+    xml.write_text(textwrap.dedent("""\
+        <?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+        <testcase classname="tests.test_dropout" name="test_a" time="0.1"/>
+        <testcase classname="tests.test_dropout" name="test_b" time="0.1">
+          <failure message="short">not implemented yet: dropout in dropout.py (line 9)</failure></testcase>
+        <testcase classname="tests.test_dropout" name="test_c" time="0.0">
+          <skipped type="pytest.skip" message="needs CUDA">skip</skipped></testcase>
+        <testcase classname="" name="tests.test_devices" time="0.0">
+          <error message="collection failure">SyntaxError: invalid syntax</error></testcase>
+        </testsuite></testsuites>"""))
+    got = testrun.parse(xml, ["dropout", "devices"])
+    assert [(c.name, c.outcome) for c in got["dropout"].cases] == [
+        ("test_a", "passed"), ("test_b", "failed"), ("test_c", "skipped")]
+    assert got["dropout"].cases[1].message.startswith("not implemented yet")
+    assert got["dropout"].state == "failing"
+    assert got["devices"].state == "error" and "SyntaxError" in got["devices"].error
+
+
+def _learner_has_worked(kata: Kata, where: Path) -> None:
+    """A learner who finished dropout and has cross_entropy nearly right."""
+    shutil.copy2(ROOT / "solutions" / "dropout.py", where / "dropout.py")
+    shutil.copy2(ROOT / "tests" / "mutants" / "cross_entropy" / "default_sum.py", where / "cross_entropy.py")
+
+
+@pytest.mark.parametrize("where", ["checkout --impl", "release"])
+def test_progress_runs_the_learner_tests(request: pytest.FixtureRequest, where: str) -> None:
+    use_impl = where.endswith("--impl")
+    kata: Kata = request.getfixturevalue("checkout" if use_impl else "student")
+    if use_impl:
+        where = kata.root / "mywork"
+        shutil.copytree(kata.root / "exercises", where)
+        args = ["progress", "--impl", "mywork"]
+    else:
+        where, args = kata.root / "exercises", ["progress"]
+    _learner_has_worked(kata, where)
+    out = kata.run(*args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    rows = {line.split()[1]: line for line in text.splitlines() if line[:3].strip().isdigit()}
+    assert list(rows) == ["cross_entropy", "datasets", "sequential", "dropout", "weight_init", "training", "devices"]
+    assert "✓ done" in rows["dropout"]
+    assert "✗ failing" in rows["cross_entropy"]
+    assert all("· not started" in rows[e] for e in ("datasets", "sequential", "weight_init", "training", "devices"))
+    assert "capstone (bonus)" in text and "1 of 7 exercises done (16 of 100" in text
+    impl = " --impl mywork" if use_impl else ""
+    assert f"next: cross_entropy. `pytest -m cross_entropy{impl}`, `python -m grader hint cross_entropy`" in text
+    assert "first failing test: test_cross_entropy_default_is_mean" in text
+    assert "Traceback" not in text + out.stderr
+
+
+def test_progress_unknown_impl_is_a_usage_error(checkout: Kata) -> None:
+    out = checkout.run("progress", "--impl", "nowhere")
+    assert out.returncode == 2 and out.stderr.strip() == "error: --impl nowhere: no such directory"

@@ -1,0 +1,138 @@
+"""``python -m grader watch``, tested as a learner uses it: start it, save a file, read what it prints."""
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from learner_support import ROOT, Kata
+
+
+class Output:
+    """Lines printed by a running process, read on a thread so that waiting can time out."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.lines, self._q = proc, [], queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._q.put(line.rstrip("\n"))
+        self._q.put(None)
+
+    def wait_for(self, text: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self._q.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                line = ""
+                if left <= 0:
+                    raise AssertionError(f"no line with {text!r} within {timeout} s; got:\n" + "\n".join(self.lines))
+                continue
+            if line is None:
+                raise AssertionError(f"the process ended before printing {text!r}; got:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+            if text in line:
+                return line
+
+    def rest(self, timeout: float = 60) -> str:
+        """Wait for the process to end; everything it printed."""
+        self.proc.wait(timeout=timeout)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                line = self._q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def started():
+    procs: list[subprocess.Popen] = []
+
+    def start(kata: Kata, *args: str, **env: str) -> Output:
+        proc = kata.popen("watch", *args, **env)
+        procs.append(proc)
+        return Output(proc)
+
+    yield start
+    for proc in procs:  # never leave a watcher behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _touch(path: Path, text: str | None = None) -> None:
+    """Save a file the way an editor does: new content, a later modification time."""
+    time.sleep(0.2)
+    path.write_text(text if text is not None else path.read_text() + "\n# saved again\n")
+
+
+def test_saving_a_file_runs_its_tests(kata: Kata, started) -> None:
+    out = started(kata, "--max-runs", "1", "--timeout", "120")
+    assert "file-system events" in out.wait_for("watching exercises")
+    _touch(kata.root / "exercises" / "devices.py", (ROOT / "solutions" / "devices.py").read_text())
+    out.wait_for("devices.py changed")
+    line = out.wait_for("devices:")
+    assert line.startswith("✓ devices: ") and line.split()[2].split("/")[0] == line.split()[2].split("/")[1]
+    assert "passed" in line
+    text = out.rest()
+    assert out.proc.returncode == 0 and "Traceback" not in text
+
+
+def test_a_failure_shows_the_first_failing_check(checkout: Kata, started) -> None:
+    out = started(checkout, "--poll", "--interval", "0.2", "--max-runs", "1", "--timeout", "120")
+    assert "polling" in out.wait_for("watching exercises")
+    mutant = ROOT / "tests" / "mutants" / "devices" / "tuple_becomes_list.py"
+    _touch(checkout.root / "exercises" / "devices.py", mutant.read_text())
+    line = out.wait_for("devices:")
+    assert line.startswith("✗ devices: ") and " failing; test_" in line
+    text = out.rest()
+    assert "contract:" in text  # the check's message follows, indented
+    assert out.proc.returncode == 0
+
+
+def test_without_watchfiles_it_polls(tmp_path: Path, checkout: Kata, started) -> None:
+    fake = tmp_path / "no_watchfiles"
+    (fake / "watchfiles").mkdir(parents=True)
+    (fake / "watchfiles" / "__init__.py").write_text("raise ImportError('watchfiles is not installed (test)')\n")
+    out = started(checkout, "--max-runs", "1", "--timeout", "120", PYTHONPATH=str(fake))
+    assert "(polling)" in out.wait_for("watching exercises")
+    _touch(checkout.root / "exercises" / "sequential.py")
+    line = out.wait_for("sequential:")
+    assert line.startswith("✗ sequential: ") and "not implemented yet" in line
+    out.rest()
+    assert out.proc.returncode == 0
+
+
+def test_other_files_do_not_trigger_a_run(checkout: Kata, started) -> None:
+    out = started(checkout, "--poll", "--interval", "0.2", "--timeout", "3")
+    out.wait_for("watching exercises")
+    _touch(checkout.root / "exercises" / "hints" / "dropout.en.toml")
+    _touch(checkout.root / "exercises" / "notes.py", "x = 1\n")
+    text = out.rest()
+    assert "changed" not in text and "watch: time is up" in text and out.proc.returncode == 0
+
+
+@pytest.mark.parametrize("when", ["idle", "while testing"])
+def test_ctrl_c_exits_cleanly(checkout: Kata, started, when: str) -> None:
+    out = started(checkout, "--timeout", "120")
+    out.wait_for("watching exercises")
+    if when == "while testing":
+        _touch(checkout.root / "exercises" / "weight_init.py")
+        out.wait_for("weight_init.py changed")
+    out.proc.send_signal(signal.SIGINT)
+    text = out.rest(timeout=30)
+    assert out.proc.returncode == 0, text
+    assert "stopped watching" in text and "Traceback" not in text and "KeyboardInterrupt" not in text

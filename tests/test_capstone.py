@@ -1,0 +1,226 @@
+"""Learner tests for the capstone: the glue between your pieces.
+
+Fast and small: a few PNG files in a temporary directory and synthetic data
+for training. The real run on the digits is ``python -m grader capstone``.
+"""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.io import write_png
+
+from kata import call_str, describe, expect, expect_close
+
+# torchvision 0.29 deprecates its PNG codecs in favour of TorchCodec; they still work.
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny matrices: one thread is faster and does not fight other processes.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _images(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 1, 8, 8), generator=g).to(torch.uint8)
+    images[0] = 255  # a white image: 255 / 255 must be exactly 1
+    return images
+
+
+def _write_digits(root, images: torch.Tensor, labels: list[int]):
+    img_dir = root / "png"
+    img_dir.mkdir()
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file_name", "label"])
+        for i, (image, label) in enumerate(zip(images, labels)):
+            write_png(image, str(img_dir / f"{i}.png"))
+            w.writerow([f"{i}.png", label])
+    return root / "labels.csv", img_dir
+
+
+def _blobs(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic 'digits': class k lights up pixels 6k..6k+5 (easy to learn)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n,), generator=g)
+    X = torch.rand(n, 64, generator=g) * 0.3
+    for k in range(10):
+        X[y == k, 6 * k:6 * k + 6] += 0.7
+    return X, y
+
+
+def test_to_features_values(ex):
+    images = _images(3)
+    for image in images:
+        expect_close(ex.to_features(image.clone()), image.reshape(64).to(torch.float32) / 255,
+                     call=call_str("to_features", image),
+                     point="a float32 vector of the 64 pixels in row-major order, divided by 255",
+                     inputs={"image": image})
+
+
+def test_to_features_leaves_image_alone(ex):
+    image = _images(1)[0]
+    before = image.clone()
+    ex.to_features(image)
+    expect(torch.equal(image, before), call=call_str("to_features", image),
+           point="to_features does not modify the image", expected="the image unchanged",
+           got="the image was modified in place", inputs={"image": before})
+
+
+def test_digits_dataset_is_your_custom_dataset(ex, load, tmp_path):
+    annotations, img_dir = _write_digits(tmp_path, _images(4), [3, 1, 4, 1])
+    ds = ex.digits_dataset(annotations, img_dir)
+    expect(isinstance(ds, load("datasets").CustomImageDataset), call="digits_dataset(labels.csv, png/)",
+           point="returns your datasets.CustomImageDataset", expected="a CustomImageDataset",
+           got=describe(ds))
+    expect(len(ds) == 4, call="len(digits_dataset(labels.csv, png/))", point="one item per CSV row",
+           expected="4", got=repr(len(ds)))
+
+
+def test_digits_dataset_items(ex, tmp_path):
+    images, labels = _images(4), [3, 1, 4, 9]
+    annotations, img_dir = _write_digits(tmp_path, images, labels)
+    ds = ex.digits_dataset(annotations, img_dir)
+    for i in range(4):
+        x, y = ds[i]
+        expect_close(x, images[i].reshape(64).to(torch.float32) / 255, call=f"digits_dataset(...)[{i}][0]",
+                     point="items are to_features(image): float32 (64,) in [0, 1]")
+        expect(type(y) is int and y == labels[i], call=f"digits_dataset(...)[{i}][1]",
+               point="the label stays the row's Python int (no target transform)",
+               expected=repr(labels[i]), got=describe(y))
+
+
+def test_build_model_layers(ex, load):
+    model = ex.build_model(hidden=32, p=0.3)
+    kinds = [type(m).__name__ for m in model.children()] if isinstance(model, torch.nn.Module) else []
+    expect(isinstance(model, load("sequential").MySequential), call="build_model(hidden=32, p=0.3)",
+           point="the model is your sequential.MySequential", expected="a MySequential", got=describe(model))
+    expect(kinds == ["Linear", "ReLU", "EpochDropout", "Linear"], call="build_model(hidden=32, p=0.3)",
+           point="Linear(64, hidden), ReLU(), EpochDropout(p), Linear(hidden, 10), in this order",
+           expected="['Linear', 'ReLU', 'EpochDropout', 'Linear']", got=repr(kinds))
+    first, drop, last = model[0], model[2], model[3]
+    expect((first.in_features, first.out_features, last.in_features, last.out_features) == (64, 32, 32, 10),
+           call="build_model(hidden=32, p=0.3)", point="64 inputs, `hidden` hidden units, 10 outputs",
+           expected="Linear(64, 32) ... Linear(32, 10)",
+           got=f"Linear({first.in_features}, {first.out_features}) ... Linear({last.in_features}, {last.out_features})")
+    expect(isinstance(drop, load("dropout").EpochDropout) and drop.p == 0.3, call="build_model(hidden=32, p=0.3)",
+           point="the dropout layer is your dropout.EpochDropout(p)", expected="EpochDropout with p = 0.3",
+           got=f"{type(drop).__name__} with p = {getattr(drop, 'p', '?')}")
+
+
+def test_build_model_is_xavier_initialised(ex):
+    model = ex.build_model(hidden=48)
+    for i in (0, 3):
+        layer = model[i]
+        bound = (6 / (layer.in_features + layer.out_features)) ** 0.5
+        expect(bool((layer.bias == 0).all()), call="build_model(hidden=48)",
+               point="model.apply(weight_init.init_xavier) sets every bias to zero",
+               expected="zero biases", got=f"layer {i} bias {describe(layer.bias)}")
+        w = layer.weight
+        expect(bool((w.abs() <= bound).all()) and w.std().item() > bound / 4, call="build_model(hidden=48)",
+               point="Xavier weights: U(-a, a) with a = sqrt(6 / (fan_in + fan_out))",
+               expected=f"weights within +-{bound:.4f}, spread out",
+               got=f"layer {i}: max |w| {w.abs().max().item():.4f}, std {w.std().item():.4f}")
+
+
+def test_build_model_forward(ex):
+    model = ex.build_model()
+    model.eval()
+    x = torch.rand(5, 64)
+    with torch.no_grad():
+        out = model(x)
+    expect(isinstance(out, torch.Tensor) and tuple(out.shape) == (5, 10) and out.dtype == torch.float32,
+           call="build_model()(x)", point="maps a batch (N, 64) to float32 logits (N, 10)",
+           expected="tensor float32 (5, 10)", got=describe(out), inputs={"x": x})
+
+
+def test_make_loaders(ex):
+    train_set = TensorDataset(torch.arange(20.0).reshape(20, 1), torch.arange(20))
+    val_set = TensorDataset(torch.arange(10.0).reshape(10, 1), torch.arange(10))
+    train_loader, val_loader = ex.make_loaders(train_set, val_set, batch_size=4)
+    call = "make_loaders(20 samples, 10 samples, batch_size=4)"
+    sizes = [len(y) for _, y in val_loader]
+    expect(sizes == [4, 4, 2], call=call, point="batches of batch_size (the last one shorter)",
+           expected="[4, 4, 2]", got=repr(sizes))
+    val_order = torch.cat([y for _, y in val_loader]).tolist()
+    expect(val_order == list(range(10)), call=call, point="the validation loader does not shuffle",
+           expected=repr(list(range(10))), got=repr(val_order))
+    torch.manual_seed(0)
+    orders = [torch.cat([y for _, y in train_loader]).tolist() for _ in range(2)]
+    expect(sorted(orders[0]) == list(range(20)) and orders[0] != list(range(20)) and orders[0] != orders[1],
+           call=call, point="the training loader shuffles, a new order every epoch",
+           expected="two different shuffled orders", got=repr(orders))
+
+
+def _loaders(n_train: int = 200, n_val: int = 100):
+    X, y = _blobs(n_train + n_val)
+    return (DataLoader(TensorDataset(X[:n_train], y[:n_train]), batch_size=20, shuffle=True),
+            DataLoader(TensorDataset(X[n_train:], y[n_train:]), batch_size=50))
+
+
+def test_train_returns_fits_history(ex, load, monkeypatch):
+    training = load("training")
+    seen = {}
+    real_fit = training.fit
+
+    def spy_fit(*args, **kwargs):
+        seen["history"] = real_fit(*args, **kwargs)
+        seen["loss_fn"] = kwargs.get("loss_fn", args[2] if len(args) > 2 else None)
+        return seen["history"]
+
+    monkeypatch.setattr(training, "fit", spy_fit)
+    torch.manual_seed(0)
+    history = ex.train(ex.build_model(hidden=32), *_loaders(), epochs=2, device="cpu")
+    call = "train(model, train_loader, val_loader, epochs=2, device='cpu')"
+    expect("history" in seen, call=call, point="trains with your training.fit", expected="a call of training.fit",
+           got="no call of training.fit")
+    expect(history is seen["history"], call=call, point="returns the history fit returned",
+           expected="fit's history", got=describe(history))
+    ce = load("cross_entropy").cross_entropy
+    expect(seen["loss_fn"] is ce, call=call, point="the loss is your cross_entropy.cross_entropy",
+           expected="cross_entropy.cross_entropy", got=describe(seen["loss_fn"]))
+    expect(len(history) == 2 and all({"train_loss", "val_loss", "val_acc"} <= set(h) for h in history),
+           call=call, point="fit got val_loader: each epoch has train_loss, val_loss and val_acc",
+           expected="2 records with val_acc", got=describe(history))
+
+
+def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
+    devices = load("devices")
+    picked, moved = [], []
+    real_to_device = devices.to_device
+
+    def spy_pick():
+        picked.append(True)
+        return torch.device("cpu")
+
+    def spy_to_device(obj, device, *args, **kwargs):
+        if isinstance(obj, torch.nn.Module):
+            moved.append(str(device))
+        return real_to_device(obj, device, *args, **kwargs)
+
+    monkeypatch.setattr(devices, "pick_device", spy_pick)
+    monkeypatch.setattr(devices, "to_device", spy_to_device)
+    ex.train(ex.build_model(hidden=16), *_loaders(40, 20), epochs=1)
+    call = "train(model, train_loader, val_loader, epochs=1)"
+    expect(len(picked) == 1, call=call, point="device=None means devices.pick_device()",
+           expected="one call of pick_device", got=f"{len(picked)} calls")
+    expect(moved == ["cpu"], call=call, point="the model is moved with devices.to_device(model, device)",
+           expected="to_device(model, cpu)", got=f"model moves: {moved}")
+
+
+def test_train_learns(ex):
+    torch.manual_seed(0)
+    history = ex.train(ex.build_model(hidden=32, p=0.1), *_loaders(), epochs=5, lr=0.02, device="cpu")
+    acc = history[-1]["val_acc"]
+    expect(acc >= 0.9 and history[-1]["train_loss"] < history[0]["train_loss"],
+           call="train(build_model(hidden=32, p=0.1), ..., epochs=5, lr=0.02) on 10 easy synthetic classes",
+           point="training lowers the loss and learns an easy task (your pieces work together)",
+           expected="val_acc >= 0.9 and a falling train_loss",
+           got=f"val_acc {acc:.3f}, train_loss {history[0]['train_loss']:.3f} -> {history[-1]['train_loss']:.3f}")
