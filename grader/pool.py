@@ -87,8 +87,10 @@ class Zygote:
     def spawn(self, fd: int, **spec: Any) -> int:
         return int(self._request({"op": "spawn", **spec}, [fd])["pid"])
 
-    def reap(self, pid: int) -> int | None:
-        return self._request({"op": "reap", "pid": pid}, [])["status"]
+    def reap(self, pid: int, grace: float = 0.0) -> tuple[bool, int | None]:
+        """(ended, wait status); with ``grace`` > 0, give up after that many seconds."""
+        reply = self._request({"op": "reap", "pid": pid, "grace": grace}, [])
+        return not reply.get("alive"), reply.get("status")
 
     def close(self) -> None:
         self.ctl.close()
@@ -173,7 +175,7 @@ class WorkerHandle:
             self.stop()
             raise TimedOut(f"timed out after {timeout:g} s") from None
         except (EOFError, OSError):
-            self.stop()
+            self.stop(died=True)
             raise Died(describe_status(self.status)) from None
         except codec.ProtocolError as err:
             self.stop()
@@ -188,7 +190,8 @@ class WorkerHandle:
         except OSError:
             return "", 0
 
-    def stop(self) -> None:
+    def stop(self, died: bool = False) -> None:
+        """End the worker; ``died``: it closed its end itself, so let it finish dying first."""
         if not self.alive:
             return
         self.alive = False
@@ -201,6 +204,8 @@ class WorkerHandle:
             except (OSError, StopIteration, ValueError):
                 pass
         self.sock.close()
+        if died and self._wait(grace=2.0):
+            return  # it ended by itself: its own status, not the one our kill would cause
         try:
             if self.policy is not None and self.policy.namespaces:
                 # The process we know waits outside the namespace; it kills the worker,
@@ -210,11 +215,23 @@ class WorkerHandle:
                 os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self._wait(grace=0.0)
+
+    def _wait(self, grace: float) -> bool:
+        """Reap the worker (waiting at most ``grace`` seconds if > 0); True once it has ended."""
         if self.proc is not None:
-            self.status = self.proc.wait()
+            try:
+                self.proc.wait(timeout=grace or None)
+            except subprocess.TimeoutExpired:
+                return False
             self.status = _as_wait_status(self.proc.returncode)
-        elif self.zygote is not None:
-            self.status = self.zygote.reap(self.pid)
+            return True
+        if self.zygote is not None:
+            ended, status = self.zygote.reap(self.pid, grace)
+            if ended:
+                self.status = status
+            return ended
+        return True
 
     def close(self) -> None:
         self.stop()
