@@ -39,9 +39,9 @@ class Options:
 
 def _job(tasks: Any, results: Any, options: Options) -> None:
     """A grading process: starts its zygote first so both torch imports overlap."""
-    from grader.pool import Zygote, default_start_method
+    from grader.pool import start_zygote
 
-    zygote = Zygote() if (options.start or default_start_method()) == "fork" else None
+    zygote = start_zygote(options.start)
     from grader import report
     from grader.session import GradingSession
 

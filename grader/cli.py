@@ -36,20 +36,15 @@ def _need_grader() -> None:
                          "run `pytest` or `python -m grader progress` instead")
 
 
-def _early_zygote(method: str | None):
-    """Start the zygote before this process imports torch: the two imports overlap."""
-    from grader.pool import Zygote, default_start_method
-
-    return Zygote() if (method or default_start_method()) == "fork" else None  # not for inprocess/exec
-
-
 def cmd_grade(args: argparse.Namespace) -> int:
     exercises = _exercises(args.exercise)
     _need_grader()
     from grader.submissions import submission_root
 
     submission = submission_root(_dir(args.dir))
-    zygote = _early_zygote(args.start)
+    from grader.pool import start_zygote
+
+    zygote = start_zygote(args.start)
     from grader import report
     from grader.session import GradingSession
 

@@ -206,7 +206,7 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(struct.pack(">Q", len(data)) + data)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int) -> bytes:
     chunks, got = [], 0
     while got < n:
         chunk = sock.recv(min(n - got, 1 << 20))
@@ -218,7 +218,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def recv(sock: socket.socket) -> dict[str, Any]:
-    (n,) = struct.unpack(">Q", _recv_exact(sock, 8))
+    (n,) = struct.unpack(">Q", recv_exact(sock, 8))
     if n > MAX_HEADER + MAX_BLOBS + 8:
         raise ProtocolError(f"message too large ({n} bytes)")
-    return decode(_recv_exact(sock, n))
+    return decode(recv_exact(sock, n))

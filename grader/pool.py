@@ -68,6 +68,11 @@ def default_start_method() -> str:
     return "exec" if any(Path("/dev").glob("nvidia[0-9]*")) else "fork"
 
 
+def start_zygote(method: str | None) -> "Zygote | None":
+    """Start the zygote before the caller imports torch, so the two imports overlap."""
+    return Zygote() if (method or default_start_method()) == "fork" else None
+
+
 class Zygote:
     def __init__(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

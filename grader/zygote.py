@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -32,8 +33,8 @@ def main(fd: int) -> None:
         if not msg:
             break
         # The 8-byte prefix is the frame length of the JSON request that follows.
-        (n,) = __import__("struct").unpack(">Q", msg)
-        req = codec.decode(codec._recv_exact(ctl, n))
+        (n,) = struct.unpack(">Q", msg)
+        req = codec.decode(codec.recv_exact(ctl, n))
         op = req.get("op")
         if op == "spawn":
             pid = os.fork()
