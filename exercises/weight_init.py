@@ -63,6 +63,8 @@ Pitfalls (where the notes differ from this exercise)
 * ``std`` means standard deviation: N(0, 0.01**2) has standard deviation 0.01
   (its variance is 0.0001).
 * The notes' ``my_init`` prints a line per layer; yours must print nothing.
+* ``m.weight.data = torch.randn(...)`` makes the new values on the CPU: for a
+  layer on a GPU PyTorch refuses to swap them in. Fill the tensor in place.
 
 Allowed: the standard library and ``torch``. ``init_normal``,
 ``init_constant``, ``init_xavier`` and ``my_init`` may use ``torch.nn.init``;
@@ -90,6 +92,10 @@ def init_normal(m: nn.Module) -> None:
           the same ``nn.Parameter`` objects afterwards, with the same shape,
           dtype and device; they are still leaves with ``requires_grad=True``,
           and no autograd history is recorded (``grad_fn`` stays ``None``).
+        * Works on a layer on any device, a GPU included: draw in place
+          (``Tensor.normal_``, ``uniform_``) or make any new tensor on
+          ``m.weight.device``; assigning a CPU tensor to ``m.weight.data``
+          fails for a CUDA layer.
         * Sets the bias to zero when there is one; works on
           ``nn.Linear(..., bias=False)`` (``m.bias is None``: nothing to do).
         * Returns ``None``.
@@ -200,6 +206,8 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
           the mean is 0 and the standard deviation is ``a / sqrt(3)``.
         * In place: the values land in ``tensor`` itself; returning a new
           tensor (even one with the right values) is wrong.
+        * Works on a tensor on any device, a GPU included (the tests use the
+          ``meta`` device as a stand-in, and CUDA when there is one).
         * On an ``nn.Parameter`` (a leaf with ``requires_grad=True``) no
           autograd history is recorded: afterwards it is still a leaf with
           ``requires_grad=True`` and ``grad_fn is None``.

@@ -191,7 +191,8 @@ class KataPlugin:
         self.results: dict[str, ExerciseResult] = {e: empty_result(e) for e in exercises}
         self.current: pytest.Item | None = None
         self.calls = 0
-        self.has_cuda = bool(reference.info().get("cuda"))
+        # CUDA checks count only where both the reference and a sandboxed worker can use the GPU.
+        self.has_cuda = bool(reference.info().get("cuda")) and pool.cuda_in_sandbox() is None
         self._pending: dict[str, CheckResult] = {}
         self.broken_check_files: list[str] = []
 

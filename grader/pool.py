@@ -312,6 +312,37 @@ class Pool:
         self.zygote = zygote if zygote or self.method != "fork" else Zygote()
         self.started = 0
         self.peak_rss: list[int] = []
+        self._cuda_problem: str | None | bool = False  # False: not asked yet
+
+    def cuda_in_sandbox(self) -> str | None:
+        """Why sandboxed workers cannot use the GPU; None when they can (or nothing is sandboxed).
+
+        Asked once, of a worker that runs no submitted code, and only on a machine
+        where the trusted reference sees a GPU: a sandbox that breaks CUDA then
+        leaves the CUDA checks out (with a warning) instead of failing correct work.
+        """
+        if self.policy is None or self.method == "inprocess":
+            return None
+        if self._cuda_problem is False:
+            empty = tempfile.mkdtemp(prefix="kata-canary-")
+            handle: WorkerHandle | None = None
+            try:
+                handle = WorkerHandle(Path(empty), None, self.zygote, self.policy, self)
+                handle.wait_ready()
+                answer = handle.request({"op": "cuda_canary"}, 300.0).get("ok")
+                ok = isinstance(answer, dict) and answer.get("cuda") is True
+                self._cuda_problem = None if ok else str(
+                    answer.get("error") if isinstance(answer, dict) else answer)
+            except WorkerFailure as err:
+                self._cuda_problem = f"the sandboxed worker failed: {err}"
+            finally:
+                if handle is not None:
+                    handle.close()
+                shutil.rmtree(empty, ignore_errors=True)
+            if self._cuda_problem:
+                self.warnings.append(f"the GPU works for the grader but not inside the sandbox "
+                                     f"({self._cuda_problem[:200]}): CUDA checks are left out")
+        return self._cuda_problem  # type: ignore[return-value]
 
     def start(self, impl: Path, exercise: str | None, trusted: bool = False) -> WorkerHandle:
         self.started += 1

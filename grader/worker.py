@@ -96,6 +96,14 @@ class Worker:
             return {"ok": {"cuda": torch.cuda.is_available(),
                            "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
                            "torch": torch.__version__, "pid": os.getpid()}}
+        if op == "cuda_canary":
+            # Run by the grader in a sandboxed worker that imported no submitted code.
+            import torch
+            try:
+                ok = torch.ones(2, device="cuda").sum().item() == 2.0
+                return {"ok": {"cuda": ok, "error": None if ok else "a CUDA computation gave a wrong result"}}
+            except Exception as err:  # noqa: BLE001 - the reason is the answer
+                return {"ok": {"cuda": False, "error": f"{type(err).__name__}: {str(err)[:300]}"}}
         if op == "import":
             name = req["module"]
             if not os.path.isfile(os.path.join(self.impl, f"{name}.py")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -142,6 +143,64 @@ def test_keeps_dtype(ex, name):
            call=f"{name}(nn.Linear(8, 20).double())",
            point="in place: the parameters keep their dtype (a float64 layer stays float64)",
            expected="weight and bias float64", got=f"weight {layer.weight.dtype}, bias {layer.bias.dtype}")
+
+
+# What PyTorch says when CPU and other-device tensors are mixed: on meta as on CUDA.
+_DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices must match|"
+                           r"not on the expected device|same device", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", INITS + ("xavier_uniform_",))
+def test_works_on_the_tensors_own_device(ex, name):
+    # The meta device stands in for a GPU: tensors with a shape and a device but no values.
+    fn = getattr(ex, name)
+    fn(torch.empty(30, 20) if name == "xavier_uniform_" else nn.Linear(20, 30))  # first, on the CPU
+    if name == "xavier_uniform_":
+        t = torch.empty(30, 20, device="meta")
+        target, call, params = t, "xavier_uniform_(torch.empty(30, 20, device='meta'))", [t]
+    else:
+        layer = nn.Linear(20, 30, device="meta")
+        target, call, params = layer, f"{name}(nn.Linear(20, 30, device='meta'))", [layer.weight, layer.bias]
+    try:
+        fn(target)
+    except Exception as err:  # noqa: BLE001 - judged below
+        # Code that reads values (.item(), an `if` on a tensor) cannot run on meta tensors, which
+        # hold none: no fault. A device mismatch (a new CPU tensor put in place) fails on a GPU too.
+        expect(not _DEVICE_FAULT.search(str(err)), call=call,
+               point="works on the tensor's own device: no new CPU tensor put in its place (.data = ..., set_)",
+               expected="no device error", got=f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}")
+        return
+    now = [target] if name == "xavier_uniform_" else [target.weight, target.bias]
+    expect(all(a is b for a, b in zip(now, params)) and all(p.device.type == "meta" for p in now), call=call,
+           point="in place on the tensor's own device: nothing moves to the CPU",
+           expected="the same tensors, still on the meta device", got=", ".join(describe(p) for p in now))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", INITS + ("xavier_uniform_",))
+def test_on_cuda(ex, name):
+    fn = getattr(ex, name)
+    torch.manual_seed(0)
+    if name == "xavier_uniform_":
+        t = torch.zeros(40, 60, device="cuda")
+        got = fn(t)
+        a = math.sqrt(6 / 100)
+        expect(got is t and t.is_cuda and bool((t != 0).all()) and float(t.abs().max()) <= a * (1 + 1e-6),
+               call="xavier_uniform_(torch.zeros(40, 60, device='cuda'))",
+               point="fills the CUDA tensor itself from U(-a, a) and returns it",
+               expected=f"the same CUDA tensor, every |w| <= {a:.5f}", got=describe(t))
+        return
+    layer = nn.Linear(60, 40, device="cuda")
+    weight, before = layer.weight, layer.weight.detach().cpu()
+    fn(layer)
+    call = f"{name}(nn.Linear(60, 40, device='cuda'))"
+    expect(layer.weight is weight and layer.weight.is_cuda and layer.bias.is_cuda, call=call,
+           point="in place on the GPU: the same Parameter objects, still on CUDA",
+           expected="weight and bias on cuda", got=f"weight {describe(layer.weight)}, bias {describe(layer.bias)}")
+    ok, what = _looks_initialised(name, layer.weight.detach().cpu(), 60, 40, before)
+    expect(ok, call=call, point=f"{name} initialises a CUDA nn.Linear", expected=what,
+           got=describe(layer.weight.detach()))
+    expect_close(layer.bias.detach().cpu(), torch.zeros(40), call=call, point="the bias is set to zero on CUDA too")
 
 
 # ------------------------------------------------------------- the four laws

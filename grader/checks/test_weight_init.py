@@ -313,6 +313,51 @@ def test_bias_false(sub, rng):
                    expected=f"{want}; bias None", got=f"{saw}; bias {'None' if got['bias_is_none'] else got['bias']}")
 
 
+def _device_call(fn: str, in_f: int, out_f: int, device: str) -> str:
+    if fn == "xavier_uniform_":
+        return f"xavier_uniform_(torch.empty({out_f}, {in_f}, device='{device}'))"
+    return f"nn.Sequential(nn.Linear({in_f}, {out_f}, device='{device}'), nn.ReLU()).apply({fn})"
+
+
+# What PyTorch says when CPU and other-device tensors are mixed: on meta as on CUDA.
+_DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices must match|"
+                           r"not on the expected device|same device", re.IGNORECASE)
+
+
+def _require_xavier_fills(sub: Any, in_f: int, out_f: int) -> None:
+    got = sub.xavier([out_f, in_f])
+    a = _xavier_a([out_f, in_f])
+    expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=_xu_call([out_f, in_f]),
+           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
+
+
+@pytest.mark.weight(1)
+def test_keeps_device(sub, rng):
+    """the parameters (and xavier_uniform_'s tensor) stay on their device (meta stands in for a GPU)"""
+    for fn in INITS + ("xavier_uniform_",):
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        # Only a function that does its job on the CPU earns this point.
+        if fn == "xavier_uniform_":
+            _require_xavier_fills(sub, i, o)
+        else:
+            got, call = _init(sub, fn, i, o)
+            _require_initialised(fn, got, i, o, call)
+        meta = sub.on_device(fn, "meta", i, o)
+        if meta["raised"]:
+            # Meta tensors hold no values, so code that reads them (.item(), an `if` on a tensor)
+            # cannot run there, and that is no fault. A device mismatch fails on a GPU as well.
+            expect(not _DEVICE_FAULT.search(meta["raised"]), call=_device_call(fn, i, o, "meta"),
+                   point="works on the tensor's own device: no new CPU tensor put in its place (.data = ..., set_)",
+                   expected="no device error", got=f"raised {meta['raised']}")
+            continue
+        moved = {k: d for k, d in meta["devices"].items() if d not in ("meta", "NoneType")}
+        expect(not moved and meta["same"] is True, call=_device_call(fn, i, o, "meta"),
+               point="in place on the tensor's own device: nothing moves to the CPU (no .data = a new CPU tensor)",
+               expected="every parameter still the same object, on the meta device",
+               got=f"same objects: {meta['same']}; devices: {meta['devices']}")
+
+
 # ----------------------------------------------------------------- init_normal
 
 @pytest.mark.weight(2)
@@ -586,3 +631,32 @@ def test_xavier_uniform_calls_no_nn_init(sub, rng):
         expect(got["nn_init_calls"] == [], call=_xu_call(shape, parameter=parameter),
                point="xavier_uniform_ must not use any torch.nn.init function, under any name",
                expected="no call into torch.nn.init", got=f"called {', '.join(got['nn_init_calls'])}")
+
+
+# ----------------------------------------------------------------- CUDA
+
+@pytest.mark.cuda
+@pytest.mark.weight(1.5)
+def test_cuda_modules(sub, rng):
+    """on CUDA, the four functions initialise an nn.Linear in place on the GPU and xavier_uniform_ fills a CUDA tensor"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got = sub.on_device(fn, "cuda", i, o)
+        call = _device_call(fn, i, o, "cuda")
+        expect(all(d.startswith("cuda") for d in got["devices"].values()) and got["same"] is True, call=call,
+               point="in place on the GPU: the same Parameter objects, still on CUDA",
+               expected="weight and bias the same objects, on cuda", got=f"same objects: {got['same']}; "
+               f"devices: {got['devices']}")
+        ok, want, saw = _fingerprint(fn, got, i, o)
+        expect(ok, call=call, point=f"{fn} initialises the weight of a CUDA nn.Linear", expected=want, got=saw)
+        expect(got["bias"] is not None and bool((got["bias"] == 0).all()), call=call,
+               point="the bias of a CUDA nn.Linear is set to zero", expected=f"bias = zeros({o})",
+               got=f"bias {got['bias']}")
+    i, o = _int(rng, 40, 80), _int(rng, 40, 80)
+    got = sub.on_device("xavier_uniform_", "cuda", i, o)
+    call = _device_call("xavier_uniform_", i, o, "cuda")
+    expect(got["devices"]["tensor"].startswith("cuda") and got["same"] is True, call=call,
+           point="fills the CUDA tensor itself and returns it", expected="the same object, on cuda",
+           got=f"same object: {got['same']}; device: {got['devices']['tensor']}")
+    # n >= 1600 values; the bound fails a correct implementation with probability 1e-12.
+    _expect_xavier_bound(got["values"], _xavier_a([o, i]), call=call, point=XU_POINT)

@@ -208,3 +208,48 @@ def nn_init_functions(mod: Any) -> list[str]:
     """The names of the functions defined in the worker's torch.nn.init."""
     return list(_NN_INIT_FUNCTIONS)
 
+
+
+def _host(t: Any) -> Any:
+    """A detached CPU copy of a tensor (None for a meta tensor, which holds no values)."""
+    if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+        return None
+    return torch.Tensor.detach(t).to("cpu", copy=True)
+
+
+def on_device(mod: Any, fn: str, device: str, in_features: int, out_features: int) -> dict[str, Any]:
+    """Run ``fn`` (one of the four, through ``net.apply``, or ``xavier_uniform_``) on a device.
+
+    Reports where the parameters (or the tensor) are afterwards and their values
+    copied to the CPU. On the ``meta`` device, which has no data, an exception is
+    reported as a fact (``raised``) rather than raised: the check tells code that
+    reads values (``.item()``, a Python ``if`` on a tensor: no fault) from a device mismatch.
+    """
+    dev = torch.device(device)
+    if fn == "xavier_uniform_":
+        t = torch.full((int(out_features), int(in_features)), 1e6, device=dev)
+        try:
+            result = mod.xavier_uniform_(t)
+        except Exception as err:
+            if dev.type != "meta":
+                raise
+            return {"raised": f"{type(err).__name__}: {str(err)[:200]}"}
+        return {"raised": None, "devices": {"tensor": str(t.device)}, "same": result is t,
+                "values": _host(t)}
+    f = _init_fn(mod, fn)
+    layer = nn.Linear(int(in_features), int(out_features), device=dev)
+    weight, bias = layer.weight, layer.bias
+    before = _host(weight)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            nn.Sequential(layer, nn.ReLU()).apply(f)
+    except Exception as err:
+        if dev.type != "meta":
+            raise
+        return {"raised": f"{type(err).__name__}: {str(err)[:200]}"}
+    w, b = layer.weight, layer.bias
+    return {"raised": None,
+            "devices": {"weight": str(w.device) if isinstance(w, torch.Tensor) else type(w).__name__,
+                        "bias": str(b.device) if isinstance(b, torch.Tensor) else type(b).__name__},
+            "same": w is weight and b is bias,
+            "weight": _host(w), "weight_before": before, "bias": _host(b)}

@@ -106,3 +106,26 @@ def test_zygote_never_initialises_cuda() -> None:
             "print(torch.cuda.is_initialized())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_cuda_checks_left_out_when_the_sandbox_cannot_use_the_gpu(make_submission) -> None:
+    """A GPU the reference sees but a sandboxed worker cannot use must not cost correct work points.
+
+    Without a GPU the sandboxed canary fails for real, which is the case under
+    test; the reference is told it sees a GPU.
+    """
+    import torch
+
+    from grader.session import GradingSession
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA (the canary must fail)")
+    with GradingSession() as session:
+        session.reference._info = {**session.reference.info(), "cuda": True}
+        problem = session.pool.cuda_in_sandbox()
+        assert problem and ("CUDA" in problem or "NVIDIA" in problem or "cuda" in problem), problem
+        sub = make_submission({"weight_init": ROOT / "solutions" / "weight_init.py"})
+        result = session.grade(sub, ["weight_init"])
+    (ex,) = result.exercises
+    assert ex.score == ex.max_points and ex.checks and not any(c.cuda for c in ex.checks)
+    assert sum("CUDA checks are left out" in w for w in result.warnings) == 1, result.warnings
