@@ -65,7 +65,9 @@ def describe_status(status: int | None) -> str:
 
 def default_start_method() -> str:
     # A GPU means CUDA may be initialised in workers: start them fresh then.
-    return "exec" if any(Path("/dev").glob("nvidia[0-9]*")) else "fork"
+    from grader.worker import gpu_attached
+
+    return "exec" if gpu_attached() else "fork"
 
 
 def start_zygote(method: str | None) -> "Zygote | None":

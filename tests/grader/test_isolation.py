@@ -129,3 +129,14 @@ def test_cuda_checks_left_out_when_the_sandbox_cannot_use_the_gpu(make_submissio
     (ex,) = result.exercises
     assert ex.score == ex.max_points and ex.checks and not any(c.cuda for c in ex.checks)
     assert sum("CUDA checks are left out" in w for w in result.warnings) == 1, result.warnings
+
+
+def test_gpu_machine_starts_workers_fresh(monkeypatch) -> None:
+    """With a GPU attached, workers are exec'd (CUDA and fork do not mix); without one, forked."""
+    import grader.worker
+    from grader.pool import default_start_method
+
+    for attached, method in ((True, "exec"), (False, "fork")):
+        monkeypatch.setattr(grader.worker, "gpu_attached", lambda a=attached: a)
+        assert default_start_method() == method
+
