@@ -43,7 +43,8 @@ def gather_target(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Contract:
         - Must use ``torch.gather`` / ``Tensor.gather`` (the point of the
-          exercise): advanced indexing such as ``scores[torch.arange(N),
+          exercise; ``torch.take_along_dim``, the same operation, counts
+          too): advanced indexing such as ``scores[torch.arange(N),
           target]`` does not count.
         - Gradients flow back to ``scores``.
         - ``scores`` and ``target`` are not modified.

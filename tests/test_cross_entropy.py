@@ -13,20 +13,18 @@ TARGET = torch.tensor([1, 2])
 
 @pytest.fixture
 def gather_calls(monkeypatch):
-    """Counts calls of torch.gather and Tensor.gather while a test runs."""
+    """Records calls of torch.gather / Tensor.gather (and take_along_dim, the same operation)."""
     calls = []
-    real_fn, real_method = torch.gather, torch.Tensor.gather
+    for owner, name in ((torch, "gather"), (torch.Tensor, "gather"),
+                        (torch, "take_along_dim"), (torch.Tensor, "take_along_dim")):
+        real = getattr(owner, name)
+        label = f"{'torch' if owner is torch else 'Tensor'}.{name}"
 
-    def fn(*a, **k):
-        calls.append("torch.gather")
-        return real_fn(*a, **k)
+        def spy(*a, __real=real, __label=label, **k):
+            calls.append(__label)
+            return __real(*a, **k)
 
-    def method(self, *a, **k):
-        calls.append("Tensor.gather")
-        return real_method(self, *a, **k)
-
-    monkeypatch.setattr(torch, "gather", fn)
-    monkeypatch.setattr(torch.Tensor, "gather", method)
+        monkeypatch.setattr(owner, name, spy)
     return calls
 
 

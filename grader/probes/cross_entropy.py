@@ -17,7 +17,7 @@ GATHER = ["torch.gather", "torch.Tensor.gather", "torch.take_along_dim", "torch.
 def gather(mod, scores, target):
     with recording(GATHER) as calls:
         out = mod.gather_target(scores, target)
-    return {"out": out, "gathered": any("gather" in c for c in calls)}
+    return {"out": out, "gathered": bool(calls)}
 
 
 def gather_grad(mod, scores, target):
@@ -36,7 +36,7 @@ def value(mod, logits, target, reduction="mean"):
         "out": out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,
         "forbidden": sorted({c for c in calls if c not in GATHER}),
-        "gathered": any("gather" in c for c in calls),
+        "gathered": any(c in GATHER for c in calls),
         "unchanged": bool(torch.equal(before[0], logits) and torch.equal(before[1], target)),
     }
 
