@@ -117,15 +117,35 @@ def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
     raise ValueError(kind)
 
 
+# Batches that come "from elsewhere": meta stand-ins whose real CPU data is handed over only
+# by a move to the CPU (Tensor.to / .cpu, see _recording_moves). So, with device='cpu', a
+# batch that is not moved fails for real, and code that skips a move it thinks useless
+# (`if X.device != device`) is judged by what reaches the model, not by the calls it made.
+_ELSEWHERE: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _from_elsewhere(t: torch.Tensor) -> torch.Tensor:
+    stand_in = torch.empty(t.shape, dtype=t.dtype, device="meta")
+    _ELSEWHERE[id(stand_in)] = (stand_in, t)
+    return stand_in
+
+
+def _real(t: Any) -> torch.Tensor | None:
+    pair = _ELSEWHERE.get(id(t))
+    return pair[1] if pair is not None and pair[0] is t else None
+
+
 class _Batches:
     """A DataLoader over (X, y) whose batch tensors are all kept, to spot moves of them."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int,
-                 log: list[str] | None = None, name: str = "") -> None:
+                 log: list[str] | None = None, name: str = "", elsewhere: bool = False) -> None:
         self.made: list[torch.Tensor] = []
 
         def collate(items):
             X_b, y_b = default_collate(items)
+            if elsewhere:
+                X_b, y_b = _from_elsewhere(X_b), _from_elsewhere(y_b)
             self.made += [X_b, y_b]
             if log is not None:  # when each batch is drawn, whatever mode the model is in
                 log.append(f"load:{name}")
@@ -142,12 +162,17 @@ def _recording_moves() -> Iterator[list[tuple[torch.Tensor, str | None]]]:
     to, cpu, cuda = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda
 
     def rec_to(self, *args, **kwargs):
-        moves.append((self, _target(args, kwargs)))
+        target = _target(args, kwargs)
+        moves.append((self, target))
+        real = _real(self)
+        if real is not None and target is not None and torch.device(target).type == "cpu":
+            return to(real, *args, **kwargs)
         return to(self, *args, **kwargs)
 
     def rec_cpu(self, *args, **kwargs):
         moves.append((self, "cpu"))
-        return cpu(self, *args, **kwargs)
+        real = _real(self)
+        return cpu(real if real is not None else self, *args, **kwargs)
 
     def rec_cuda(self, device=None, *args, **kwargs):
         index = device if isinstance(device, int) else None
@@ -160,6 +185,18 @@ def _recording_moves() -> Iterator[list[tuple[torch.Tensor, str | None]]]:
         yield moves
     finally:
         torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
+        _ELSEWHERE.clear()
+
+
+@contextlib.contextmanager
+def _noting(raised: dict, on: bool) -> Iterator[None]:
+    """With ``on``, an exception becomes a fact in ``raised`` (a batch left on the meta device fails)."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - judged by the check, together with the moves
+        if not on:
+            raise
+        raised["raised"] = f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def _same_device(a: str, b: str) -> bool:
@@ -212,25 +249,31 @@ def _place(model: nn.Module, where: str | None) -> None:
 # --------------------------------------------------------------------------- probes
 
 def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: str = "sgd",
-                mode: str = "eval", device: str | None = None, model_on: str | None = None) -> dict:
-    """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable."""
+                mode: str = "eval", device: str | None = None, model_on: str | None = None,
+                elsewhere: bool = False) -> dict:
+    """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable.
+
+    ``elsewhere``: the batches start on the meta device (see ``_from_elsewhere``).
+    """
     log: list[str] = []
     model = _model(spec, log)
     _place(model, model_on)
     model.train(mode == "train")
     optimizer = _optimizer(opt, model)
     steps = _steps(optimizer)
-    batches = _Batches(X, y, batch_size)
-    with _recording_moves() as moves:
+    batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
+    raised: dict = {"raised": None}
+    result = None
+    with _recording_moves() as moves, _noting(raised, elsewhere):
         result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=device) \
             if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
-            "batches": len(batches.made) // 2,
+            "batches": len(batches.made) // 2, "raised": raised["raised"],
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
 def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
-             device: str | None = None, model_on: str | None = None) -> dict:
+             device: str | None = None, model_on: str | None = None, elsewhere: bool = False) -> dict:
     """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients."""
     log: list[str] = []
     model = _model(spec, log)
@@ -239,13 +282,16 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     for p in model.parameters():  # stale gradients, as a training epoch leaves them
         p.grad = torch.full_like(p, 0.5)
     before = _params(model)
-    batches = _Batches(X, y, batch_size)
-    with _recording_moves() as moves:
+    batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
+    raised: dict = {"raised": None}
+    result = None
+    with _recording_moves() as moves, _noting(raised, elsewhere):
         result = mod.evaluate(model, batches.loader, _loss(loss), device=device) \
             if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
     return {"type": type(result).__name__, "items": [_value(v) for v in items], "log": log,
+            "raised": raised["raised"],
             "params_same": all(torch.equal(a, b) for a, b in zip(before, after)),
             "params_change": max(float((a - b).abs().max()) for a, b in zip(before, after)),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
@@ -266,19 +312,22 @@ def _history(h: Any) -> Any:
 
 
 def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
-        val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None) -> dict:
+        val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None,
+        elsewhere: bool = False) -> dict:
     """Run ``fit`` on a fresh model; report history, final parameters, event log and moves."""
     log: list[str] = []
     model = _model(spec, log)
     optimizer = _optimizer(opt, model)
-    batches = _Batches(X, y, batch_size, log, "train")
-    val = _Batches(Xv, yv, val_batch_size, log, "val") if Xv is not None else None
+    batches = _Batches(X, y, batch_size, log, "train", elsewhere=elsewhere)
+    val = _Batches(Xv, yv, val_batch_size, log, "val", elsewhere=elsewhere) if Xv is not None else None
     kwargs: dict[str, Any] = {}
     if val is not None:
         kwargs["val_loader"] = val.loader
     if device is not None:
         kwargs["device"] = device
-    with _recording_moves() as moves:
+    raised: dict = {"raised": None}
+    history = None
+    with _recording_moves() as moves, _noting(raised, elsewhere):
         history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:
@@ -286,6 +335,7 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
         if val is not None:
             unmoved += [f"val {n}" for n in _unmoved(val, moves, device)]
     return {"history": _history(history), "params": _params(model), "devices": _devices(model),
+            "raised": raised["raised"],
             "log": log, "model_moves": list(model._moves), "unmoved": unmoved,
             "model_moved": device is not None and any(
                 m is not None and _same_device(m, device) for m in model._moves)}
