@@ -87,9 +87,10 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
           itself or an equal tensor).
         * ``p == 1``: returns all zeros (for finite ``x``), never NaN or inf.
         * Otherwise each element is zeroed independently with probability
-          ``p``; every element that survives is ``x / (1 - p)``. So the
-          expectation of the result equals ``x``. Every call draws a fresh
-          mask.
+          ``p``; every element that survives is ``x / (1 - p)``, computed in
+          ``x``'s precision (a ``float64`` ``x`` is not scaled by a ``float32``
+          factor). So the expectation of the result equals ``x``. Every call
+          draws a fresh mask.
         * The result has ``x``'s shape, dtype and device (the mask is made on
           ``x.device``; it must not change the dtype).
         * ``x`` itself is never modified (no in-place operations on it).

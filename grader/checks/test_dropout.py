@@ -12,6 +12,7 @@ up.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 import pytest
@@ -80,10 +81,14 @@ def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, poi
     if bool(bad.any()):
         i = tuple(bad.nonzero()[0].tolist())
         ratio = got[i].item() / x[i].item()
+        rel = abs(got[i].item() - want[i].item()) / abs(want[i].item())
+        # Enough digits to see the difference the tolerance is about.
+        d = max(6, math.ceil(-math.log10(rtol)) + 3)
         expect(False, call=call, point=point,
-               expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.6g}",
-               got=f"{int(bad.sum())} of {out.numel()} elements neither; at {list(i)}: x = {x[i].item():.6g}, "
-                   f"result = {got[i].item():.6g} (x * {ratio:.6g})")
+               expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.{d}g} (relative tolerance {rtol:g})",
+               got=f"{int(bad.sum())} of {out.numel()} elements neither; at {list(i)}: x = {x[i].item():.{d}g}, "
+                   f"result = {got[i].item():.{d}g} (x * {ratio:.{d}g}, off by {rel:.2g} relative: "
+                   f"a scale or mask computed in a lower precision than x's dtype?)")
 
 
 def _frac_dropped(out: torch.Tensor) -> float:
@@ -200,6 +205,29 @@ def test_dropout_independent_elements_and_calls(sub, rng):
            expected="x[2i, j] and x[2i+1, j] both zeroed in about 25% of the pairs", got=f"{vert:.1%}")
     expect(abs(same - 0.5) < 0.02, call=call, point="every call draws a fresh, independent mask",
            expected="the two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+
+
+def _exact_half_share(outs: list, n: int) -> float:
+    """The share of outputs with exactly n/2 of their n elements dropped (a wrong shape counts as one)."""
+    return sum(not isinstance(o, torch.Tensor) or o.numel() != n or int((o == 0).sum()) == n // 2
+               for o in outs) / len(outs)
+
+
+@pytest.mark.weight(1)
+def test_dropout_count_is_random(sub, rng):
+    """the number of zeroed elements is random (binomial), not always round(p * n)"""
+    p, n, calls = 0.5, 10, 400
+    x = _nonzero(rng, n)
+    call = f"dropout(x, {p}) called {calls} times with {_xs(x)}"
+    r = sub.dropout_call(x, p, repeat=calls)
+    _own_mask(r, call)
+    share = _exact_half_share([r.get("out")] + list(r["more"]), n)
+    # Independent drops: the count is Bin(10, 1/2), exactly 5 with probability 252/1024 = 0.246.
+    # Hoeffding over 400 calls: P(share >= 0.5) <= exp(-2 * 400 * 0.254^2) = e^-51.6 = 4e-23.
+    # Dropping exactly round(p * n) elements (a randperm) gives share 1.
+    expect(share < 0.5, call=call, point="each element is zeroed independently with probability p",
+           expected="exactly 5 of the 10 zeroed in about 25% of the calls (the count is binomial)",
+           got=f"exactly 5 zeroed in {share:.0%} of the calls")
 
 
 @pytest.mark.weight(3)
@@ -448,6 +476,23 @@ def test_epoch_keep_fraction(sub, rng):
                expected=f"{pv:.0%} of the features dropped (within 1 point)", got=f"{frac:.2%}{hint}")
 
 
+@pytest.mark.weight(1)
+def test_epoch_count_is_random(sub, rng):
+    """the number of dropped features is random (binomial), not always round(p * features)"""
+    f, masks = 10, 400
+    x = _nonzero(rng, 1, f)
+    steps = [_fwd(x)] + [step for _ in range(masks - 1) for step in ({"op": "reset"}, _fwd(x))]
+    call = f"m = EpochDropout(0.5); m(x), then m.reset_mask(); m(x) {masks - 1} times, with {_xs(x)}"
+    log = _script(sub, 0.5, steps, call)
+    outs = [e.get("out") for e in log if e["op"] == "forward"]
+    share = _exact_half_share(outs, f)
+    # As for dropout: Bin(10, 1/2) is exactly 5 with probability 0.246; over 400 masks,
+    # Hoeffding gives P(share >= 0.5) <= e^-51.6 = 4e-23.
+    expect(share < 0.5, call=call, point="each feature is dropped independently with probability p",
+           expected="exactly 5 of the 10 features dropped in about 25% of the masks",
+           got=f"exactly 5 dropped in {share:.0%} of the masks")
+
+
 @pytest.mark.weight(3)
 def test_epoch_mask_reused_for_every_batch_size(sub, rng):
     """later training forwards reuse the mask, whatever their batch size (short last batch included)"""
@@ -506,6 +551,16 @@ def test_epoch_new_mask_when_feature_shape_changes(sub, rng):
                point="if the per-sample shape changes, a new mask of shape (1, *x.shape[1:]) is drawn",
                expected=f"for x of shape {s}: m.mask of shape {(1, *s[1:])}",
                got=f"{tuple(mask['shape']) if mask.get('is_tensor') else mask}")
+    # Back to an earlier shape is a change too: a new draw, not a mask kept from before.
+    a, b = _nonzero(rng, 4, 256), _nonzero(rng, 4, 100)
+    call = "m = EpochDropout(0.5); m(a); m(b); m(a) with a of shape (4, 256) and b of shape (4, 100)"
+    log = _script(sub, 0.5, [_fwd(a), _fwd(b), _fwd(a)], call)
+    first = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    again = _shared_pattern(log[3], call, "one decision per feature, shared by the batch")
+    # A fresh mask repeats the first with probability 2^-256.
+    expect(not torch.equal(first, again), call=call,
+           point="if the per-sample shape changes, a new mask is drawn (also back to an earlier shape)",
+           expected="a new keep/drop pattern for the third call", got="the first call's pattern again")
 
 
 @pytest.mark.weight(3)

@@ -203,6 +203,19 @@ def test_forward_keeps_autograd_graph(sub, ref, rng):
 
 
 @pytest.mark.weight(1)
+def test_forward_runs_hooks(sub, ref, rng):
+    """forward calls each module (module(x), not module.forward(x)), so its hooks run"""
+    spec, n_in = _mlp(rng)
+    seed, x = _seed(rng), _x(rng, 5, n_in)
+    pattern = [0, 1, 3, 1, 4]  # ReLU (module 1) twice; the BatchNorm left out
+    got, want = sub.hooks(spec, pattern, seed, x), ref.hooks(spec, pattern, seed, x)
+    call = "forward hooks on every module of MySequential(m0, m1, m3, m1, m4), m0's hook doubling its output; net(x)"
+    point = "each module is called as module(x), so its forward hooks run (once per use)"
+    expect_equal(got["ran"], want["ran"], call=call + ": hook calls per module", point=point)
+    expect_close(got["out"], want["out"], call=call, point=point + ", and a hook's output is what the next module gets")
+
+
+@pytest.mark.weight(1)
 def test_forward_with_no_modules_returns_input(sub, rng):
     """with no modules, forward(x) returns x"""
     x = _x(rng, 2, 3)

@@ -200,6 +200,19 @@ def grads(mod: Any, spec: list, seed: int, x: torch.Tensor) -> list:
             "grads": [g if g is None else g.clone() for _, g in pairs]}
 
 
+def hooks(mod: Any, spec: list, pattern: list | None, seed: int, x: torch.Tensor) -> dict:
+    """Forward hooks on every child: how often each ran, and the output when one doubles its output."""
+    mods = _layers(spec, seed)
+    net = mod.MySequential(*_arrange(mods, pattern))
+    ran = [0] * len(mods)
+    for k, m in enumerate(mods):
+        m.register_forward_hook(lambda _m, _i, _o, k=k: ran.__setitem__(k, ran[k] + 1))
+    mods[0].register_forward_hook(lambda _m, _i, o: o * 2)  # a hook may replace the output
+    with torch.no_grad():
+        out = net(x)
+    return {"ran": ran, "out": out.detach() if isinstance(out, torch.Tensor) else None}
+
+
 def empty(mod: Any, x: torch.Tensor) -> dict:
     net = mod.MySequential()
     out = net(x)
