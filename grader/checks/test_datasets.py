@@ -398,6 +398,19 @@ def test_custom_both_transforms(sub, rng):
            expected="1 call each", got=f"transform {len(got['image_calls'])}, target_transform {len(got['target_calls'])}")
 
 
+@pytest.mark.weight(1)
+def test_custom_falsy_transforms_applied(sub, rng):
+    """a given transform is applied even when it is false in a boolean context (test `is not None`)"""
+    rows = _rows(rng, _randint(rng, 2, 5))
+    idx = _randint(rng, 0, len(rows) - 1)
+    call = _transform_call(True, True, idx) + "  # both transforms empty-pipeline-like: bool(t) is False"
+    got = sub.img_transforms(_files(rows), _csv(rows), idx, True, True, True)
+    _check_pair(got, call)
+    expect(len(got["image_calls"]) == 1 and len(got["target_calls"]) == 1, call=call,
+           point="a transform is applied whenever it is given (is not None), not only when it is truthy",
+           expected="1 call each", got=f"transform {len(got['image_calls'])}, target_transform {len(got['target_calls'])}")
+
+
 def _loader_rows(rng: torch.Generator, c: int):
     """5..12 images of one size with ``c`` channels (so they stack), labels 0..9."""
     h, w = _randint(rng, 1, 8), _randint(rng, 1, 8)
@@ -498,3 +511,8 @@ def test_one_hot_returns_new_tensors(sub, rng):
         expect_close(g.get("value"), _one_hot(label, c), check_dtype=False,
                      call=f"results = [one_hot(y, {c}) for y in {labels}]; results[{k}]",
                      point="each call returns a new tensor; later calls must not change it")
+    label = labels[0]
+    got = sub.one_hot_after_write(label, c)
+    expect_close(got.get("value"), _one_hot(label, c), check_dtype=False,
+                 call=f"a = one_hot({label}, {c}); a.mul_(0.9).add_(0.01); one_hot({label}, {c})",
+                 point="each call returns its own tensor: writing into one result changes no later one")

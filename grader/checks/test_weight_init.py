@@ -288,6 +288,17 @@ def test_keeps_dtype(sub, rng):
                      point="in place: the parameters keep their dtype (weight, bias)")
 
 
+@pytest.mark.weight(0.5)
+def test_returns_none(sub, rng):
+    """the four functions return None (they work in place)"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        got, call = _init(sub, fn, i, o, via="direct")
+        _require_initialised(fn, got, i, o, call)
+        expect(got["returned"] == "None", call=call, point="returns None: the work is done in place",
+               expected="None", got=got["returned"])
+
+
 @pytest.mark.weight(1.5)
 def test_bias_zeroed(sub, rng):
     """sets the bias to zero when there is one"""

@@ -179,11 +179,25 @@ def img_lazy(datasets: Any, files: list, csv_text: str, index: int, before: str,
     return {"late": late, "fresh": fresh}
 
 
+class _Falsy:
+    """A callable that is false in a boolean context, as an empty ``nn.Sequential()`` pipeline is."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, x: Any) -> Any:
+        return self.fn(x)
+
+    def __len__(self) -> int:
+        return 0
+
+
 def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
-                   image: bool, target: bool) -> dict[str, Any]:
+                   image: bool, target: bool, falsy: bool = False) -> dict[str, Any]:
     """``ds[index]`` with recording transforms; says what they got and whether their result came back.
 
     ``plain`` is the submission's own ``ds[index]`` without transforms, to compare with.
+    ``falsy``: the transforms are callables that are false in a boolean context.
     """
     csv_path, img_dir = _make(files, csv_text)
     plain = _item(datasets.CustomImageDataset(csv_path, img_dir)[index])
@@ -200,9 +214,9 @@ def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
 
     kwargs: dict[str, Any] = {}
     if image:
-        kwargs["transform"] = transform
+        kwargs["transform"] = _Falsy(transform) if falsy else transform
     if target:
-        kwargs["target_transform"] = target_transform
+        kwargs["target_transform"] = _Falsy(target_transform) if falsy else target_transform
     ds = datasets.CustomImageDataset(csv_path, img_dir, **kwargs)
     built_img, built_tgt = len(img_args), len(tgt_args)
     item = ds[index]
@@ -244,6 +258,15 @@ def img_loader(datasets: Any, files: list, csv_text: str, batch_size: int, one_h
 def one_hot(datasets: Any, label: int, num_classes: int | None = None) -> dict[str, Any]:
     out = datasets.one_hot(label) if num_classes is None else datasets.one_hot(label, num_classes)
     return _plain(out)
+
+
+def one_hot_after_write(datasets: Any, label: int, num_classes: int) -> dict[str, Any]:
+    """one_hot(label), written into in place by its caller, then one_hot(label) again."""
+    first = datasets.one_hot(label, num_classes)
+    if isinstance(first, torch.Tensor):
+        with torch.no_grad():
+            first.mul_(0.9).add_(0.01)  # label smoothing done in place, as a caller may
+    return _plain(datasets.one_hot(label, num_classes))
 
 
 def one_hot_many(datasets: Any, labels: list[int], num_classes: int) -> list:

@@ -264,11 +264,12 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
     batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
     raised: dict = {"raised": None}
     result = None
-    with _recording_moves() as moves, _noting(raised, elsewhere):
+    # On meta (the model left on the CPU) training cannot run: only where the model ends counts.
+    with _recording_moves() as moves, _noting(raised, elsewhere or device == "meta"):
         result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=device) \
             if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
-            "batches": len(batches.made) // 2, "raised": raised["raised"],
+            "batches": len(batches.made) // 2, "raised": raised["raised"], "devices": _devices(model),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
@@ -327,7 +328,8 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
         kwargs["device"] = device
     raised: dict = {"raised": None}
     history = None
-    with _recording_moves() as moves, _noting(raised, elsewhere):
+    # On meta training cannot run (no values): only where the model ends up counts then.
+    with _recording_moves() as moves, _noting(raised, elsewhere or device == "meta"):
         history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:
@@ -336,6 +338,4 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
             unmoved += [f"val {n}" for n in _unmoved(val, moves, device)]
     return {"history": _history(history), "params": _params(model), "devices": _devices(model),
             "raised": raised["raised"],
-            "log": log, "model_moves": list(model._moves), "unmoved": unmoved,
-            "model_moved": device is not None and any(
-                m is not None and _same_device(m, device) for m in model._moves)}
+            "log": log, "model_moves": list(model._moves), "unmoved": unmoved}

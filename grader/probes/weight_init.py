@@ -112,11 +112,12 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
     before = _copy(weight)
     params_before = list(net.parameters())
     printed = io.StringIO()
+    returned: Any = None
     with contextlib.redirect_stdout(printed):
         if via == "apply":
             net.apply(f)
         else:
-            f(layer)
+            returned = f(layer)
     w_now, b_now = layer.weight, layer.bias
     params_after = list(net.parameters())
     out: dict[str, Any] = {
@@ -132,6 +133,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
         "weight_autograd": _autograd(w_now),
         "bias_autograd": None if b_now is None else _autograd(b_now),
         "printed": printed.getvalue()[:2000],
+        "returned": "None" if returned is None else f"{type(returned).__name__} {returned!r}"[:120],
     }
     # Can the layer still be trained? A backward pass must reach the weight's .grad.
     x = torch.randn(3, int(in_features), dtype=getattr(torch, dtype))
