@@ -26,7 +26,13 @@ ELSEWHERE = " with every batch starting on another device (meta)"
 
 def _never_moved(got: dict) -> str:
     raised = f"; then it raised {got['raised']}" if got.get("raised") else ""
+    if not got.get("batches"):
+        return "no batch was drawn from the loader" + raised
     return "never moved: " + ", ".join(got["unmoved"]) + raised
+
+
+def _all_moved(got: dict) -> bool:
+    return bool(got.get("batches")) and got["unmoved"] == []
 
 
 # --------------------------------------------------------------------------- inputs
@@ -142,7 +148,7 @@ def test_train_epoch_moves_batches(sub, rng):
     n, bs = _uneven(rng)
     X, y = _classes(rng, n)
     got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu", elsewhere=True)
-    expect(got["unmoved"] == [], call=_call("train_epoch", n, bs, ", device='cpu'") + ELSEWHERE,
+    expect(_all_moved(got), call=_call("train_epoch", n, bs, ", device='cpu'") + ELSEWHERE,
            point="when device is given, both X and y of every batch are moved to it (X.to(device))",
            expected="every batch moved", got=_never_moved(got))
 
@@ -156,6 +162,9 @@ def test_train_epoch_does_not_move_model(sub, rng):
     # The model stays on the CPU while the batches go to meta: the forward pass fails there,
     # and only where the parameters end up is judged.
     moved = sorted({d for d in got["devices"] if d != "cpu"})
+    expect(got["batches"] > 0, call=_call("train_epoch", n, bs, ", device='meta'") + " with the model on the CPU",
+           point="train_epoch draws the batches (needed before this point can count)",
+           expected="at least one batch drawn from the loader", got=f"none; it raised {got['raised']}")
     expect(not moved, call=_call("train_epoch", n, bs, ", device='meta'") + " with the model on the CPU",
            point="train_epoch moves the batches, not the model (fit moves the model)",
            expected="the model's parameters still on the CPU", got=f"parameters moved to {moved}")
@@ -260,7 +269,7 @@ def test_evaluate_moves_batches(sub, rng):
     n, bs = _uneven(rng)
     X, y = _classes(rng, n)
     got = sub.evaluate(_spec(rng), X, y, bs, device="cpu", elsewhere=True)
-    expect(got["unmoved"] == [], call=_call("evaluate", n, bs, ", device='cpu'") + ELSEWHERE,
+    expect(_all_moved(got), call=_call("evaluate", n, bs, ", device='cpu'") + ELSEWHERE,
            point="when device is given, both X and y of every batch are moved to it",
            expected="every batch moved", got=_never_moved(got))
 
@@ -417,7 +426,7 @@ def test_fit_moves_batches(sub, rng):
     """fit passes `device` on: every training and validation batch is moved"""
     args, kwargs, call = _fit_args(rng, epochs=1, val=True)
     got = sub.fit(*args, device="cpu", elsewhere=True, **kwargs)
-    expect(got["unmoved"] == [], call=call[:-1] + ", device='cpu')" + ELSEWHERE,
+    expect(_all_moved(got), call=call[:-1] + ", device='cpu')" + ELSEWHERE,
            point="with device given, X and y of every training and validation batch are moved to it",
            expected="every batch moved", got=_never_moved(got))
 
