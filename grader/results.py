@@ -25,17 +25,33 @@ class ExerciseResult:
     notes: list[str] = field(default_factory=list)  # not-found, import errors, output, ...
     output: str = ""  # what the submission printed (already capped)
 
+    def _thousandths(self) -> list[int]:
+        """Each check's share of max_points in thousandths, summing to max_points exactly.
+
+        Largest remainder: the per-check points shown (Gradescope's tests) add up to
+        the exercise's points, and a fully passed exercise gets exactly its points.
+        """
+        total = sum(c.weight for c in self.checks)
+        units = round(self.max_points * 1000)
+        if total <= 0:
+            return [0] * len(self.checks)
+        exact = [units * c.weight / total for c in self.checks]
+        shares = [int(e) for e in exact]
+        by_remainder = sorted(range(len(exact)), key=lambda i: (shares[i] - exact[i], i))
+        for i in by_remainder[:units - sum(shares)]:
+            shares[i] += 1
+        return shares
+
     @property
     def score(self) -> float:
-        total = sum(c.weight for c in self.checks)
-        if total == 0:
-            return 0.0
-        passed = sum(c.weight for c in self.checks if c.passed)
-        return self.max_points if passed == total else round(self.max_points * passed / total, 2)
+        shares = self._thousandths()
+        return sum(n for n, c in zip(shares, self.checks) if c.passed) / 1000
 
     def check_points(self, check: CheckResult) -> float:
-        total = sum(c.weight for c in self.checks) or 1
-        return round(self.max_points * check.weight / total, 3)
+        for n, c in zip(self._thousandths(), self.checks):
+            if c is check:
+                return n / 1000
+        raise ValueError("not a check of this exercise")
 
 
 @dataclass
@@ -57,7 +73,7 @@ class SubmissionResult:
     @property
     def score(self) -> float:
         """The score out of the core exercises' points; bonus points are reported apart."""
-        return round(sum(e.score for e in self.core), 2)
+        return round(sum(e.score for e in self.core), 3)
 
     @property
     def max_score(self) -> float:
@@ -65,7 +81,7 @@ class SubmissionResult:
 
     @property
     def bonus_score(self) -> float:
-        return round(sum(e.score for e in self.bonus), 2)
+        return round(sum(e.score for e in self.bonus), 3)
 
 
 def empty_result(exercise_id: str) -> ExerciseResult:
