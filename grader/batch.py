@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from grader import catalog
-from grader.submissions import BadSubmission, extract_zip, fingerprint, grader_fingerprint, submission_root
+from grader.submissions import (BadSubmission, extract_zip, fingerprint, grader_fingerprint, missing_files_note,
+                                submission_root)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,16 +68,31 @@ def _job(tasks: Any, results: Any, options: Options) -> None:
                 results.put(("error", os.getpid(), sid, f"{type(err).__name__}: {err}"))
 
 
-def discover(submissions: Path, work: Path) -> tuple[dict[str, Path], dict[str, str]]:
+def candidates(submissions: Path, skip: Path | None = None) -> list[Path]:
+    """The entries of SUBMISSIONS_DIR that are submissions: folders and .zip files.
+
+    Hidden entries are not students, nor is ``skip`` (the results folder, when
+    --out is inside SUBMISSIONS_DIR) or a folder holding it: grading our own
+    results would add a student who scores 0, and change on every run.
+    """
+    own = [skip.resolve(), *skip.resolve().parents] if skip is not None else []
+    entries = []
+    for entry in sorted(submissions.iterdir()):
+        if entry.name.startswith(".") or entry.resolve() in own:
+            continue
+        if entry.is_dir() or entry.suffix.lower() == ".zip":
+            entries.append(entry)
+    return entries
+
+
+def discover(submissions: Path, work: Path, skip: Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
     """Student id -> submission directory; and student id -> why it could not be read."""
     found: dict[str, Path] = {}
     bad: dict[str, str] = {}
-    for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith("."):
-            continue
+    for entry in candidates(submissions, skip):
         if entry.is_dir():
             found[entry.name] = submission_root(entry)
-        elif entry.suffix.lower() == ".zip":
+        else:
             sid = entry.stem
             dest = work / sid
             shutil.rmtree(dest, ignore_errors=True)
@@ -101,7 +117,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
               progress: bool = True, per_submission_limit: float | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".extracted"
-    found, bad = discover(submissions, work)
+    found, bad = discover(submissions, work, skip=out)
+    notes = {sid: note for sid, path in found.items() if (note := missing_files_note(path, sid))}
     options.hide = [str(submissions.resolve()), str(out.resolve()), *options.hide]
     gkey = grader_fingerprint(ROOT, options.key())
     todo: list[tuple[str, Path]] = []
@@ -155,7 +172,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
             current.pop(pid, None)
             remaining -= 1
             if kind == "done":
-                _write_student(out, sid, payload, submission=fingerprint(found[sid]), grader=gkey)
+                _write_student(out, sid, payload, submission=fingerprint(found[sid]), grader=gkey,
+                               note=notes.get(sid))
                 for k in _classify(payload["failed"]):
                     counts[k] += 1
             else:
@@ -198,7 +216,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
 
 
 def _write_student(out: Path, sid: str, payload: dict | None, error: str | None = None,
-                   submission: str = "", grader: str = "") -> None:
+                   submission: str = "", grader: str = "", note: str | None = None) -> None:
+    """``note``: a hint for the instructor (no exercise files: wrong folder?), kept in meta.json for grades.csv."""
     d = out / sid
     d.mkdir(parents=True, exist_ok=True)
     if payload is None:
@@ -206,9 +225,13 @@ def _write_student(out: Path, sid: str, payload: dict | None, error: str | None 
         meta = {"student": sid, "score": 0.0, "bonus": 0.0, "exercises": {}, "failed": [], "error": error}
     else:
         results = payload["gradescope"]
+        summary = payload["summary"]
+        if note:
+            results = {**results, "output": f"{note}\n\n{results['output']}"}
+            summary += f"\nnote: {note}"
         meta = {"student": sid, "score": payload["score"], "bonus": payload["bonus"],
-                "exercises": payload["exercises"], "failed": payload["failed"], "error": None,
+                "exercises": payload["exercises"], "failed": payload["failed"], "error": None, "note": note,
                 "seconds": payload["seconds"], "submission": submission, "grader": grader}
-        (d / "summary.txt").write_text(payload["summary"] + "\n")
+        (d / "summary.txt").write_text(summary + "\n")
     (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from grader import catalog
@@ -23,9 +26,78 @@ def _exercises(names: list[str] | None) -> list[str]:
 
 def _dir(path: str) -> Path:
     p = Path(path)
-    if not p.is_dir():
-        raise UsageError(f"{path}: no such directory")
-    return p
+    if p.is_dir():
+        return p
+    if p.is_file():
+        raise UsageError(f"{path} is a file, not a directory")
+    if p.exists():
+        raise UsageError(f"{path} is not a directory")
+    raise UsageError(f"{path}: no such directory")
+
+
+def _is_zip(path: str) -> bool:
+    return Path(path).is_file() and path.lower().endswith(".zip")
+
+
+def _submission(path: str, scratch: Path) -> Path:
+    """The folder to grade: a directory, or a .zip (an LMS download) unpacked into scratch.
+
+    The zip goes through grade-all's extraction (no zip slip, no bombs) and the
+    same search for a single nested folder.
+    """
+    from grader.submissions import BadSubmission, extract_zip, submission_root
+
+    if not _is_zip(path):
+        return submission_root(_dir(path))
+    try:
+        return extract_zip(Path(path), scratch / Path(path).stem)
+    except BadSubmission as err:
+        raise UsageError(str(err)) from None
+
+
+def _output_file(path: str | None, option: str) -> None:
+    """Reports are written after grading: a path that cannot take one must fail now, not after it."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir() or path.endswith(("/", os.sep)):
+        raise UsageError(f"{option} {path} is a directory, not a file")
+    parent = p.parent
+    if not parent.exists():
+        raise UsageError(f"{option} {path}: no such directory {parent}")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def _outputs(json_path: str | None, junit_path: str | None) -> None:
+    _output_file(json_path, "--json")
+    _output_file(junit_path, "--junit")
+    if json_path and junit_path and Path(json_path).resolve() == Path(junit_path).resolve():
+        raise UsageError(f"--json and --junit both name {json_path}: one report would overwrite the other")
+
+
+def _submissions_dir(path: str) -> Path:
+    if _is_zip(path):
+        raise UsageError(f"{path} is a zip file, not a folder of submissions: unzip it into a folder "
+                         f"(one folder or .zip per student), or grade one submission with `grade {path}`")
+    return _dir(path)
+
+
+def _results_dir(path: str, submissions: Path) -> Path:
+    """--out: a folder that exists or can be made, and not the submissions folder itself."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {path} is a file, not a directory")
+    if out.resolve() == submissions.resolve():
+        raise UsageError(f"--out {path} is the submissions folder itself: results need a folder of their own")
+    existing = next(a for a in [out, *out.parents] if a.exists())  # grade_all makes the missing ones
+    if not existing.is_dir():
+        raise UsageError(f"--out {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"--out {path}: {existing} is not writable")
+    return out
 
 
 def _need_grader() -> None:
@@ -39,21 +111,22 @@ def _need_grader() -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     exercises = _exercises(args.exercise)
     _need_grader()
-    from grader.submissions import submission_root
+    _outputs(args.json, args.junit)
+    with tempfile.TemporaryDirectory(prefix="kata-grade-") as scratch:
+        submission = _submission(args.dir, Path(scratch))
+        from grader.submissions import missing_files_note
 
-    submission = submission_root(_dir(args.dir))
-    from grader.pool import start_zygote
-
-    zygote = start_zygote(args.start)
+        note = missing_files_note(submission, args.dir)
+        result = _grade_one(args, submission, exercises)
+    if _is_zip(args.dir):
+        result.submission = args.dir  # the temporary folder it was unpacked into is gone
     from grader import report
-    from grader.session import GradingSession
 
-    with GradingSession(method=args.start, call_timeout=args.timeout, budget=args.budget,
-                        memory_gib=args.memory, zygote=zygote) as session:
-        result = session.grade(submission, exercises, seed=args.seed)
     print(report.summary(result))
+    if note:
+        print(f"note: {note}")
     if args.json:
-        report.write_json(result, args.json)
+        _write_json(result, args.json, note)
         print(f"results written to {args.json}")
     if args.junit:
         report.write_junit(result, args.junit)
@@ -61,17 +134,44 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade_one(args: argparse.Namespace, submission: Path, exercises: list[str]):
+    from grader.pool import start_zygote
+
+    zygote = start_zygote(args.start)
+    from grader.session import GradingSession
+
+    with GradingSession(method=args.start, call_timeout=args.timeout, budget=args.budget,
+                        memory_gib=args.memory, zygote=zygote) as session:
+        return session.grade(submission, exercises, seed=args.seed)
+
+
+def _write_json(result, path: str, note: str | None) -> None:
+    """results.json, with the note first in its output: on Gradescope the student reads it there."""
+    import json
+
+    from grader import report
+
+    data = report.gradescope(result)
+    if note:
+        data["output"] = f"{note}\n\n{data['output']}"
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+
+
 def cmd_grade_all(args: argparse.Namespace) -> int:
-    import os
     import time
 
     exercises = _exercises(args.exercise)
     _need_grader()
-    submissions = _dir(args.submissions)
-    from grader.batch import Options, grade_all
+    submissions = _submissions_dir(args.submissions)
+    out = _results_dir(args.out, submissions)
+    from grader.batch import Options, candidates, grade_all
 
+    if not candidates(submissions, skip=out):
+        raise UsageError(f"no submissions found in {args.submissions} (expected one folder or .zip per student)")
     start = time.monotonic()
-    stats = grade_all(submissions, Path(args.out), args.jobs or os.cpu_count() or 1,
+    stats = grade_all(submissions, out, args.jobs or os.cpu_count() or 1,
                       Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
                               memory_gib=args.memory, start=args.start),
                       force=args.force, progress=not args.no_progress)
@@ -105,12 +205,53 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+# Validators for argparse's type=: a bad number is a usage error before anything starts.
+# A limit of 0 or less, or NaN, would fail every check and give a 0 that looks like the student's.
+MIN_MEMORY_GIB = 1.0  # torch alone takes about 0.5 GiB in a worker
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _gib(text: str) -> float:
+    value = _number(text)
+    if value < MIN_MEMORY_GIB:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MEMORY_GIB:g} GiB (torch alone needs about "
+                                         f"0.5 GiB per worker), not {text}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exercise", "-e", action="append", metavar="ID", help="grade only this exercise (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default 0)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
-    p.add_argument("--budget", type=float, default=60.0, help="seconds per exercise (default 60)")
-    p.add_argument("--memory", type=float, default=4.0, help="memory cap per worker in GiB (default 4)")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds per call (default 10)")
+    p.add_argument("--budget", type=_seconds, default=60.0, metavar="S", help="seconds per exercise (default 60)")
+    p.add_argument("--memory", type=_gib, default=4.0, metavar="GiB",
+                   help=f"memory cap per worker in GiB (default 4, at least {MIN_MEMORY_GIB:g})")
     p.add_argument("--start", choices=["fork", "exec", "inprocess"], default=None,
                    help="how workers start (default: fork from a zygote, exec when a GPU is present; "
                         "inprocess: no isolation at all, only to measure its cost)")
@@ -119,25 +260,35 @@ def _limits(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m grader", description="torch-kata's autograder")
     subs = ap.add_subparsers(dest="command", required=True)
-    g = subs.add_parser("grade", help="grade one submission directory")
-    g.add_argument("dir", help="directory holding <exercise>.py files")
+    g = subs.add_parser("grade", help="grade one submission (a directory or a .zip)",
+                        description="Grade one submission with the hidden checks: print points per exercise, "
+                                    "each failed check's reason and the total. Exits 0 whenever grading "
+                                    "completed, 2 on a usage error.")
+    g.add_argument("dir", help="directory holding <exercise>.py files (or a single folder that does), or a .zip of it")
     g.add_argument("--json", metavar="OUT", help="write Gradescope results.json here")
     g.add_argument("--junit", metavar="OUT", help="write a JUnit XML report here")
     _limits(g)
     g.set_defaults(func=cmd_grade)
-    ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)")
+    ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)",
+                         description="Grade a whole class in parallel: one subfolder or .zip per student. Writes "
+                                     "each student's results.json, then grades.csv and summary.md; a rerun "
+                                     "skips unchanged submissions.")
     ga.add_argument("submissions", help="folder with one subfolder or .zip per student")
     ga.add_argument("--out", required=True, help="results folder (per-student results.json, grades.csv, summary.md)")
-    ga.add_argument("--jobs", "-j", type=int, default=None, help="parallel jobs (default: one per core)")
+    ga.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="parallel jobs (default: one per core)")
     ga.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     ga.add_argument("--no-progress", action="store_true", help="no progress bar")
     _limits(ga)
     ga.set_defaults(func=cmd_grade_all)
-    r = subs.add_parser("release", help="write the student repository (no references, no hidden checks)")
+    r = subs.add_parser("release", help="write the student repository (no references, no hidden checks)",
+                        description="Write the student repository into an empty folder: stubs, learner tests, "
+                                    "hints, the learner tools and a CI workflow; no references, no hidden checks.")
     r.add_argument("out_dir")
     r.add_argument("--git", action="store_true", help="also git init and commit it (a ready template repository)")
     r.set_defaults(func=cmd_release)
-    gs = subs.add_parser("gradescope", help="build a Gradescope autograder bundle (zip)")
+    gs = subs.add_parser("gradescope", help="build a Gradescope autograder bundle (zip)",
+                         description="Build the zip to upload on a Gradescope assignment's 'Configure Autograder' "
+                                     "page: setup.sh, run_autograder and the grader.")
     gs.add_argument("out_zip")
     gs.set_defaults(func=cmd_gradescope)
     for module in ("grader.learner.cli",):
@@ -149,9 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _subparser(ap: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
-    args = ap.parse_args(argv)
+    # parse_args would report extra arguments with the top-level usage, which does not say
+    # what the subcommand takes: the subcommand's own parser reports them instead.
+    args, extra = ap.parse_known_args(argv)
+    if extra:
+        _subparser(ap, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except UsageError as err:

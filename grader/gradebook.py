@@ -45,10 +45,12 @@ def write(out: Path, students: list[str], exercises: list[str], counts: dict[str
     bonus = [e for e in exercises if catalog.get(e).bonus]
     with open(out / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
+        # "error": why a submission was not graded, or a note on one that was (no exercise files found).
         writer.writerow(["student", "total", *core, *bonus, "error"])
         for m in metas:
             writer.writerow([m["student"], f'{m["score"]:g}', *[f'{m["exercises"].get(e, 0.0):g}' for e in core],
-                             *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus], m.get("error") or ""])
+                             *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus],
+                             m.get("error") or m.get("note") or ""])
     scores = [m["score"] for m in metas]
     _histogram_svg(scores, out / "histogram.svg")
     lines = [f"# Class summary: {len(metas)} submissions", "",
@@ -70,5 +72,8 @@ def write(out: Path, students: list[str], exercises: list[str], counts: dict[str
     errors = [m for m in metas if m.get("error")]
     if errors:
         lines += ["", "## Not graded", ""] + [f"- {m['student']}: {m['error']}" for m in errors]
+    noted = [m for m in metas if m.get("note") and not m.get("error")]
+    if noted:
+        lines += ["", "## Notes", ""] + [f"- {m['student']}: {m['note']}" for m in noted]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts}

@@ -42,7 +42,8 @@ def release(out: Path, git: bool = False) -> list[Path]:
     for pattern in RELEASE_FILES:
         for src in sorted(ROOT.glob(pattern)):
             rel = src.relative_to(ROOT)
-            if not src.is_file() or _is_forbidden(rel):
+            # The patterns overlap (grader/learner/*.py and grader/learner/**/*): copy and count each file once.
+            if not src.is_file() or _is_forbidden(rel) or rel in written:
                 continue
             dest = out / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import zipfile
 from pathlib import Path
+
+from grader import catalog
 
 MAX_ZIP_MEMBERS = 500
 MAX_ZIP_BYTES = 20 * 2**20
@@ -24,6 +27,20 @@ def submission_root(path: Path) -> Path:
             return path
         path = subdirs[0]
     return path
+
+
+def missing_files_note(path: Path, shown: str) -> str | None:
+    """A note for a submission that holds none of the exercise files, else None.
+
+    Such a submission still gets its (zero) result, but 0/100 with only "not found"
+    reasons does not tell the instructor that the wrong folder was probably given.
+    A broken entry (a symlink, a folder named <id>.py) counts as present: the
+    grader reports it on its own.
+    """
+    expected = [f"{e.id}.py" for e in catalog.EXERCISES]
+    if any(os.path.lexists(path / name) for name in expected):
+        return None
+    return f"no exercise files found in {shown} (expected {', '.join(expected)}): wrong folder?"
 
 
 def extract_zip(archive: Path, dest: Path) -> Path:

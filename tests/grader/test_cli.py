@@ -20,6 +20,24 @@ def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
     assert "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_file_is_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "afile.txt").write_text("hi")
+    r = grader("grade", str(tmp_path / "afile.txt"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {tmp_path / 'afile.txt'} is a file, not a directory"
+
+
+def test_bad_report_path_fails_before_grading(tmp_path: Path) -> None:
+    """Grading takes 10+ s: a report that cannot be written must not cost them, nor lose the results."""
+    for option in ("--json", "--junit"):
+        r = grader("grade", "solutions", option, str(tmp_path / "nope" / "r.json"))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "Grading" not in r.stdout
+        report = tmp_path / "nope" / "r.json"
+        assert r.stderr.strip() == f"error: {option} {report}: no such directory {report.parent}"
+        r = grader("grade", "solutions", option, str(tmp_path))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {option} {tmp_path} is a directory, not a file"
+
+
 def test_unknown_exercise_is_a_usage_error() -> None:
     r = grader("grade", "solutions", "--exercise", "cross_entropyy")
     assert r.returncode == 2

@@ -94,6 +94,15 @@ def test_release_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     assert (tmp_path / "x").read_text() == "keep me"
 
 
+def test_release_counts_each_file_once(tmp_path: Path) -> None:
+    """Overlapping patterns (grader/learner/*.py and grader/learner/**/*) once counted files twice."""
+    out = tmp_path / "kata"
+    r = run(PY, "-m", "grader", "release", str(out))
+    assert r.returncode == 0, r.stderr
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert f"({len(written)} files)" in r.stdout, r.stdout
+
+
 def test_ci_workflow_runs_learner_tests_and_reports() -> None:
     text = (ROOT / "grader" / "templates" / "kata.yml").read_text()
     assert "python -m pytest" in text and "GITHUB_STEP_SUMMARY" in text and "python -m grader progress" in text
@@ -146,6 +155,29 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
     r = run(*args, "--force")
     assert "skipped (up to date) 0" in r.stdout
+
+
+def test_grade_all_skips_its_results_and_notes_empty_submissions(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "cross_entropy.py", subs / "alice")
+    (subs / "nobody").mkdir()  # uploaded the wrong folder
+    (subs / "nobody" / "notes.txt").write_text("see attached")
+    out = subs / "results"  # --out inside SUBMISSIONS_DIR: not a student
+    args = [PY, "-m", "grader", "grade-all", str(subs), "--out", str(out), "--jobs", "1", "--no-progress",
+            "-e", "cross_entropy"]
+    for _ in range(2):  # the second run finds the results folder there already
+        r = run(*args)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "2 submissions" in r.stdout, r.stdout
+        rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+        assert set(rows) == {"alice", "nobody"}
+        assert rows["alice"]["total"] == "15" and rows["alice"]["error"] == ""
+        assert rows["nobody"]["total"] == "0"
+        assert rows["nobody"]["error"].startswith("no exercise files found in nobody (expected cross_entropy.py")
+        assert rows["nobody"]["error"].endswith("wrong folder?")
+    assert "no exercise files found in nobody" in (out / "nobody" / "summary.txt").read_text()
+    assert "## Notes" in (out / "summary.md").read_text() and "## Not graded" not in (out / "summary.md").read_text()
 
 
 def test_grade_all_replaces_a_job_that_dies(tmp_path: Path) -> None:

@@ -1,0 +1,219 @@
+"""The command line's inputs: every bad one is a usage error (exit 2, one clear line) before grading starts."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import catalog, cli
+from grader.batch import candidates
+from grader.submissions import missing_files_note
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTION = ROOT / "solutions" / "cross_entropy.py"
+
+
+def grader(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture
+def no_grading(monkeypatch):
+    """Any grading fails the test: validation must come first (grading takes 10+ s)."""
+    def refuse(*_a, **_k):
+        raise AssertionError("grading started before the arguments were validated")
+
+    import grader.batch
+    import grader.pool
+
+    monkeypatch.setattr(grader.pool, "start_zygote", refuse)
+    monkeypatch.setattr(grader.batch, "grade_all", refuse)
+
+
+def usage_error(argv: list[str], capsys) -> str:
+    """Runs the CLI in-process; returns its one error line (argparse's errors also print the usage)."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(("error:", "python -m grader")), err
+    if lines[-1].startswith("error:"):
+        assert len(lines) == 1, err
+    return lines[-1]
+
+
+# --- 1. what to grade ---------------------------------------------------------------------
+
+def test_grade_a_file_says_it_is_a_file(tmp_path: Path, capsys, no_grading) -> None:
+    (tmp_path / "afile.txt").write_text("hi")
+    line = usage_error(["grade", str(tmp_path / "afile.txt")], capsys)
+    assert "afile.txt is a file, not a directory" in line
+
+
+def test_grade_a_broken_zip_is_a_usage_error(tmp_path: Path, capsys, no_grading) -> None:
+    (tmp_path / "sol.zip").write_text("not a zip")
+    assert "sol.zip: not a zip file" in usage_error(["grade", str(tmp_path / "sol.zip")], capsys)
+
+
+def test_grade_all_of_a_zip_or_a_file(tmp_path: Path, capsys, no_grading) -> None:
+    with zipfile.ZipFile(tmp_path / "sol.zip", "w") as zf:
+        zf.write(SOLUTION, "cross_entropy.py")
+    line = usage_error(["grade-all", str(tmp_path / "sol.zip"), "--out", str(tmp_path / "out")], capsys)
+    assert "sol.zip is a zip file, not a folder of submissions" in line and "grade " in line
+    (tmp_path / "afile.txt").write_text("hi")
+    line = usage_error(["grade-all", str(tmp_path / "afile.txt"), "--out", str(tmp_path / "out")], capsys)
+    assert "afile.txt is a file, not a directory" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_grade_a_zip_extracts_it_safely(tmp_path: Path) -> None:
+    archive = tmp_path / "up" / "alice.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:  # an LMS download: a folder inside, and a zip slip
+        zf.write(SOLUTION, "alice-hw/cross_entropy.py")
+        zf.writestr("../../evil.py", "print('zip slip')")
+    r = grader("grade", str(archive), "-e", "cross_entropy")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"Grading {archive}" in r.stdout and "Total: 15.00 / 15" in r.stdout
+    assert "note:" not in r.stdout
+    assert not (tmp_path / "evil.py").exists() and not (tmp_path / "up" / "evil.py").exists()
+
+
+# --- 2. output paths ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("option", ["--json", "--junit"])
+def test_report_paths_are_checked_before_grading(tmp_path: Path, capsys, no_grading, option: str) -> None:
+    line = usage_error(["grade", "solutions", option, str(tmp_path / "nope" / "r.out")], capsys)
+    assert "no such directory" in line and str(tmp_path / "nope") in line
+    line = usage_error(["grade", "solutions", option, str(tmp_path)], capsys)
+    assert "is a directory, not a file" in line
+    (tmp_path / "afile.txt").write_text("hi")
+    line = usage_error(["grade", "solutions", option, str(tmp_path / "afile.txt" / "r.out")], capsys)
+    assert "afile.txt is not a directory" in line
+
+
+def test_json_and_junit_must_differ(tmp_path: Path, capsys, no_grading) -> None:
+    out = str(tmp_path / "r")
+    assert "both name" in usage_error(["grade", "solutions", "--json", out, "--junit", out], capsys)
+
+
+def test_grade_all_out_is_checked_before_grading(tmp_path: Path, capsys, no_grading) -> None:
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    (tmp_path / "afile.txt").write_text("hi")
+    line = usage_error(["grade-all", str(subs), "--out", str(tmp_path / "afile.txt")], capsys)
+    assert "--out" in line and "afile.txt is a file, not a directory" in line
+    line = usage_error(["grade-all", str(subs), "--out", str(tmp_path / "afile.txt" / "x")], capsys)
+    assert "afile.txt is a file, not a directory" in line
+    line = usage_error(["grade-all", str(subs), "--out", str(subs)], capsys)
+    assert "submissions folder itself" in line
+
+
+# --- 3. numbers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--timeout", "-1"], "argument --timeout: must be more than 0 seconds"),
+    (["--timeout", "0"], "argument --timeout: must be more than 0 seconds"),
+    (["--timeout", "inf"], "argument --timeout: 'inf' is not a finite number"),
+    (["--budget", "-5"], "argument --budget: must be more than 0 seconds"),
+    (["--budget", "nan"], "argument --budget: 'nan' is not a finite number"),
+    (["--memory", "0"], "argument --memory: must be at least 1 GiB"),
+    (["--memory", "-1"], "argument --memory: must be at least 1 GiB"),
+    (["--memory", "0.5"], "argument --memory: must be at least 1 GiB"),
+    (["--timeout", "ten"], "argument --timeout: 'ten' is not a number"),
+])
+@pytest.mark.parametrize("command", ["grade", "grade-all"])
+def test_limits_are_validated(tmp_path: Path, capsys, no_grading, command: str, argv: list[str],
+                              message: str) -> None:
+    target = ["solutions"] if command == "grade" else [str(tmp_path), "--out", str(tmp_path / "out")]
+    line = usage_error([command, *target, *argv], capsys)
+    assert line.startswith(f"python -m grader {command}: error:") and message in line
+
+
+@pytest.mark.parametrize("jobs, message", [("0", "must be at least 1"), ("-3", "must be at least 1"),
+                                           ("1.5", "'1.5' is not a whole number")])
+def test_jobs_is_validated(tmp_path: Path, capsys, no_grading, jobs: str, message: str) -> None:
+    line = usage_error(["grade-all", str(tmp_path), "--out", str(tmp_path / "out"), "--jobs", jobs], capsys)
+    assert "argument --jobs/-j" in line and message in line
+
+
+def test_good_limits_are_accepted() -> None:
+    args = cli.build_parser().parse_args(["grade-all", "s", "--out", "o", "--timeout", "0.5", "--budget", "30",
+                                          "--memory", "1", "-j", "3"])
+    assert (args.timeout, args.budget, args.memory, args.jobs) == (0.5, 30.0, 1.0, 3)
+
+
+# --- 4. the results folder inside the submissions folder ------------------------------------
+
+def test_candidates_skip_the_results_folder(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    for name in ("alice", "bob", "results", "nested", ".git"):
+        (subs / name).mkdir(parents=True)
+    (subs / "carol.zip").write_bytes(b"")
+    (subs / "notes.txt").write_text("not a submission")
+    names = lambda skip: [p.name for p in candidates(subs, skip)]  # noqa: E731
+    assert names(None) == ["alice", "bob", "carol.zip", "nested", "results"]
+    assert names(subs / "results") == ["alice", "bob", "carol.zip", "nested"]
+    assert names(subs / "nested" / "out") == ["alice", "bob", "carol.zip", "results"]
+    assert names(tmp_path / "elsewhere") == names(None)
+
+
+# --- 5. empty and misplaced submissions ------------------------------------------------------
+
+def test_missing_files_note(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("")
+    note = missing_files_note(tmp_path, "DIR")
+    expected = ", ".join(f"{e.id}.py" for e in catalog.EXERCISES)
+    assert note == f"no exercise files found in DIR (expected {expected}): wrong folder?"
+    (tmp_path / "dropout.py").symlink_to("/nonexistent")  # present, if broken: the grader says so itself
+    assert missing_files_note(tmp_path, "DIR") is None
+
+
+def test_grade_all_on_an_empty_folder(tmp_path: Path, capsys, no_grading) -> None:
+    subs = tmp_path / "subs"
+    (subs / ".git").mkdir(parents=True)
+    (subs / "notes.txt").write_text("not a submission")
+    line = usage_error(["grade-all", str(subs), "--out", str(subs / "results")], capsys)
+    assert line == f"error: no submissions found in {subs} (expected one folder or .zip per student)"
+    assert not (subs / "results").exists()
+
+
+def test_grade_empty_folder_notes_the_wrong_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "results.json"
+    r = grader("grade", str(empty), "-e", "cross_entropy", "--json", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Total: 0.00 / 15" in r.stdout
+    assert f"note: no exercise files found in {empty} (expected cross_entropy.py, datasets.py," in r.stdout
+    assert "wrong folder?" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and data["output"].startswith("no exercise files found")
+
+
+# --- 6. help and extra arguments -------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["grade", "grade-all", "release", "gradescope"])
+def test_every_command_has_a_description(command: str) -> None:
+    help_text = cli._subparser(cli.build_parser(), command).format_help()
+    usage, description = help_text.split("\n\n")[:2]
+    assert usage.startswith(f"usage: python -m grader {command}")
+    assert not description.lstrip().startswith(("positional arguments", "options")), help_text
+
+
+def test_extra_arguments_get_the_subcommands_usage(capsys, no_grading) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["grade", "solutions", "extra"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m grader grade ")
+    assert err.strip().splitlines()[-1] == "python -m grader grade: error: unrecognized arguments: extra"
