@@ -7,8 +7,10 @@ directory.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -33,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
             path = (ROOT / impl).resolve()
     if not path.is_dir():
         raise pytest.UsageError(f"--impl {impl}: no such directory")
-    config._kata_impl = path  # type: ignore[attr-defined]
+    config._kata_impl = path.resolve()  # type: ignore[attr-defined]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -45,16 +47,36 @@ def _exercise_of(path: Path) -> str | None:
     return stem[5:] if stem.startswith("test_") and stem[5:] in EXERCISES else None
 
 
+# tryfirst: sort before plugins that pick by position (--sw); --ff/--nf reorder after us anyway.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     import torch
 
     has_cuda = torch.cuda.is_available()
     for item in items:
-        ex = _exercise_of(Path(str(item.fspath)))
+        ex = _exercise_of(item.path)
         if ex:
             item.add_marker(getattr(pytest.mark, ex))
         if "cuda" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+    # The catalog's order of work, not the alphabet's (which puts the bonus capstone first);
+    # the sort is stable, so each file keeps its own order, and other tests come last.
+    rank = {name: i for i, name in enumerate(EXERCISES)}
+    items.sort(key=lambda item: rank.get(_exercise_of(item.path) or "", len(rank)))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # "-m crossentropy" deselects everything and pytest only says "no tests ran".
+    expr = (session.config.option.markexpr or "").strip()
+    if session.items or not re.fullmatch(r"[\w.:+\-\[\]/\\]+", expr) or expr in ("not", "and", "or"):
+        return
+    known = {re.split(r"[:(]", line, maxsplit=1)[0].strip() for line in session.config.getini("markers")}
+    if expr in known:
+        return
+    guess = difflib.get_close_matches(expr.lower().replace("-", "_"), EXERCISES, n=1, cutoff=0.6)
+    raise pytest.UsageError(f"-m {expr}: unknown exercise {expr!r}"
+                            + (f" (did you mean {guess[0]}?)" if guess else "")
+                            + f"; the exercises are: {', '.join(EXERCISES)}")
 
 
 class ImplImportError(Exception):
@@ -77,11 +99,19 @@ def load_impl(config: pytest.Config, name: str):
     try:
         mod = importlib.import_module(name)
     except Exception as err:  # noqa: BLE001 - report any import failure as the learner's
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if str(impl) in (f.filename or "")]
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(file)
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if _in_dir(f.filename, impl)]
+        where = frames[-1].filename if frames else str(file)
+        line = frames[-1].lineno if frames else None
         if isinstance(err, SyntaxError) and err.filename:
-            where = f"{err.filename}:{err.lineno}"
-        raise ImplImportError(f"importing {name}.py failed at {where}: {type(err).__name__}: {err}") from None
+            where, line = err.filename, err.lineno
+        at = f"{where}:{line}" if line else where
+        # capstone.py imports the other exercises: say which of them is broken.
+        culprit = Path(where).name
+        if culprit != file.name and culprit.endswith(".py"):
+            at = f": your {culprit}, which it imports, is broken at {at}"
+        else:
+            at = f" at {at}"
+        raise ImplImportError(f"importing {name}.py failed{at}: {type(err).__name__}: {err}") from None
     if Path(getattr(mod, "__file__", "") or "").resolve().parent != impl:
         raise ImplImportError(f"'import {name}' found {getattr(mod, '__file__', '?')}, not {file}")
     _modules[name] = mod
@@ -102,27 +132,80 @@ def load(request: pytest.FixtureRequest):
     return lambda name: load_impl(request.config, name)
 
 
+def _in_dir(filename: str | None, folder: Path) -> bool:
+    return bool(filename) and Path(filename).resolve().parent == folder
+
+
+_HARNESS = (Path(__file__).resolve(), Path(__file__).resolve().parent / "kata.py")
+_PYTEST = tuple(Path(m.__file__).resolve().parent for m in (pytest, __import__("_pytest"), __import__("pluggy")))
+
+
+def _where(frame: traceback.FrameSummary, lib: bool = False) -> str:
+    path = Path(frame.filename)
+    name = path.name
+    for marker in ("site-packages", "dist-packages"):
+        if lib and marker in path.parts:  # torch/nn/modules/module.py says more than module.py
+            name = "/".join(path.parts[path.parts.index(marker) + 1:])
+    src = (frame.line or "").strip()
+    return f"  {name}:{frame.lineno}, in {frame.name}" + (f": {src}" if src else "")
+
+
+def _short(err: BaseException, limit: int = 600) -> str:
+    text = f"{type(err).__name__}: {err}".strip()
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _crash_report(item: pytest.Item, err: BaseException, context: str | None) -> str | None:
+    """A few lines about ``err`` for the learner, or None to leave pytest's traceback (a harness bug)."""
+    impl: Path = item.config._kata_impl  # type: ignore[attr-defined]
+    test_file = item.path.resolve()
+    frames = []  # (kind, frame), innermost last, without pytest's and the harness's frames
+    for f in traceback.extract_tb(err.__traceback__):
+        path = Path(f.filename).resolve()
+        if path in _HARNESS or any(path.is_relative_to(d) for d in _PYTEST):
+            continue
+        frames.append(("theirs" if path.parent == impl else "test" if path == test_file else "lib", f))
+    theirs = [f for kind, f in frames if kind == "theirs"]
+    tests = [f for kind, f in frames if kind == "test"]
+    last = frames[-1][1] if frames else None
+    if (isinstance(err, NotImplementedError) and last is not None and frames[-1][0] == "theirs"
+            and (last.line or "").lstrip().startswith("raise")):
+        # The stub's own `raise NotImplementedError`. torch's (numpy() of a meta tensor, say) also
+        # seems to come from their line, as C code has no frame: that line is no `raise`.
+        return f"not implemented yet: {last.name} in {Path(last.filename).name} (line {last.lineno})"
+    if context is None and not theirs and not tests:
+        return None
+    # With run()'s context the call and the contract point come first, and the rest is indented under them.
+    pad = "  " if context else ""
+    lines = [context] if context else []
+    who = "your code raised" if theirs else "it raised" if context else "testing your code raised"
+    lines.append(f"{pad}{who} {_short(err)}")
+    if tests and context is None:  # the test's line that made the call
+        lines.append(_where(tests[-1]))
+    lines.extend(pad + _where(f) for f in theirs[-3:])
+    if frames and frames[-1][0] == "lib":  # raised inside a library (torch): where, not its source
+        lines.append(pad + _where(frames[-1][1], lib=True))
+    return "\n".join(lines)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if call.excinfo is None or report.passed:
         return
-    from kata import KataFailure
+    from kata import KataCrash, KataFailure
 
     exc = call.excinfo.value
-    if isinstance(exc, NotImplementedError):
-        frame = call.excinfo.traceback[-1]
-        report.longrepr = f"not implemented yet: {frame.name} in {Path(str(frame.path)).name} (line {frame.lineno + 1})"
-    elif isinstance(exc, (KataFailure, ImplImportError)):
+    if isinstance(exc, (KataFailure, ImplImportError)):
         report.longrepr = str(exc)
+    elif item.config.getoption("fulltrace"):
+        return  # the whole traceback, as asked
+    elif isinstance(exc, KataCrash) and exc.__cause__ is not None:
+        text = _crash_report(item, exc.__cause__, exc.context())
+        report.longrepr = text if text is not None else str(exc)
     elif isinstance(exc, Exception) and not isinstance(exc, AssertionError):
-        # The learner's code crashed: show where in *their* file, not the harness's frames.
-        impl = str(item.config._kata_impl)  # type: ignore[attr-defined]
-        frames = [e for e in call.excinfo.traceback if str(e.path).startswith(impl)]
-        if frames:
-            lines = [f"your code raised {type(exc).__name__}: {exc}"]
-            for e in frames[-3:]:
-                src = str(e.statement).strip() if e.statement is not None else ""
-                lines.append(f"  {Path(str(e.path)).name}:{e.lineno + 1}, in {e.name}: {src}")
-            report.longrepr = "\n".join(lines)
+        # The learner's code crashed, or torch did on what they built: a few lines, not torch's source.
+        text = _crash_report(item, exc, None)
+        if text is not None:
+            report.longrepr = text

@@ -3,6 +3,9 @@
 Each helper raises :class:`KataFailure` with a message that names the call, the
 inputs, what was expected, what came back and the point of the contract that
 broke. ``conftest.py`` prints that message alone, without a traceback.
+:func:`run` does the same for a call that crashes: ``conftest.py`` reports the
+call and the contract point with the exception and the lines of the learner's
+file it came from.
 """
 from __future__ import annotations
 
@@ -10,13 +13,33 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["KataFailure", "describe", "expect", "expect_close", "expect_raises", "call_str"]
+__all__ = ["KataCrash", "KataFailure", "describe", "expect", "expect_close", "expect_raises", "call_str", "run"]
 
 _MAX_VALUES = 16
 
 
 class KataFailure(AssertionError):
     """A learner-facing failure: its message is the whole report."""
+
+
+class KataCrash(Exception):
+    """The learner's code raised during :func:`run`; the exception is ``__cause__``.
+
+    ``conftest.py`` decides how to show it (an unwritten stub is "not implemented
+    yet", anything else a crash with the learner's lines), so this only carries
+    the context.
+    """
+
+    def __init__(self, call: str, point: str, inputs: dict[str, Any] | None = None) -> None:
+        super().__init__(call)
+        self.call, self.point, self.inputs = call, point, inputs
+
+    def context(self) -> str:
+        return _report(self.call, self.point, self.inputs, [])
+
+    def __str__(self) -> str:  # without conftest.py (e.g. --fulltrace) the context still shows
+        cause = self.__cause__
+        return self.context() + (f"\n  raised:   {type(cause).__name__}: {cause}" if cause else "")
 
 
 def _fmt(values: Any) -> str:
@@ -87,14 +110,25 @@ def expect_close(actual: Any, expected: Any, *, call: str, point: str,
             *("          " + w for w in why[1:4])])) from None
 
 
+def run(fn: Callable[..., Any], *args: Any, call: str, point: str,
+        inputs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; if it raises, the failure names ``call`` and ``point``."""
+    try:
+        return fn(*args, **kwargs)
+    except KataFailure:
+        raise
+    except Exception as err:  # noqa: BLE001 - conftest.py tells a stub from a crash
+        raise KataCrash(call, point, inputs) from err
+
+
 def expect_raises(exc_type: type[BaseException], fn: Callable[..., Any], *args: Any,
                   call: str, point: str, inputs: dict[str, Any] | None = None,
                   match: str | None = None, **kwargs: Any) -> BaseException:
     """Call ``fn`` and require it to raise ``exc_type`` (optionally mentioning ``match``)."""
     try:
         result = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
+    except NotImplementedError as err:  # the stub, or torch's; conftest.py tells which
+        raise KataCrash(call, point, inputs) from err
     except exc_type as err:
         if match is not None and match not in str(err):
             raise KataFailure(_report(call, point, inputs, [

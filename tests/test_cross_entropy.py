@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kata import call_str, expect, expect_close, expect_raises
+from kata import call_str, describe, expect, expect_close, expect_raises, run
 
 SCORES = torch.tensor([[0.1, 0.7, 0.2], [1.5, -0.5, 3.0]])
 TARGET = torch.tensor([1, 2])
@@ -29,10 +29,24 @@ def gather_calls(monkeypatch):
 
 
 def test_gather_target_values(ex):
-    got = ex.gather_target(SCORES, TARGET)
-    expect_close(got, torch.tensor([0.7, 3.0]), call=call_str("gather_target", SCORES, TARGET),
-                 point="returns scores[i, target[i]] for every row, shape (N,)",
-                 inputs={"scores": SCORES, "target": TARGET})
+    call = call_str("gather_target", SCORES, TARGET)
+    point = "returns scores[i, target[i]] for every row, shape (N,)"
+    inputs = {"scores": SCORES, "target": TARGET}
+    got = run(ex.gather_target, SCORES, TARGET, call=call, point=point, inputs=inputs)
+    expect_close(got, torch.tensor([0.7, 3.0]), call=call, point=point, inputs=inputs)
+
+
+@pytest.mark.parametrize("classes", [3, 1])
+def test_a_batch_of_one_row_keeps_its_batch_dimension(ex, classes):
+    # .squeeze() without a dim drops every size-1 dimension, N == 1 (and C == 1) included.
+    scores, target = SCORES[1:, :classes], torch.tensor([classes - 1])
+    inputs = {"scores": scores, "target": target}
+    point = "a batch of one row gives shape (1,), not a 0-dim tensor: drop only the gathered dimension"
+    for name, kwargs in (("gather_target", {}), ("cross_entropy", {"reduction": "none"})):
+        call = call_str(name, scores, target, **kwargs)
+        got = run(getattr(ex, name), scores, target, call=call, point=point, inputs=inputs, **kwargs)
+        expect(isinstance(got, torch.Tensor) and tuple(got.shape) == (1,), call=call, point=point,
+               expected="a tensor of shape (1,)", got=describe(got), inputs=inputs)
 
 
 def test_gather_target_uses_gather(ex, gather_calls):
@@ -57,13 +71,14 @@ def test_cross_entropy_matches_torch(ex, reduction):
     torch.manual_seed(0)
     logits = torch.randn(5, 4)
     target = torch.tensor([0, 3, 1, 1, 2])
-    got = ex.cross_entropy(logits, target, reduction=reduction)
+    call = call_str("cross_entropy", logits, target, reduction=reduction)
+    point = f"reduction={reduction!r}: " + {"mean": "the mean of the per-sample losses, 0-dim",
+                                            "sum": "the sum of the per-sample losses, 0-dim",
+                                            "none": "one loss per sample, shape (N,)"}[reduction]
+    inputs = {"logits": logits, "target": target}
+    got = run(ex.cross_entropy, logits, target, reduction=reduction, call=call, point=point, inputs=inputs)
     want = F.cross_entropy(logits, target, reduction=reduction)
-    expect_close(got, want, call=call_str("cross_entropy", logits, target, reduction=reduction),
-                 point=f"reduction={reduction!r}: " + {"mean": "the mean of the per-sample losses, 0-dim",
-                                                       "sum": "the sum of the per-sample losses, 0-dim",
-                                                       "none": "one loss per sample, shape (N,)"}[reduction],
-                 inputs={"logits": logits, "target": target})
+    expect_close(got, want, call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_default_is_mean(ex):
@@ -82,20 +97,21 @@ def test_cross_entropy_bad_reduction(ex):
 def test_cross_entropy_large_logits(ex):
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]])
     target = torch.tensor([1, 2])
-    got = ex.cross_entropy(logits, target, reduction="none")
-    expect_close(got, F.cross_entropy(logits, target, reduction="none"),
-                 call=call_str("cross_entropy", logits, target, reduction="none"),
-                 point="numerically stable: finite and accurate for logits of ±1e4 in float32 (shift by the max)",
-                 inputs={"logits": logits, "target": target})
+    call = call_str("cross_entropy", logits, target, reduction="none")
+    point = "numerically stable: finite and accurate for logits of ±1e4 in float32 (shift by the max)"
+    inputs = {"logits": logits, "target": target}
+    got = run(ex.cross_entropy, logits, target, reduction="none", call=call, point=point, inputs=inputs)
+    expect_close(got, F.cross_entropy(logits, target, reduction="none"), call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_tiny_probability(ex):
     logits = torch.tensor([[0.0, -50.0]])
     target = torch.tensor([1])
-    got = ex.cross_entropy(logits, target)
-    expect_close(got, torch.tensor(50.0), call=call_str("cross_entropy", logits, target),
-                 point="exact for a very unlikely target: 50, not a clipped value (no log(p + eps))",
-                 inputs={"logits": logits, "target": target})
+    call = call_str("cross_entropy", logits, target)
+    point = "exact for a very unlikely target: 50, not a clipped value (no log(p + eps))"
+    inputs = {"logits": logits, "target": target}
+    got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
+    expect_close(got, torch.tensor(50.0), call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_uses_gather(ex, gather_calls):
@@ -122,19 +138,21 @@ def test_cross_entropy_no_builtin_losses(ex, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cross_entropy_keeps_dtype(ex, dtype):
     logits = SCORES.to(dtype)
-    got = ex.cross_entropy(logits, TARGET)
-    expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call_str("cross_entropy", logits, TARGET),
+    call = call_str("cross_entropy", logits, TARGET)
+    got = run(ex.cross_entropy, logits, TARGET, call=call, point="works in float32 and float64")
+    expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call,
            point="keeps the dtype of the logits", expected=str(dtype),
            got=str(getattr(got, "dtype", type(got).__name__)))
 
 
 def test_cross_entropy_gradient(ex):
     logits = SCORES.clone().requires_grad_(True)
-    ex.cross_entropy(logits, TARGET).backward()
+    call = call_str("cross_entropy", logits, TARGET) + ".backward()"
+    point = "the gradient is (softmax(o) - onehot(y)) / N for 'mean'"
+    inputs = {"logits": SCORES, "target": TARGET}
+    run(lambda: ex.cross_entropy(logits, TARGET).backward(), call=call, point=point, inputs=inputs)
     want = (torch.softmax(SCORES, 1) - F.one_hot(TARGET, 3)) / 2
-    expect_close(logits.grad, want, call=call_str("cross_entropy", logits, TARGET) + ".backward()",
-                 point="the gradient is (softmax(o) - onehot(y)) / N for 'mean'",
-                 inputs={"logits": SCORES, "target": TARGET})
+    expect_close(logits.grad, want, call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_does_not_modify_inputs(ex):

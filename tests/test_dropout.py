@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata import call_str, describe, expect, expect_close, expect_raises
+from kata import call_str, describe, expect, expect_close, expect_raises, run
 
 
 # -- helpers ------------------------------------------------------------------
@@ -38,17 +38,6 @@ def _nonzero(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> 
     return (mag * sign).to(dtype)
 
 
-def _run(fn, *args, call: str, point: str, **kwargs):
-    """Call fn; an exception (other than NotImplementedError) becomes a short failure."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # noqa: BLE001 - the learner's bug, reported with the contract
-        expect(False, call=call, point=point, expected="a result, no exception",
-               got=f"{type(err).__name__}: {err}")
-
-
 def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
     """Every element of out is 0 or x / (1 - p)."""
     want = x.double() / (1 - p)
@@ -69,8 +58,8 @@ def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_dropout_keeps_shape_and_dtype(ex, dtype):
     x = _nonzero(4, 3, 5, dtype=dtype)
-    out = ex.dropout(x, 0.5)
     call = call_str("dropout", x, 0.5)
+    out = run(ex.dropout, x, 0.5, call=call, point="dropout works in every floating dtype", inputs={"x": x})
     expect(isinstance(out, torch.Tensor) and out.shape == x.shape and out.dtype == x.dtype,
            call=call, point="the result has x's shape and dtype (a float64 mask must not promote it)",
            expected=f"tensor {str(dtype).replace('torch.', '')} {tuple(x.shape)}",
@@ -190,7 +179,7 @@ def test_dropout_mask_is_made_on_x_device(ex):
     # dtype but no values, and mixing them with CPU tensors raises.
     x = torch.empty(4, 6, device="meta")
     for p in (0.5, 1.0):
-        out = _run(ex.dropout, x, p, call=call_str("dropout", x, p),
+        out = run(ex.dropout, x, p, call=call_str("dropout", x, p),
                    point="the result has x's device: make the mask with device=x.device")
         expect(isinstance(out, torch.Tensor) and out.device == x.device and out.shape == x.shape
                and out.dtype == x.dtype, call=call_str("dropout", x, p),
@@ -202,7 +191,7 @@ def test_dropout_mask_is_made_on_x_device(ex):
 def test_dropout_on_cuda(ex):
     x = torch.ones(100_000, device="cuda")
     call = call_str("dropout", x, 0.3)
-    out = _run(ex.dropout, x, 0.3, call=call, point="the mask is made on x's device")
+    out = run(ex.dropout, x, 0.3, call=call, point="the mask is made on x's device")
     expect(out.device.type == "cuda", call=call, point="the result has x's device",
            expected="a CUDA tensor", got=describe(out))
     frac = (out == 0).double().mean().item()
@@ -240,8 +229,9 @@ def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
     expect(isinstance(m, nn.Module), call="EpochDropout(0.5)", point="EpochDropout is an nn.Module",
            expected="an nn.Module", got=type(m).__mro__.__repr__())
     x = _nonzero(16, 4, 25, seed=10)
-    out = m(x)
     call = "EpochDropout(0.5)(x)"
+    out = run(m, x, call=call, point="the mask has shape (1, *x.shape[1:]): one decision per feature",
+              inputs={"x": x})
     dropped = out == 0
     expect(bool((dropped == dropped[:1]).all()), call=call,
            point="one keep/drop decision per feature, shared by every sample of the batch",
@@ -262,13 +252,14 @@ def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
 def test_epoch_mask_is_reused_whatever_the_batch_size(ex):
     torch.manual_seed(11)
     m = ex.EpochDropout(0.5)
-    first = _pattern(m(_nonzero(32, 200, seed=11)))
+    point = "every later training forward reuses the mask, whatever its batch size"
+    first = _pattern(run(m, _nonzero(32, 200, seed=11), call="EpochDropout(0.5)(x), a batch of 32", point=point))
     for b in (32, 7, 50, 1):  # 7: the short last batch of an epoch
         x = _nonzero(b, 200, seed=11 + b)
-        again = _pattern(m(x))
+        call = f"EpochDropout(0.5): a batch of 32, then one of {b}"
+        again = _pattern(run(m, x, call=call, point=point, inputs={"x": x}))
         # A new random mask would match the first one with probability 2^-200.
-        expect(torch.equal(again, first), call=f"EpochDropout(0.5): a batch of 32, then one of {b}",
-               point="every later training forward reuses the mask, whatever its batch size",
+        expect(torch.equal(again, first), call=call, point=point,
                expected=f"the same {int((~first).sum())} features dropped",
                got=f"{int((again != first).sum())} of 200 features changed", inputs={"x": x})
 
@@ -278,10 +269,11 @@ def test_epoch_reset_mask_sets_none_and_draws_anew(ex):
     m = ex.EpochDropout(0.5)
     x = _nonzero(8, 200, seed=12)
     first = _pattern(m(x))
-    m.reset_mask()
+    run(m.reset_mask, call="m(x); m.reset_mask()", point="reset_mask() forgets the mask")
     expect(m.mask is None, call="m.reset_mask()", point="reset_mask() sets the attribute mask to None",
            expected="m.mask is None", got=describe(m.mask))
-    second = _pattern(m(x))
+    second = _pattern(run(m, x, call="m(x); m.reset_mask(); m(x)",
+                          point="the first forward after reset_mask() draws a new mask"))
     expect(not torch.equal(first, second), call="m(x); m.reset_mask(); m(x)",
            point="the first forward after reset_mask() draws a new mask",
            expected="a different drop pattern (two random masks of 200 features)",
@@ -297,7 +289,7 @@ def test_epoch_new_mask_when_per_sample_shape_changes(ex):
     for shape in [(8, 12), (5, 3, 4)]:
         x = _nonzero(*shape, seed=14)
         call = f"EpochDropout(0.5): x of shape (8, 10), then {shape}"
-        out = _run(m, x, call=call, point="if the per-sample shape changes, a new mask is drawn for it")
+        out = run(m, x, call=call, point="if the per-sample shape changes, a new mask is drawn for it")
         expect(isinstance(out, torch.Tensor) and out.shape == x.shape, call=call,
                point="if the per-sample shape changes, a new mask is drawn for it",
                expected=f"a result of shape {shape}", got=describe(out))
@@ -311,7 +303,8 @@ def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
     m = ex.EpochDropout(0.5)
     m.eval()
     x = _nonzero(4, 200, seed=15)
-    expect_close(m(x), x, rtol=0, atol=0, call="EpochDropout(0.5).eval()(x)",
+    out = run(m, x, call="EpochDropout(0.5).eval()(x)", point="in eval mode the module returns x unchanged")
+    expect_close(out, x, rtol=0, atol=0, call="EpochDropout(0.5).eval()(x)",
                  point="in eval mode the module returns x unchanged", inputs={"x": x})
     expect(m.mask is None, call="EpochDropout(0.5).eval()(x)",
            point="eval mode leaves the mask alone (draws nothing)", expected="m.mask is None",
@@ -320,7 +313,9 @@ def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
     first = _pattern(m(x))
     saved = m.mask.clone()
     m.eval()
-    m(_nonzero(3, 7, seed=16))  # another batch and feature shape: still nothing may change
+    # Another batch and feature shape: still nothing may change.
+    run(m, _nonzero(3, 7, seed=16), call="m.train(); m(x); m.eval(); m(x of shape (3, 7))",
+        point="eval mode is the identity whatever the shape: the mask is neither used nor redrawn")
     expect(m.mask is not None and m.mask.shape == saved.shape and torch.equal(m.mask, saved),
            call="m.train(); m(x); m.eval(); m(other)", point="eval mode leaves the mask alone",
            expected=describe(saved), got=describe(m.mask))
@@ -372,8 +367,8 @@ def test_epoch_follows_dtype_and_device(ex):
     first = _pattern(m(x))
     for dtype in (torch.float64, torch.float16):
         xd = x.to(dtype)
-        out = m(xd)
         call = f"m(x) in float32, then m(x.to({dtype}))"
+        out = run(m, xd, call=call, point="the mask follows the input's dtype mid-epoch")
         expect(out.dtype == dtype, call=call, point="the output has x's dtype",
                expected=str(dtype), got=describe(out))
         expect(torch.equal(_pattern(out), first), call=call,
@@ -382,13 +377,13 @@ def test_epoch_follows_dtype_and_device(ex):
     # The meta device stands in for a GPU (shape and dtype, no values).
     m.to("meta")
     xm = torch.empty(4, 200, device="meta")
-    out = _run(m, xm, call="m(x) on the CPU, then m.to('meta')(x_meta)",
+    out = run(m, xm, call="m(x) on the CPU, then m.to('meta')(x_meta)",
                point="the mask follows the input's device mid-epoch (move it with .to(x.device))")
     expect(isinstance(out, torch.Tensor) and out.device == xm.device and out.shape == xm.shape,
            call="m(x) on the CPU, then m.to('meta')(x_meta)",
            point="the mask follows the input's device mid-epoch",
            expected=describe(xm), got=describe(out))
-    out = _run(ex.EpochDropout(0.5), xm, call="EpochDropout(0.5)(x_meta)",
+    out = run(ex.EpochDropout(0.5), xm, call="EpochDropout(0.5)(x_meta)",
                point="the mask is made on the input's device")
     expect(isinstance(out, torch.Tensor) and out.device == xm.device, call="EpochDropout(0.5)(x_meta)",
            point="the mask is made on the input's device", expected=describe(xm), got=describe(out))
@@ -400,7 +395,7 @@ def test_epoch_same_pattern_after_moving_to_cuda(ex):
     m = ex.EpochDropout(0.5)
     x = _nonzero(4, 200, seed=21)
     first = _pattern(m(x))
-    out = _run(m.to("cuda"), x.to("cuda"), call="m(x); m.to('cuda')(x.cuda())",
+    out = run(m.to("cuda"), x.to("cuda"), call="m(x); m.to('cuda')(x.cuda())",
                point="the mask follows the input's device mid-epoch")
     expect(out.device.type == "cuda" and torch.equal(_pattern(out).cpu(), first),
            call="m(x); m.to('cuda')(x.cuda())", point="the same keep/drop pattern is used on the new device",
@@ -413,9 +408,9 @@ def test_epoch_gradient_flows_and_input_untouched(ex):
     m = ex.EpochDropout(p)
     x = _nonzero(5, 30, seed=22)
     before = x.clone()
-    m(x)
+    run(m, x, call=f"EpochDropout({p})(x)", point="a training forward returns a result")
     x = x.requires_grad_()
-    out = m(x)
+    out = run(m, x, call=f"EpochDropout({p})(x) with x.requires_grad", point="gradients flow to x")
     expect_close(x.detach(), before, rtol=0, atol=0, call=f"EpochDropout({p})(x)",
                  point="inputs are never modified in place")
     expect(out.requires_grad, call=f"EpochDropout({p})(x)", point="gradients flow to x",

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from kata import call_str, describe, expect, expect_close, expect_raises
+from kata import call_str, describe, expect, expect_close, expect_raises, run
 
 
 def _layers():
@@ -18,7 +18,8 @@ def _layers():
 
 
 def _build(ex, *mods):
-    return ex.MySequential(*mods)
+    return run(ex.MySequential, *mods, call=f"MySequential({', '.join(type(m).__name__ for m in mods)})",
+               point="MySequential(*modules) takes the modules as positional arguments")
 
 
 CALL3 = "MySequential(Linear(4, 5), ReLU(), BatchNorm1d(5), Linear(5, 3))"
@@ -33,7 +34,8 @@ def test_is_a_module_not_a_builtin_container(ex, monkeypatch):
             __init(self, *args, **kwargs)
         monkeypatch.setattr(cls, "__init__", spy)
     net = _build(ex, nn.Linear(2, 2))
-    net(torch.zeros(1, 2)), len(net), net[0]
+    run(lambda: (net(torch.zeros(1, 2)), len(net), net[0]), call="net(x), len(net), net[0] with net = "
+        "MySequential(Linear(2, 2))", point="MySequential works without a built-in container")
     monkeypatch.undo()
     expect(not built, call="MySequential(Linear(2, 2)), then forward, len and net[0]",
            point="MySequential must not create an nn.Sequential, nn.ModuleList or nn.ModuleDict (no wrapping)",
@@ -89,17 +91,17 @@ def test_load_state_dict_from_sequential(ex):
     torch.manual_seed(2)
     net = _build(ex, nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     call = "net.load_state_dict(seq.state_dict())"
-    net.load_state_dict(seq.state_dict())
+    point = "load_state_dict() accepts the state_dict of an nn.Sequential of the same modules"
+    run(net.load_state_dict, seq.state_dict(), call=call, point=point)
     x = torch.randn(6, 3)
-    expect_close(net(x), seq(x), call=call + "; net(x)",
-                 point="load_state_dict() accepts the state_dict of an nn.Sequential of the same modules",
+    expect_close(run(net, x, call=call + "; net(x)", point=point), seq(x), call=call + "; net(x)", point=point,
                  inputs={"x": x})
 
 
 def test_to_dtype_converts_every_child(ex):
     mods = _layers()
     net = _build(ex, *mods)
-    out = net.to(torch.float64)
+    out = run(net.to, torch.float64, call=f"{CALL3}.to(torch.float64)", point=".to() converts every child")
     expect(out is net, call=f"{CALL3}.to(torch.float64)", point=".to() returns the module itself",
            expected="net", got=describe(out))
     dtypes = {n: str(t.dtype) for n, t in net.state_dict().items() if t.is_floating_point()}
@@ -112,7 +114,7 @@ def test_to_dtype_converts_every_child(ex):
 def test_train_eval_reach_the_children(ex):
     mods = _layers()
     net = _build(ex, *mods)
-    net.eval()
+    run(net.eval, call=f"{CALL3}.eval()", point=".eval() switches every child to eval mode")
     got = [m.training for m in mods]
     expect(not any(got), call=f"{CALL3}.eval()", point=".eval() switches every child to eval mode",
            expected=f"{[False] * len(mods)}", got=f"{got}")
@@ -143,8 +145,9 @@ def test_forward_applies_modules_in_order(ex):
     net, seq = _build(ex, *mods), nn.Sequential(*mods)
     torch.manual_seed(3)
     x = torch.randn(7, 4)
-    expect_close(net(x), seq(x), call=call_str(CALL3 + ".forward", x),
-                 point="forward(x) applies the modules in order and returns the last output",
+    call = call_str(CALL3 + ".forward", x)
+    point = "forward(x) applies the modules in order and returns the last output"
+    expect_close(run(net, x, call=call, point=point, inputs={"x": x}), seq(x), call=call, point=point,
                  inputs={"x": x})
 
 
@@ -165,8 +168,9 @@ def test_forward_order_and_shared_module(ex):
     x = torch.tensor([1.0, -2.0, 0.5])
     # ((2x) + 1) * 2
     want = torch.tensor([6.0, -6.0, 4.0])
-    expect_close(net(x), want, call=call_str("MySequential(double, inc, double)", x),
-                 point="forward applies the modules in order; a module passed twice is applied twice",
+    call = call_str("MySequential(double, inc, double)", x)
+    point = "forward applies the modules in order; a module passed twice is applied twice"
+    expect_close(run(net, x, call=call, point=point, inputs={"x": x}), want, call=call, point=point,
                  inputs={"x": x})
 
 
@@ -175,7 +179,8 @@ def test_forward_keeps_autograd_graph(ex):
     lin = nn.Linear(3, 1)
     net = _build(ex, lin, nn.Sigmoid())
     x = torch.randn(5, 3)
-    net(x).sum().backward()
+    run(lambda: net(x).sum().backward(), call="MySequential(Linear(3, 1), Sigmoid())(x).sum().backward()",
+        point="forward calls the modules normally, so gradients reach their parameters", inputs={"x": x})
     # The same computation by hand, on a fresh leaf copy of the weight.
     w = lin.weight.detach().clone().requires_grad_()
     torch.sigmoid(x @ w.T + lin.bias.detach()).sum().backward()
@@ -187,28 +192,31 @@ def test_forward_keeps_autograd_graph(ex):
 def test_empty_returns_input(ex):
     net = _build(ex)
     x = torch.randn(2, 3)
-    out = net(x)
+    out = run(net, x, call="MySequential()(x)", point="with no modules forward(x) returns x", inputs={"x": x})
     expect(out is x, call="MySequential()(x)", point="with no modules forward(x) returns x",
            expected="x itself", got=describe(out), inputs={"x": x})
-    expect(len(net) == 0, call="len(MySequential())", point="len(net) is the number of modules",
-           expected="0", got=repr(len(net)))
+    n = run(len, net, call="len(MySequential())", point="len(net) is the number of modules")
+    expect(n == 0, call="len(MySequential())", point="len(net) is the number of modules",
+           expected="0", got=repr(n))
 
 
 def test_len_counts_modules(ex):
     lin = nn.Linear(2, 2)
     net = _build(ex, lin, nn.ReLU(), lin)
-    expect(len(net) == 3, call="len(MySequential(lin, ReLU(), lin))",
-           point="len(net) is the number of modules (a module passed twice counts twice)",
-           expected="3", got=repr(len(net)))
+    call = "len(MySequential(lin, ReLU(), lin))"
+    point = "len(net) is the number of modules (a module passed twice counts twice)"
+    n = run(len, net, call=call, point=point)
+    expect(n == 3, call=call, point=point, expected="3", got=repr(n))
 
 
 def test_getitem_positive_and_negative(ex):
     mods = _layers()
     net = _build(ex, *mods)
     for i in [0, 1, 3, -1, -2, -4]:
-        got = net[i]
-        expect(got is mods[i], call=f"net[{i}] with net = {CALL3}",
-               point="net[i] returns the i-th module, negative i counting from the end",
+        call = f"net[{i}] with net = {CALL3}"
+        point = "net[i] returns the i-th module, negative i counting from the end"
+        got = run(lambda: net[i], call=call, point=point)
+        expect(got is mods[i], call=call, point=point,
                expected=f"the {type(mods[i]).__name__} passed at position {i % len(mods)}",
                got=describe(got))
 

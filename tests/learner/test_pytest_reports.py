@@ -1,0 +1,214 @@
+"""Plain ``pytest`` as a learner runs it: what a failure says, the order, -m typos, --lf.
+
+Each test runs pytest in a subprocess, in a copy of the repository (or of the
+student release), against small implementations written here.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from learner_support import ROOT, TIMEOUT, Kata
+
+from grader.catalog import EXERCISES
+
+
+def _pytest(kata: Kata, *args: str, impl: Path | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = kata.env(**({"KATA_IMPL": str(impl)} if impl else {}))
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", *args], cwd=cwd or kata.root, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def _reports(stdout: str) -> dict[str, str]:
+    """The failure report of each test, by test name (pytest's ``____ name ____`` sections)."""
+    out, name = {}, None
+    for line in stdout.splitlines():
+        head = re.fullmatch(r"_{3,} (?:ERROR at setup of )?(\S+) _{3,}", line)
+        if head:
+            name = head.group(1)
+            out[name] = []
+        elif line.startswith("=") and name:
+            name = None
+        elif name:
+            out[name].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def _impl(tmp_path: Path, **files: str) -> Path:
+    """The reference solutions, with the given modules replaced."""
+    impl = tmp_path / "impl"
+    shutil.copytree(ROOT / "solutions", impl)
+    for name, text in files.items():
+        (impl / f"{name}.py").write_text(textwrap.dedent(text))
+    return impl
+
+
+DROPOUT = '''\
+import numpy as np
+import torch
+from torch import nn
+
+
+def dropout(x, p, training=True):
+    keep = torch.from_numpy(np.random.rand(*x.cpu().numpy().shape) >= p)  # numpy(): no data on meta
+    return x * keep.to(x.device) / (1 - p)
+
+
+class EpochDropout(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p, self.mask = p, None
+
+    def reset_mask(self):
+        raise NotImplementedError
+
+    def forward(self, x):
+        if self.mask is None:  # the notes' mask: the shape of the first batch
+            self.mask = (torch.rand(x.shape) >= self.p).to(x.dtype)
+        return x * self.mask / (1 - self.p)
+'''
+
+
+def test_stub_torch_error_and_crash_in_run(checkout: Kata, tmp_path: Path) -> None:
+    impl = _impl(tmp_path, dropout=DROPOUT)
+    r = _pytest(checkout, "tests/test_dropout.py", "-k", "made_on_x_device or reused_whatever or reset_mask",
+                impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    reports = _reports(r.stdout)
+    # The stub's own raise: one line, pointing at it.
+    line = DROPOUT.splitlines().index("        raise NotImplementedError") + 1
+    assert reports["test_epoch_reset_mask_sets_none_and_draws_anew"] == \
+        f"not implemented yet: reset_mask in dropout.py (line {line})"
+    # torch's NotImplementedError is a crash in their code, not an unwritten stub.
+    meta = reports["test_dropout_mask_is_made_on_x_device"]
+    assert "not implemented yet" not in meta, meta
+    assert "your code raised NotImplementedError: Cannot copy out of meta tensor" in meta, meta
+    assert "dropout.py:7, in dropout: keep = torch.from_numpy(" in meta, meta
+    # A crash inside run(): the call, the contract point and their line.
+    reuse = reports["test_epoch_mask_is_reused_whatever_the_batch_size"]
+    assert reuse.startswith("EpochDropout(0.5): a batch of 32, then one of 7\n"
+                            "  contract: every later training forward reuses the mask"), reuse
+    assert "  your code raised RuntimeError: The size of tensor a (7)" in reuse, reuse
+    assert "    dropout.py:22, in forward: return x * self.mask / (1 - self.p)" in reuse, reuse
+
+
+RAW_TESTS = '''\
+from torch import nn
+
+
+def test_raw_library_crash(load):
+    net = load("sequential").MySequential(nn.Linear(3, 4))
+    net.load_state_dict(nn.Sequential(nn.Linear(3, 4)).state_dict())
+
+
+def test_raw_crash_in_their_code(load):
+    net = load("sequential").MySequential(nn.Linear(3, 4))
+    net[5]
+'''
+
+LIST_SEQUENTIAL = '''\
+from torch import nn
+
+
+class MySequential(nn.Module):
+    def __init__(self, *modules):
+        super().__init__()
+        self.layers = list(modules)  # a plain list: nn.Module does not see the children
+
+    def forward(self, x):
+        for m in self.layers:
+            x = m(x)
+        return x
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+'''
+
+
+def test_crashes_inside_torch_take_a_few_lines(checkout: Kata, tmp_path: Path) -> None:
+    impl = _impl(tmp_path, sequential=LIST_SEQUENTIAL)
+    (checkout.root / "tests" / "test_raw_crash.py").write_text(RAW_TESTS)  # calls without run()
+    r = _pytest(checkout, "tests/test_sequential.py::test_load_state_dict_from_sequential",
+                "tests/test_raw_crash.py", impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    reports = _reports(r.stdout)
+    for name, text in reports.items():
+        assert "Traceback" not in text and "def " not in text and len(text.splitlines()) <= 8, f"{name}:\n{text}"
+    # With run(): the call and the point, what torch said, and where in torch (one line).
+    load = reports["test_load_state_dict_from_sequential"].splitlines()
+    assert load[0] == "net.load_state_dict(seq.state_dict())", load
+    assert load[2].startswith("  it raised RuntimeError: Error(s) in loading state_dict for MySequential"), load
+    assert re.fullmatch(r"    torch/nn/modules/module\.py:\d+, in load_state_dict: .*", load[-1]), load
+    # Without run(): the test's line that made the call, then the library's.
+    raw = reports["test_raw_library_crash"].splitlines()
+    assert raw[0].startswith("testing your code raised RuntimeError: Error(s) in loading state_dict"), raw
+    assert "  test_raw_crash.py:6, in test_raw_library_crash: net.load_state_dict(nn.Sequential(nn.Linear(3, 4))" \
+        ".state_dict())" in raw, raw
+    assert re.fullmatch(r"  torch/nn/modules/module\.py:\d+, in load_state_dict: .*", raw[-1]), raw
+    theirs = reports["test_raw_crash_in_their_code"].splitlines()
+    assert theirs == ["your code raised IndexError: list index out of range",
+                      "  test_raw_crash.py:11, in test_raw_crash_in_their_code: net[5]",
+                      "  sequential.py:18, in __getitem__: return self.layers[i]"], theirs
+
+
+def test_exercises_run_in_catalog_order_capstone_last(checkout: Kata) -> None:
+    r = _pytest(checkout, "--collect-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    files = [m.group(1) for m in re.finditer(r"^tests/test_(\w+)\.py::", r.stdout, re.M)]
+    assert list(dict.fromkeys(files)) == [e.id for e in EXERCISES], dict.fromkeys(files)
+    # Each file keeps its own order.
+    source = (ROOT / "tests" / "test_dropout.py").read_text()
+    want = [m.group(1) for m in re.finditer(r"^def (test_\w+)", source, re.M)]
+    got = [m.group(1) for m in re.finditer(r"^tests/test_dropout\.py::(test_\w+)", r.stdout, re.M)]
+    assert list(dict.fromkeys(got)) == want
+
+
+def test_capstone_names_the_broken_module(checkout: Kata, tmp_path: Path) -> None:
+    impl = _impl(tmp_path, dropout="def dropout(x, p:\n")
+    r = _pytest(checkout, "tests/test_capstone.py::test_to_features_values", impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "importing capstone.py failed: your dropout.py, which it imports, is broken at " in r.stdout, r.stdout
+    assert "dropout.py:1: SyntaxError" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("typo", ["crossentropy", "cross-entropy"])
+def test_unknown_exercise_in_dash_m(checkout: Kata, typo: str) -> None:
+    r = _pytest(checkout, "--collect-only", "-m", typo)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert f"unknown exercise '{typo}' (did you mean cross_entropy?); the exercises are: cross_entropy, " \
+           "datasets," in r.stderr, r.stderr
+    r = _pytest(checkout, "--collect-only", "-m", "cuda and dropout")  # an expression, a known marker: silent
+    assert r.returncode == 0 and "unknown exercise" not in r.stdout + r.stderr
+
+
+def test_pytest_from_inside_exercises(kata: Kata) -> None:
+    r = _pytest(kata, "--collect-only", "-m", "dropout", cwd=kata.root / "exercises")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test_dropout.py::test_dropout_p_one_gives_zeros" in r.stdout, r.stdout
+    r = _pytest(kata, "exercises/dropout.py")
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "hint: exercises/ holds your code, not tests: run `python -m pytest -m dropout`" in r.stdout, r.stdout
+
+
+def test_last_failed_and_stepwise_work(kata: Kata) -> None:
+    kata.solve("cross_entropy")
+    r = _pytest(kata, "-m", "cross_entropy or sequential")
+    failed = int(re.search(r"(\d+) failed", r.stdout).group(1))
+    assert r.returncode == 1 and " passed" in r.stdout, r.stdout
+    r = _pytest(kata, "--lf")
+    assert r.returncode == 1 and re.search(rf"\b{failed} failed in ", r.stdout), r.stdout
+    assert " passed" not in r.stdout, r.stdout
+    r = _pytest(kata, "--sw")  # catalog order: cross_entropy passes, then the first failure stops the run
+    assert re.search(r"1 failed, \d+ passed", r.stdout) and "test_cross_entropy.py" not in r.stdout, r.stdout
+    # The cache stays out of the learner's commits (a checkout has the repository's .gitignore).
+    ignore = kata.root / ".gitignore" if (kata.root / ".gitignore").exists() else ROOT / ".gitignore"
+    assert ".pytest_cache/" in ignore.read_text().splitlines()
