@@ -1,10 +1,13 @@
 """Every known-wrong implementation loses points; every correct variant keeps them all.
 
 A mutant's first line names the checks that must catch it: ``# kills: test_a, test_b``
-(a name without ``[...]`` matches any of its parametrisations).
+(a name without ``[...]`` matches any of its parametrisations). A mutant that gets a
+device wrong may say on its second line which CUDA checks must catch it too on a GPU
+machine: ``# kills on cuda: test_c``; without a GPU those tests are skipped ("needs CUDA").
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -14,10 +17,20 @@ MUTANTS = sorted((ROOT / "tests" / "mutants").glob("*/*.py"))
 ALTERNATIVES = sorted((ROOT / "tests" / "alternatives").glob("*/*.py"))
 
 
-def _kills(path: Path) -> list[str]:
-    first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# kills:"), f"{path}: first line must be '# kills: check, ...'"
-    return [k.strip() for k in first.removeprefix("# kills:").split(",") if k.strip()]
+def _kills(path: Path, cuda: bool = False) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if cuda:
+        prefix = "# kills on cuda:"
+        if len(lines) < 2 or not lines[1].startswith(prefix):
+            return []
+        line = lines[1]
+    else:
+        prefix, line = "# kills:", lines[0]
+        assert line.startswith(prefix), f"{path}: first line must be '# kills: check, ...'"
+    return [k.strip() for k in line.removeprefix(prefix).split(",") if k.strip()]
+
+
+CUDA_MUTANTS = [p for p in MUTANTS if _kills(p, cuda=True)]
 
 
 def _submission(make_submission, exercise: str, path: Path) -> Path:
@@ -44,6 +57,35 @@ def test_mutant_loses_points(grading, make_submission, path: Path) -> None:
         assert any(_matches(kill, n) for n in known), f"{path.name}: no check named {kill}"
         assert any(_matches(kill, n) for n in failed), (
             f"{path.name}: {kill} passed; failed checks were {failed}")
+
+
+def _cuda_checks(exercise: str) -> set[str]:
+    """The names of the checks of ``exercise`` marked ``@pytest.mark.cuda``."""
+    tree = ast.parse((ROOT / "grader" / "checks" / f"test_{exercise}.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any(ast.unparse(d) == "pytest.mark.cuda" for d in node.decorator_list)}
+
+
+def test_cuda_kills_name_cuda_checks() -> None:
+    """Runs without a GPU too: every name on a '# kills on cuda:' line is a CUDA check of its exercise."""
+    assert len(CUDA_MUTANTS) >= 10
+    for path in CUDA_MUTANTS:
+        cuda = _cuda_checks(path.parent.name)
+        for kill in _kills(path, cuda=True):
+            assert kill in cuda, f"{path.parent.name}/{path.name}: {kill} is not a CUDA check ({sorted(cuda)})"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("path", CUDA_MUTANTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_device_mutant_loses_cuda_checks(grading, make_submission, path: Path) -> None:
+    exercise = path.parent.name
+    graded = grading.grade(_submission(make_submission, exercise, path), [exercise])
+    result = graded.exercises[0]
+    cuda = [c for c in result.checks if c.cuda]
+    assert cuda, f"the CUDA checks were left out: {graded.warnings}"
+    failed = [c.name for c in cuda if not c.passed]
+    for kill in _kills(path, cuda=True):
+        assert any(_matches(kill, n) for n in failed), f"{path.name}: {kill} passed on the GPU; failed: {failed}"
 
 
 @pytest.mark.parametrize("path", ALTERNATIVES, ids=lambda p: f"{p.parent.name}/{p.stem}")

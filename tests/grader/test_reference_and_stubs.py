@@ -33,6 +33,18 @@ def test_reference_scores_100(grading) -> None:
         assert e.checks, f"{e.exercise} has no checks"
 
 
+@pytest.mark.cuda
+def test_reference_passes_the_cuda_checks(grading) -> None:
+    """On a GPU machine the CUDA checks count, for every exercise where the device matters."""
+    result = grading.grade(ROOT / "solutions")
+    cuda = {e.exercise: [c for c in e.checks if c.cuda] for e in result.exercises}
+    assert sorted(ex for ex, checks in cuda.items() if checks) == sorted(
+        ["cross_entropy", "sequential", "dropout", "weight_init", "training", "devices"]), result.warnings
+    failed = [f"{ex}/{c.name}: {c.reason}" for checks in cuda.values() for c in checks if not c.passed]
+    assert not failed
+    assert result.score == 100.0
+
+
 def test_grading_is_reproducible(grading) -> None:
     a = grading.grade(ROOT / "tests" / "mutants" / "cross_entropy", ["cross_entropy"])
     b = grading.grade(ROOT / "tests" / "mutants" / "cross_entropy", ["cross_entropy"])

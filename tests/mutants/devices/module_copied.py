@@ -1,4 +1,5 @@
 # kills: test_to_device_module_in_place
+# kills on cuda: test_cuda_to_device_moves_to_gpu
 # An nn.Module is deep-copied and the copy moved: the caller's model stays where it was.
 """Devices: choosing a GPU and moving data (reference solution)."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_to_device_keeps_values
+# kills on cuda: test_cuda_to_device_moves_to_gpu
 # Tensors are replaced by uninitialised/zero tensors of the same shape on the device (values lost).
 """Devices: choosing a GPU and moving data (reference solution)."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_try_all_gpus_lists_every_gpu
+# kills on cuda: test_cuda_real_gpus_reported
 # try_all_gpus numbers the GPUs from 1.
 """Devices: choosing a GPU and moving data (reference solution)."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_dropout_follows_device
+# kills on cuda: test_dropout_on_cuda
 # dropout draws its mask on the CPU whatever x's device is.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_epoch_follows_device
+# kills on cuda: test_epoch_same_pattern_on_cuda
 # EpochDropout draws and keeps its mask on the CPU whatever the input's device.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_epoch_follows_device
+# kills on cuda: test_epoch_same_pattern_on_cuda
 # EpochDropout keeps the mask on the device where it was drawn when the module and inputs move.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

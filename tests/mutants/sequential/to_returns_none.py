@@ -1,4 +1,5 @@
 # kills: test_to_converts_every_child
+# kills on cuda: test_to_cuda_and_forward_there
 # Overrides to() and forgets to return the module.
 """MySequential: a container of your own (reference solution)."""
 from __future__ import annotations

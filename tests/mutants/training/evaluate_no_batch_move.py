@@ -1,4 +1,5 @@
 # kills: test_evaluate_moves_batches, test_fit_moves_batches
+# kills on cuda: test_evaluate_on_cuda, test_fit_on_cuda
 # evaluate ignores device: batches stay where the loader made them.
 """Reference solution: the training loop (d2l 3.6 ``train_epoch_ch3``/``train_ch3``;
 PyTorch tutorial "Optimizing Model Parameters")."""

@@ -1,4 +1,5 @@
 # kills: test_fit_moves_batches
+# kills on cuda: test_fit_on_cuda
 # fit moves the model but does not pass device on to train_epoch and evaluate.
 """Reference solution: the training loop (d2l 3.6 ``train_epoch_ch3``/``train_ch3``;
 PyTorch tutorial "Optimizing Model Parameters")."""

@@ -1,4 +1,5 @@
 # kills: test_fit_moves_model
+# kills on cuda: test_fit_on_cuda
 # fit never moves the model to device (only the batches move).
 """Reference solution: the training loop (d2l 3.6 ``train_epoch_ch3``/``train_ch3``;
 PyTorch tutorial "Optimizing Model Parameters")."""

@@ -1,4 +1,5 @@
 # kills: test_keeps_device
+# kills on cuda: test_cuda_modules
 # init_normal assigns weight.data a fresh tensor made on the CPU: PyTorch refuses that for a CUDA (or meta) layer.
 """Parameter initialisation and Xavier: reference solution.
 

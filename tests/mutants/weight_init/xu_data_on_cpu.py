@@ -1,4 +1,5 @@
 # kills: test_keeps_device
+# kills on cuda: test_cuda_modules
 # xavier_uniform_ assigns tensor.data a new CPU tensor: PyTorch refuses that for a CUDA (or meta) tensor.
 """Parameter initialisation and Xavier: reference solution.
 
