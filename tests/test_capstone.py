@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.io import write_png
 
-from kata import call_str, describe, expect, expect_close
+from kata import call_str, describe, expect, expect_close, run
 
 # torchvision 0.29 deprecates its PNG codecs in favour of TorchCodec; they still work.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -56,56 +56,67 @@ def _blobs(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
+def _build(ex, **kwargs):
+    return run(ex.build_model, call=call_str("build_model", **kwargs),
+               point="build_model(hidden, p) returns your MySequential(Linear(64, hidden), ReLU(), EpochDropout(p), "
+                     "Linear(hidden, 10)), Xavier-initialised", **kwargs)
+
+
 def test_to_features_values(ex):
     images = _images(3)
+    point = "a float32 vector of the 64 pixels in row-major order, divided by 255"
     for image in images:
-        expect_close(ex.to_features(image.clone()), image.reshape(64).to(torch.float32) / 255,
-                     call=call_str("to_features", image),
-                     point="a float32 vector of the 64 pixels in row-major order, divided by 255",
-                     inputs={"image": image})
+        call, inputs = call_str("to_features", image), {"image": image}
+        got = run(ex.to_features, image.clone(), call=call, point=point, inputs=inputs)
+        expect_close(got, image.reshape(64).to(torch.float32) / 255, call=call, point=point, inputs=inputs)
 
 
 def test_to_features_leaves_image_alone(ex):
     image = _images(1)[0]
     before = image.clone()
-    ex.to_features(image)
-    expect(torch.equal(image, before), call=call_str("to_features", image),
-           point="to_features does not modify the image", expected="the image unchanged",
-           got="the image was modified in place", inputs={"image": before})
+    call, point, inputs = call_str("to_features", image), "to_features does not modify the image", {"image": before}
+    run(ex.to_features, image, call=call, point=point, inputs=inputs)
+    expect(torch.equal(image, before), call=call, point=point, expected="the image unchanged",
+           got="the image was modified in place", inputs=inputs)
 
 
 def test_digits_dataset_is_your_custom_dataset(ex, load, tmp_path):
     annotations, img_dir = _write_digits(tmp_path, _images(4), [3, 1, 4, 1])
-    ds = ex.digits_dataset(annotations, img_dir)
-    expect(isinstance(ds, load("datasets").CustomImageDataset), call="digits_dataset(labels.csv, png/)",
-           point="returns your datasets.CustomImageDataset", expected="a CustomImageDataset",
-           got=describe(ds))
-    expect(len(ds) == 4, call="len(digits_dataset(labels.csv, png/))", point="one item per CSV row",
-           expected="4", got=repr(len(ds)))
+    call, point = "digits_dataset(labels.csv, png/)", "returns your datasets.CustomImageDataset"
+    ds = run(ex.digits_dataset, annotations, img_dir, call=call, point=point)
+    expect(isinstance(ds, load("datasets").CustomImageDataset), call=call, point=point,
+           expected="a CustomImageDataset", got=describe(ds))
+    call, point = "len(digits_dataset(labels.csv, png/))", "one item per CSV row"
+    n = run(len, ds, call=call, point=point)
+    expect(n == 4, call=call, point=point, expected="4", got=repr(n))
 
 
 def test_digits_dataset_items(ex, tmp_path):
     images, labels = _images(4), [3, 1, 4, 9]
     annotations, img_dir = _write_digits(tmp_path, images, labels)
-    ds = ex.digits_dataset(annotations, img_dir)
+    ds = run(ex.digits_dataset, annotations, img_dir, call="digits_dataset(labels.csv, png/)",
+             point="returns your datasets.CustomImageDataset with transform=to_features")
+    point = "items are to_features(image): float32 (64,) in [0, 1]"
     for i in range(4):
-        x, y = ds[i]
+        x, y = run(lambda: ds[i], call=f"digits_dataset(...)[{i}]", point=point)
         expect_close(x, images[i].reshape(64).to(torch.float32) / 255, call=f"digits_dataset(...)[{i}][0]",
-                     point="items are to_features(image): float32 (64,) in [0, 1]")
+                     point=point)
         expect(type(y) is int and y == labels[i], call=f"digits_dataset(...)[{i}][1]",
                point="the label stays the row's Python int (no target transform)",
                expected=repr(labels[i]), got=describe(y))
 
 
 def test_build_model_layers(ex, load):
-    model = ex.build_model(hidden=32, p=0.3)
+    model = _build(ex, hidden=32, p=0.3)
     kinds = [type(m).__name__ for m in model.children()] if isinstance(model, torch.nn.Module) else []
     expect(isinstance(model, load("sequential").MySequential), call="build_model(hidden=32, p=0.3)",
            point="the model is your sequential.MySequential", expected="a MySequential", got=describe(model))
     expect(kinds == ["Linear", "ReLU", "EpochDropout", "Linear"], call="build_model(hidden=32, p=0.3)",
            point="Linear(64, hidden), ReLU(), EpochDropout(p), Linear(hidden, 10), in this order",
            expected="['Linear', 'ReLU', 'EpochDropout', 'Linear']", got=repr(kinds))
-    first, drop, last = model[0], model[2], model[3]
+    first, drop, last = run(lambda: (model[0], model[2], model[3]),
+                            call="model[0], model[2], model[3] with model = build_model(hidden=32, p=0.3)",
+                            point="model[i] is the i-th layer of your MySequential")
     expect((first.in_features, first.out_features, last.in_features, last.out_features) == (64, 32, 32, 10),
            call="build_model(hidden=32, p=0.3)", point="64 inputs, `hidden` hidden units, 10 outputs",
            expected="Linear(64, 32) ... Linear(32, 10)",
@@ -116,9 +127,10 @@ def test_build_model_layers(ex, load):
 
 
 def test_build_model_is_xavier_initialised(ex):
-    model = ex.build_model(hidden=48)
+    model = _build(ex, hidden=48)
     for i in (0, 3):
-        layer = model[i]
+        layer = run(lambda: model[i], call=f"build_model(hidden=48)[{i}]",
+                    point="model[i] is the i-th layer: Linear(64, hidden) at 0, Linear(hidden, 10) at 3")
         bound = (6 / (layer.in_features + layer.out_features)) ** 0.5
         expect(bool((layer.bias == 0).all()), call="build_model(hidden=48)",
                point="model.apply(weight_init.init_xavier) sets every bias to zero",
@@ -131,32 +143,34 @@ def test_build_model_is_xavier_initialised(ex):
 
 
 def test_build_model_forward(ex):
-    model = ex.build_model()
-    model.eval()
+    model = _build(ex)
+    run(lambda: model.eval(), call="build_model().eval()", point=".eval() switches the model to evaluation mode")
     x = torch.rand(5, 64)
+    call, point, inputs = "build_model()(x)", "maps a batch (N, 64) to float32 logits (N, 10)", {"x": x}
     with torch.no_grad():
-        out = model(x)
+        out = run(model, x, call=call, point=point, inputs=inputs)
     expect(isinstance(out, torch.Tensor) and tuple(out.shape) == (5, 10) and out.dtype == torch.float32,
-           call="build_model()(x)", point="maps a batch (N, 64) to float32 logits (N, 10)",
-           expected="tensor float32 (5, 10)", got=describe(out), inputs={"x": x})
+           call=call, point=point, expected="tensor float32 (5, 10)", got=describe(out), inputs=inputs)
 
 
 def test_make_loaders(ex):
     train_set = TensorDataset(torch.arange(20.0).reshape(20, 1), torch.arange(20))
     val_set = TensorDataset(torch.arange(10.0).reshape(10, 1), torch.arange(10))
-    train_loader, val_loader = ex.make_loaders(train_set, val_set, batch_size=4)
     call = "make_loaders(20 samples, 10 samples, batch_size=4)"
-    sizes = [len(y) for _, y in val_loader]
-    expect(sizes == [4, 4, 2], call=call, point="batches of batch_size (the last one shorter)",
-           expected="[4, 4, 2]", got=repr(sizes))
-    val_order = torch.cat([y for _, y in val_loader]).tolist()
-    expect(val_order == list(range(10)), call=call, point="the validation loader does not shuffle",
+    point = "returns (train_loader, val_loader): DataLoaders over the two sets"
+    train_loader, val_loader = run(ex.make_loaders, train_set, val_set, batch_size=4, call=call, point=point)
+    point = "batches of batch_size (the last one shorter)"
+    sizes = run(lambda: [len(y) for _, y in val_loader], call=call, point=point)
+    expect(sizes == [4, 4, 2], call=call, point=point, expected="[4, 4, 2]", got=repr(sizes))
+    point = "the validation loader does not shuffle"
+    val_order = run(lambda: torch.cat([y for _, y in val_loader]).tolist(), call=call, point=point)
+    expect(val_order == list(range(10)), call=call, point=point,
            expected=repr(list(range(10))), got=repr(val_order))
     torch.manual_seed(0)
-    orders = [torch.cat([y for _, y in train_loader]).tolist() for _ in range(2)]
+    point = "the training loader shuffles, a new order every epoch"
+    orders = run(lambda: [torch.cat([y for _, y in train_loader]).tolist() for _ in range(2)], call=call, point=point)
     expect(sorted(orders[0]) == list(range(20)) and orders[0] != list(range(20)) and orders[0] != orders[1],
-           call=call, point="the training loader shuffles, a new order every epoch",
-           expected="two different shuffled orders", got=repr(orders))
+           call=call, point=point, expected="two different shuffled orders", got=repr(orders))
 
 
 def _loaders(n_train: int = 200, n_val: int = 100):
@@ -177,8 +191,10 @@ def test_train_returns_fits_history(ex, load, monkeypatch):
 
     monkeypatch.setattr(training, "fit", spy_fit)
     torch.manual_seed(0)
-    history = ex.train(ex.build_model(hidden=32), *_loaders(), epochs=2, device="cpu")
+    model = _build(ex, hidden=32)
     call = "train(model, train_loader, val_loader, epochs=2, device='cpu')"
+    history = run(ex.train, model, *_loaders(), epochs=2, device="cpu", call=call,
+                  point="trains the model with your training.fit and returns the history")
     expect("history" in seen, call=call, point="trains with your training.fit", expected="a call of training.fit",
            got="no call of training.fit")
     expect(history is seen["history"], call=call, point="returns the history fit returned",
@@ -207,8 +223,10 @@ def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
 
     monkeypatch.setattr(devices, "pick_device", spy_pick)
     monkeypatch.setattr(devices, "to_device", spy_to_device)
-    ex.train(ex.build_model(hidden=16), *_loaders(40, 20), epochs=1)
+    model = _build(ex, hidden=16)
     call = "train(model, train_loader, val_loader, epochs=1)"
+    run(ex.train, model, *_loaders(40, 20), epochs=1, call=call,
+        point="device=None: pick the device with devices.pick_device(), move the model there and train")
     expect(len(picked) == 1, call=call, point="device=None means devices.pick_device()",
            expected="one call of pick_device", got=f"{len(picked)} calls")
     expect(moved == ["cpu"], call=call, point="the model is moved with devices.to_device(model, device)",
@@ -217,10 +235,11 @@ def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
 
 def test_train_learns(ex):
     torch.manual_seed(0)
-    history = ex.train(ex.build_model(hidden=32, p=0.1), *_loaders(), epochs=5, lr=0.02, device="cpu")
+    model = _build(ex, hidden=32, p=0.1)
+    call = "train(build_model(hidden=32, p=0.1), ..., epochs=5, lr=0.02) on 10 easy synthetic classes"
+    point = "training lowers the loss and learns an easy task (your pieces work together)"
+    history = run(ex.train, model, *_loaders(), epochs=5, lr=0.02, device="cpu", call=call, point=point)
     acc = history[-1]["val_acc"]
-    expect(acc >= 0.9 and history[-1]["train_loss"] < history[0]["train_loss"],
-           call="train(build_model(hidden=32, p=0.1), ..., epochs=5, lr=0.02) on 10 easy synthetic classes",
-           point="training lowers the loss and learns an easy task (your pieces work together)",
+    expect(acc >= 0.9 and history[-1]["train_loss"] < history[0]["train_loss"], call=call, point=point,
            expected="val_acc >= 0.9 and a falling train_loss",
            got=f"val_acc {acc:.3f}, train_loss {history[0]['train_loss']:.3f} -> {history[-1]['train_loss']:.3f}")

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import write_png
 
-from kata import describe, expect, expect_close, expect_raises
+from kata import describe, expect, expect_close, expect_raises, run
 
 # torchvision 0.29 warns on every PNG read/write that its image codecs are deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -44,6 +44,17 @@ def _write_dataset(root: Path, images, csv_text: str | None = None) -> tuple[str
     return str(csv_path), str(img_dir)
 
 
+def _my_dataset(ex, data, labels, call: str = "MyDataset(data, labels)", inputs: dict | None = None):
+    return run(ex.MyDataset, data, labels, call=call, inputs=inputs,
+               point="MyDataset(data, labels) keeps data and labels (of the same length)")
+
+
+def _custom(ex, csv_path, img_dir, call: str = "CustomImageDataset(csv, img_dir)", inputs: dict | None = None,
+            **kwargs):
+    return run(ex.CustomImageDataset, csv_path, img_dir, call=call, inputs=inputs,
+               point="__init__ reads the file_name,label CSV (a header row, then one row per image)", **kwargs)
+
+
 def _same_tensor(got, want) -> bool:
     return (isinstance(got, torch.Tensor) and got.dtype == want.dtype
             and got.shape == want.shape and torch.equal(got, want))
@@ -52,8 +63,9 @@ def _same_tensor(got, want) -> bool:
 # ---------------------------------------------------------------- MyDataset
 
 def test_mydataset_is_a_dataset(ex):
-    ds = ex.MyDataset(torch.zeros(3, 2), torch.zeros(3))
-    expect(isinstance(ds, Dataset), call="MyDataset(torch.zeros(3, 2), torch.zeros(3))",
+    call = "MyDataset(torch.zeros(3, 2), torch.zeros(3))"
+    ds = _my_dataset(ex, torch.zeros(3, 2), torch.zeros(3), call=call)
+    expect(isinstance(ds, Dataset), call=call,
            point="MyDataset is a torch.utils.data.Dataset",
            expected="an instance of torch.utils.data.Dataset", got=f"a {type(ds).__mro__}")
 
@@ -61,14 +73,16 @@ def test_mydataset_is_a_dataset(ex):
 def test_mydataset_len_and_items_over_tensors(ex):
     data = torch.arange(15.0).reshape(5, 3)
     labels = torch.tensor([4, 1, 0, 2, 2])
-    ds = ex.MyDataset(data, labels)
     call = "MyDataset(data, labels)"
-    expect(len(ds) == 5, call=f"len({call})", point="len(ds) is the length of data",
-           expected="5", got=repr(len(ds)), inputs={"data": data, "labels": labels})
+    inputs = {"data": data, "labels": labels}
+    ds = _my_dataset(ex, data, labels, call=call, inputs=inputs)
+    point = "len(ds) is the length of data"
+    n = run(len, ds, call=f"len({call})", point=point, inputs=inputs)
+    expect(n == 5, call=f"len({call})", point=point, expected="5", got=repr(n), inputs=inputs)
+    point = "ds[i] returns the pair (data[i], labels[i])"
     for i in (0, 3, 4):
-        item = ds[i]
-        expect(isinstance(item, tuple) and len(item) == 2, call=f"{call}[{i}]",
-               point="ds[i] returns the pair (data[i], labels[i])",
+        item = run(lambda: ds[i], call=f"{call}[{i}]", point=point, inputs=inputs)
+        expect(isinstance(item, tuple) and len(item) == 2, call=f"{call}[{i}]", point=point,
                expected="a tuple of 2 items", got=describe(item))
         expect_close(item[0], data[i], call=f"{call}[{i}][0]", point="ds[i][0] is data[i]",
                      inputs={"data": data})
@@ -79,14 +93,15 @@ def test_mydataset_len_and_items_over_tensors(ex):
 def test_mydataset_items_over_lists_are_not_converted(ex):
     data = [1.5, 2.5, 3.5]
     labels = [0, 1, 0]
-    ds = ex.MyDataset(data, labels)
-    expect(len(ds) == 3, call="len(MyDataset([1.5, 2.5, 3.5], [0, 1, 0]))",
-           point="len(ds) is the length of data", expected="3", got=repr(len(ds)))
-    item = ds[1]
+    built = "MyDataset([1.5, 2.5, 3.5], [0, 1, 0])"
+    ds = _my_dataset(ex, data, labels, call=built)
+    call, point = f"len({built})", "len(ds) is the length of data"
+    n = run(len, ds, call=call, point=point)
+    expect(n == 3, call=call, point=point, expected="3", got=repr(n))
+    call, point = f"{built}[1]", "ds[i] returns (data[i], labels[i]) exactly as indexing the lists gives them"
+    item = run(lambda: ds[1], call=call, point=point)
     expect(type(item) is tuple and item == (2.5, 1) and type(item[0]) is float and type(item[1]) is int,
-           call="MyDataset([1.5, 2.5, 3.5], [0, 1, 0])[1]",
-           point="ds[i] returns (data[i], labels[i]) exactly as indexing the lists gives them",
-           expected="(2.5, 1), a float and an int", got=describe(item))
+           call=call, point=point, expected="(2.5, 1), a float and an int", got=describe(item))
 
 
 @pytest.mark.parametrize("data, labels", [
@@ -103,11 +118,11 @@ def test_mydataset_different_lengths_raise_value_error(ex, data, labels):
 def test_mydataset_with_dataloader_over_tensors(ex):
     data = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(10)
-    loader = DataLoader(ex.MyDataset(data, labels), batch_size=4)
-    batches = list(loader)
+    ds = _my_dataset(ex, data, labels, inputs={"data": data, "labels": labels})
     call = "list(DataLoader(MyDataset(data, labels), batch_size=4))"
-    expect(len(batches) == 3, call=call, point="works with DataLoader: 10 samples make batches of 4, 4, 2",
-           expected="3 batches", got=f"{len(batches)} batches")
+    point = "works with DataLoader: 10 samples make batches of 4, 4, 2"
+    batches = run(lambda: list(DataLoader(ds, batch_size=4)), call=call, point=point)
+    expect(len(batches) == 3, call=call, point=point, expected="3 batches", got=f"{len(batches)} batches")
     for b, (start, stop) in enumerate([(0, 4), (4, 8), (8, 10)]):
         x, y = batches[b]
         expect_close(x, data[start:stop], call=f"{call}[{b}][0]",
@@ -119,8 +134,11 @@ def test_mydataset_with_dataloader_over_tensors(ex):
 def test_mydataset_with_dataloader_over_lists(ex):
     data = [0.5, 1.5, 2.5, 3.5, 4.5]
     labels = [1, 0, 1, 1, 0]
-    x, y = next(iter(DataLoader(ex.MyDataset(data, labels), batch_size=3)))
+    ds = _my_dataset(ex, data, labels, inputs={"data": data, "labels": labels})
     call = "next(iter(DataLoader(MyDataset(data, labels), batch_size=3)))"
+    x, y = run(lambda: next(iter(DataLoader(ds, batch_size=3))), call=call,
+               point="works with DataLoader: the first batch is (data[:3], labels[:3]) collated",
+               inputs={"data": data, "labels": labels})
     expect_close(x, torch.tensor([0.5, 1.5, 2.5], dtype=torch.float64), call=call + "[0]",
                  point="default collation turns a batch of Python floats into a float64 tensor",
                  inputs={"data": data})
@@ -134,50 +152,54 @@ def test_mydataset_with_dataloader_over_lists(ex):
 def test_custom_is_a_dataset_and_len_counts_data_rows(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
+    inputs = {"csv": Path(csv_path).read_text()}
+    ds = _custom(ex, csv_path, img_dir, inputs=inputs)
     expect(isinstance(ds, Dataset), call="CustomImageDataset(csv, img_dir)",
            point="CustomImageDataset is a torch.utils.data.Dataset",
            expected="an instance of torch.utils.data.Dataset", got=f"a {type(ds).__mro__}")
-    expect(len(ds) == 4, call="len(CustomImageDataset(csv, img_dir))",
-           point="len(ds) is the number of data rows (not the header, not the final newline)",
-           expected="4", got=repr(len(ds)), inputs={"csv": Path(csv_path).read_text()})
+    call = "len(CustomImageDataset(csv, img_dir))"
+    point = "len(ds) is the number of data rows (not the header, not the final newline)"
+    n = run(len, ds, call=call, point=point, inputs=inputs)
+    expect(n == 4, call=call, point=point, expected="4", got=repr(n), inputs=inputs)
 
 
 def test_custom_len_without_final_newline_and_with_no_rows(ex, tmp_path):
     images = _images()[:2]
     text = "file_name,label\n" + "\n".join(f"{n},{lab}" for n, _, lab in images)
     csv_path, img_dir = _write_dataset(tmp_path, images, text)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
-    expect(len(ds) == 2, call="len(CustomImageDataset(csv, img_dir))",
-           point="len(ds) is the number of data rows", expected="2", got=repr(len(ds)),
-           inputs={"csv": text})
+    call = "len(CustomImageDataset(csv, img_dir))"
+    point, inputs = "len(ds) is the number of data rows", {"csv": text}
+    ds = _custom(ex, csv_path, img_dir, inputs=inputs)
+    n = run(len, ds, call=call, point=point, inputs=inputs)
+    expect(n == 2, call=call, point=point, expected="2", got=repr(n), inputs=inputs)
     Path(csv_path).write_text("file_name,label\n")
-    ds = ex.CustomImageDataset(csv_path, img_dir)
-    expect(len(ds) == 0, call="len(CustomImageDataset(csv, img_dir))",
-           point="len(ds) is the number of data rows: a header alone means 0",
-           expected="0", got=repr(len(ds)), inputs={"csv": "file_name,label\n"})
+    point, inputs = "len(ds) is the number of data rows: a header alone means 0", {"csv": "file_name,label\n"}
+    ds = _custom(ex, csv_path, img_dir, inputs=inputs)
+    n = run(len, ds, call=call, point=point, inputs=inputs)
+    expect(n == 0, call=call, point=point, expected="0", got=repr(n), inputs=inputs)
 
 
 def test_custom_images_are_exactly_what_read_image_gives(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
+    ds = _custom(ex, csv_path, img_dir)
     for i, (name, img, _) in enumerate(images):
-        got = ds[i][0]
         kind = "grayscale (1 channel)" if img.shape[0] == 1 else "RGB (3 channels)"
-        expect(_same_tensor(got, img), call=f"CustomImageDataset(csv, img_dir)[{i}][0]",
-               point=f"the image is exactly what read_image returns: uint8, C x H x W, values as stored; {name} is {kind}",
-               expected=describe(img), got=describe(got))
+        call = f"CustomImageDataset(csv, img_dir)[{i}][0]"
+        point = f"the image is exactly what read_image returns: uint8, C x H x W, values as stored; {name} is {kind}"
+        got = run(lambda: ds[i][0], call=call, point=point)
+        expect(_same_tensor(got, img), call=call, point=point, expected=describe(img), got=describe(got))
 
 
 def test_custom_labels_are_python_ints(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
+    ds = _custom(ex, csv_path, img_dir)
+    point = "the label is the row's label as a Python int"
     for i, (_, _, lab) in enumerate(images):
-        got = ds[i][1]
-        expect(type(got) is int and got == lab, call=f"CustomImageDataset(csv, img_dir)[{i}][1]",
-               point="the label is the row's label as a Python int",
+        call = f"CustomImageDataset(csv, img_dir)[{i}][1]"
+        got = run(lambda: ds[i][1], call=call, point=point)
+        expect(type(got) is int and got == lab, call=call, point=point,
                expected=f"{lab!r} (int)", got=f"{got!r} ({type(got).__name__})")
 
 
@@ -199,9 +221,10 @@ def test_custom_reads_images_lazily(ex, tmp_path):
     # ... and only afterwards the real images arrive.
     for name, img, _ in images:
         write_png(img, str(Path(img_dir) / name))
-    got = ds[1][0]
-    expect(_same_tensor(got, images[1][1]), call="CustomImageDataset(csv, img_dir)[1][0]",
-           point="the image is read from disk when it is asked for, not up front in __init__",
+    call = "CustomImageDataset(csv, img_dir)[1][0]"
+    point = "the image is read from disk when it is asked for, not up front in __init__"
+    got = run(lambda: ds[1][0], call=call, point=point)
+    expect(_same_tensor(got, images[1][1]), call=call, point=point,
            expected=describe(images[1][1]) + " (the file as it is when ds[1] is called)",
            got=describe(got))
 
@@ -209,12 +232,12 @@ def test_custom_reads_images_lazily(ex, tmp_path):
 def test_custom_negative_indices_count_from_the_end(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
+    ds = _custom(ex, csv_path, img_dir)
+    point = "negative indices count from the end, like a Python list"
     for idx, want in ((-1, 3), (-4, 0), (-2, 2)):
-        img, lab = ds[idx]
-        expect(_same_tensor(img, images[want][1]) and lab == images[want][2],
-               call=f"CustomImageDataset(csv, img_dir)[{idx}]",
-               point="negative indices count from the end, like a Python list",
+        call = f"CustomImageDataset(csv, img_dir)[{idx}]"
+        img, lab = run(lambda: ds[idx], call=call, point=point)
+        expect(_same_tensor(img, images[want][1]) and lab == images[want][2], call=call, point=point,
                expected=f"row {want}: ({describe(images[want][1])}, {images[want][2]})",
                got=f"({describe(img)}, {lab!r})")
 
@@ -222,14 +245,14 @@ def test_custom_negative_indices_count_from_the_end(ex, tmp_path):
 def test_custom_out_of_range_raises_index_error(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir)
+    ds = _custom(ex, csv_path, img_dir)
     for idx in (4, 10, -5):
         expect_raises(IndexError, ds.__getitem__, idx, call=f"CustomImageDataset(csv, img_dir)[{idx}]  # len 4",
                       point="an index out of range raises IndexError")
-    items = list(ds)
-    expect(len(items) == 4, call="list(CustomImageDataset(csv, img_dir))",
-           point="iteration by indexing stops at the IndexError after the last row",
-           expected="4 items", got=f"{len(items)} items")
+    call = "list(CustomImageDataset(csv, img_dir))"
+    point = "iteration by indexing stops at the IndexError after the last row"
+    items = run(list, ds, call=call, point=point)
+    expect(len(items) == 4, call=call, point=point, expected="4 items", got=f"{len(items)} items")
 
 
 def test_custom_transforms_are_applied(ex, tmp_path):
@@ -241,9 +264,12 @@ def test_custom_transforms_are_applied(ex, tmp_path):
         seen.append(img)
         return img.float() / 255
 
-    ds = ex.CustomImageDataset(csv_path, img_dir, transform=transform, target_transform=lambda y: y * 100 + 1)
-    img, lab = ds[2]
-    call = "CustomImageDataset(csv, img_dir, transform=lambda x: x.float() / 255, target_transform=lambda y: y * 100 + 1)[2]"
+    built = ("CustomImageDataset(csv, img_dir, transform=lambda x: x.float() / 255, "
+             "target_transform=lambda y: y * 100 + 1)")
+    ds = _custom(ex, csv_path, img_dir, call=built, transform=transform, target_transform=lambda y: y * 100 + 1)
+    call = built + "[2]"
+    img, lab = run(lambda: ds[2], call=call,
+                   point="ds[i] returns (transform(image), target_transform(label)) when they are given")
     expect(len(seen) == 1 and _same_tensor(seen[0], images[2][1]), call=call,
            point="transform is called once, on the image exactly as read_image returns it",
            expected=f"one call with {describe(images[2][1])}",
@@ -257,11 +283,12 @@ def test_custom_transforms_are_applied(ex, tmp_path):
 def test_custom_without_transforms_leaves_items_alone(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    ds = ex.CustomImageDataset(csv_path, img_dir, target_transform=str)
-    img, lab = ds[0]
-    expect(_same_tensor(img, images[0][1]) and lab == "3",
-           call="CustomImageDataset(csv, img_dir, target_transform=str)[0]",
-           point="with transform=None the image is untouched; target_transform applies to the label only",
+    built = "CustomImageDataset(csv, img_dir, target_transform=str)"
+    ds = _custom(ex, csv_path, img_dir, call=built, target_transform=str)
+    call = built + "[0]"
+    point = "with transform=None the image is untouched; target_transform applies to the label only"
+    img, lab = run(lambda: ds[0], call=call, point=point)
+    expect(_same_tensor(img, images[0][1]) and lab == "3", call=call, point=point,
            expected=f"({describe(images[0][1])}, '3')", got=f"({describe(img)}, {lab!r})")
 
 
@@ -270,9 +297,11 @@ def test_custom_with_dataloader_and_one_hot(ex, tmp_path):
     images = [(f"im{i}.png", torch.randint(0, 256, (1, 4, 4), generator=g, dtype=torch.uint8), lab)
               for i, lab in enumerate([2, 9, 0, 5, 5])]
     csv_path, img_dir = _write_dataset(tmp_path, images)
-    loader = DataLoader(ex.CustomImageDataset(csv_path, img_dir, target_transform=ex.one_hot), batch_size=3)
-    x, y = next(iter(loader))
+    ds = _custom(ex, csv_path, img_dir, call="CustomImageDataset(csv, img_dir, target_transform=one_hot)",
+                 target_transform=ex.one_hot)
     call = "next(iter(DataLoader(CustomImageDataset(csv, img_dir, target_transform=one_hot), batch_size=3)))"
+    x, y = run(lambda: next(iter(DataLoader(ds, batch_size=3))), call=call,
+               point="works with DataLoader: the first batch is (3 images, their one_hot labels) collated")
     want_x = torch.stack([img for _, img, _ in images[:3]])
     expect(_same_tensor(x, want_x), call=call + "[0]",
            point="default collation stacks the uint8 images into (B, C, H, W)",
@@ -286,21 +315,24 @@ def test_custom_with_dataloader_and_one_hot(ex, tmp_path):
 
 @pytest.mark.parametrize("label, num_classes", [(3, 10), (0, 10), (9, 10), (0, 1), (4, 5), (17, 20)])
 def test_one_hot_values(ex, label, num_classes):
-    got = ex.one_hot(label, num_classes=num_classes)
+    call = f"one_hot({label}, num_classes={num_classes})"
+    point = "a float32 tensor of shape (num_classes,) with 1.0 at label and 0.0 elsewhere"
+    got = run(ex.one_hot, label, num_classes=num_classes, call=call, point=point)
     want = torch.nn.functional.one_hot(torch.tensor(label), num_classes).to(torch.float32)
-    expect_close(got, want, call=f"one_hot({label}, num_classes={num_classes})",
-                 point="a float32 tensor of shape (num_classes,) with 1.0 at label and 0.0 elsewhere")
+    expect_close(got, want, call=call, point=point)
 
 
 def test_one_hot_default_has_ten_classes(ex):
-    got = ex.one_hot(6)
+    call, point = "one_hot(6)", "num_classes defaults to 10"
+    got = run(ex.one_hot, 6, call=call, point=point)
     want = torch.zeros(10)
     want[6] = 1.0
-    expect_close(got, want, call="one_hot(6)", point="num_classes defaults to 10")
+    expect_close(got, want, call=call, point=point)
 
 
 def test_one_hot_calls_return_separate_tensors(ex):
-    first = ex.one_hot(1, 4)
-    ex.one_hot(2, 4)
-    expect_close(first, torch.tensor([0.0, 1.0, 0.0, 0.0]), call="a = one_hot(1, 4); one_hot(2, 4); a",
-                 point="each call returns its own new tensor (a later call must not change it)")
+    call = "a = one_hot(1, 4); one_hot(2, 4); a"
+    point = "each call returns its own new tensor (a later call must not change it)"
+    first = run(ex.one_hot, 1, 4, call="a = one_hot(1, 4)", point=point)
+    run(ex.one_hot, 2, 4, call="a = one_hot(1, 4); one_hot(2, 4)", point=point)
+    expect_close(first, torch.tensor([0.0, 1.0, 0.0, 0.0]), call=call, point=point)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from kata import describe, expect, expect_close
+from kata import describe, expect, expect_close, run
 
 Batch = namedtuple("Batch", ["X", "y"])
 
@@ -64,18 +64,20 @@ def _where(machine_desc: str) -> str:
     (0, False, "cpu"), (1, False, "cuda"), (2, False, "cuda"), (0, True, "mps"), (1, True, "cuda")])
 def test_pick_device(ex, machine, cuda, mps, want):
     machine(cuda=cuda, mps=mps)
-    got = ex.pick_device()
+    call = "pick_device()" + _where(f"{cuda} GPU(s), MPS {'available' if mps else 'absent'}")
+    point = "pick_device() is cuda if available, else mps if available, else cpu (a torch.device)"
+    got = run(ex.pick_device, call=call, point=point)
     ok = isinstance(got, torch.device) and got.type == want and got.index in (None, 0)
-    expect(ok, call="pick_device()" + _where(f"{cuda} GPU(s), MPS {'available' if mps else 'absent'}"),
-           point="pick_device() is cuda if available, else mps if available, else cpu (a torch.device)",
+    expect(ok, call=call, point=point,
            expected=f"torch.device({want!r})", got=f"{got!r} (a {type(got).__name__})")
 
 
 def test_pick_device_needs_mps_available_not_just_built(ex, machine):
     machine(cuda=0, mps=False, mps_built=True)
-    got = ex.pick_device()
-    expect(got == torch.device("cpu"), call="pick_device()" + _where("no GPU, MPS built but not available"),
-           point="mps only when torch.backends.mps.is_available(), not merely is_built()",
+    call = "pick_device()" + _where("no GPU, MPS built but not available")
+    point = "mps only when torch.backends.mps.is_available(), not merely is_built()"
+    got = run(ex.pick_device, call=call, point=point)
+    expect(got == torch.device("cpu"), call=call, point=point,
            expected="device(type='cpu')", got=repr(got))
 
 
@@ -85,27 +87,29 @@ def test_pick_device_needs_mps_available_not_just_built(ex, machine):
     (0, 0, "cpu"), (1, 0, "cuda:0"), (1, 1, "cpu"), (2, 1, "cuda:1"), (3, 2, "cuda:2"), (2, 10, "cpu")])
 def test_try_gpu(ex, machine, n, i, want):
     machine(cuda=n)
-    got = ex.try_gpu(i)
-    expect(isinstance(got, torch.device) and got == torch.device(want),
-           call=f"try_gpu({i})" + _where(f"{n} GPU(s)"),
-           point="try_gpu(i) is cuda:i if there are at least i + 1 GPUs, else cpu",
+    call = f"try_gpu({i})" + _where(f"{n} GPU(s)")
+    point = "try_gpu(i) is cuda:i if there are at least i + 1 GPUs, else cpu"
+    got = run(ex.try_gpu, i, call=call, point=point)
+    expect(isinstance(got, torch.device) and got == torch.device(want), call=call, point=point,
            expected=f"torch.device({want!r})", got=f"{got!r} (a {type(got).__name__})")
 
 
 def test_try_gpu_default_is_gpu_0(ex, machine):
     machine(cuda=2)
-    got = ex.try_gpu()
-    expect(got == torch.device("cuda:0"), call="try_gpu()" + _where("2 GPUs"),
-           point="try_gpu() defaults to i=0", expected="device(type='cuda', index=0)", got=repr(got))
+    call, point = "try_gpu()" + _where("2 GPUs"), "try_gpu() defaults to i=0"
+    got = run(ex.try_gpu, call=call, point=point)
+    expect(got == torch.device("cuda:0"), call=call, point=point, expected="device(type='cuda', index=0)",
+           got=repr(got))
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])
 def test_try_all_gpus(ex, machine, n):
     machine(cuda=n)
-    got = ex.try_all_gpus()
+    call = "try_all_gpus()" + _where(f"{n} GPU(s)")
+    point = "try_all_gpus() is the list of every cuda:i; [cpu] when there is none"
+    got = run(ex.try_all_gpus, call=call, point=point)
     want = [torch.device(f"cuda:{i}") for i in range(n)] or [torch.device("cpu")]
-    expect(type(got) is list and got == want, call="try_all_gpus()" + _where(f"{n} GPU(s)"),
-           point="try_all_gpus() is the list of every cuda:i; [cpu] when there is none",
+    expect(type(got) is list and got == want, call=call, point=point,
            expected=repr(want), got=f"{got!r} (a {type(got).__name__})")
 
 
@@ -114,27 +118,28 @@ def test_try_all_gpus(ex, machine, n):
 @pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["str", "torch.device"])
 def test_to_device_tensor(ex, device):
     x = torch.arange(6, dtype=torch.int32).reshape(2, 3)
-    out = ex.to_device(x, device)
+    call = f"to_device(x, {device!r})"
+    point = "a tensor is moved to the device, given as a str or a torch.device (same dtype and shape)"
+    inputs = {"x": x}
+    out = run(ex.to_device, x, device, call=call, point=point, inputs=inputs)
     ok = isinstance(out, torch.Tensor) and out.device.type == "meta" and out.dtype == x.dtype and out.shape == x.shape
-    expect(ok, call=f"to_device(x, {device!r})",
-           point="a tensor is moved to the device, given as a str or a torch.device (same dtype and shape)",
-           expected="tensor int32 (2, 3) on meta", got=describe(out), inputs={"x": x})
+    expect(ok, call=call, point=point, expected="tensor int32 (2, 3) on meta", got=describe(out), inputs=inputs)
 
 
 def test_to_device_keeps_values(ex):
     x = torch.randn(3, 4, dtype=torch.float64)
-    out = ex.to_device(x, torch.device("cpu"))
-    expect_close(out, x, call="to_device(x, torch.device('cpu'))", point="moving keeps the tensor's values",
-                 inputs={"x": x})
+    call, point, inputs = "to_device(x, torch.device('cpu'))", "moving keeps the tensor's values", {"x": x}
+    out = run(ex.to_device, x, torch.device("cpu"), call=call, point=point, inputs=inputs)
+    expect_close(out, x, call=call, point=point, inputs=inputs)
 
 
 def test_to_device_tuple_list_dict(ex):
     a, b, c = torch.zeros(2), torch.ones(3, dtype=torch.int64), torch.full((1,), 2.0)
     obj = {"pair": (a, [b, "label"]), 0: c, "n": 3}
-    out = ex.to_device(obj, "meta")
     call = "to_device({'pair': (a, [b, 'label']), 0: c, 'n': 3}, 'meta')"
-    expect(type(out) is dict and set(out) == {"pair", 0, "n"}, call=call,
-           point="a dict stays a dict with the same keys",
+    point = "a dict stays a dict with the same keys"
+    out = run(ex.to_device, obj, "meta", call=call, point=point)
+    expect(type(out) is dict and set(out) == {"pair", 0, "n"}, call=call, point=point,
            expected="a dict with keys {'pair', 0, 'n'}", got=f"{describe(out)}")
     expect(type(out["pair"]) is tuple and len(out["pair"]) == 2, call=call, point="a tuple stays a tuple",
            expected="out['pair'] a tuple of 2", got=describe(out["pair"]))
@@ -154,33 +159,32 @@ def test_to_device_tuple_list_dict(ex):
 
 def test_to_device_namedtuple(ex):
     batch = Batch(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
-    out = ex.to_device(batch, "meta")
-    expect(type(out) is Batch, call="to_device(Batch(X, y), 'meta')",
-           point="a namedtuple keeps its class and fields",
+    call, point = "to_device(Batch(X, y), 'meta')", "a namedtuple keeps its class and fields"
+    out = run(ex.to_device, batch, "meta", call=call, point=point)
+    expect(type(out) is Batch, call=call, point=point,
            expected="a Batch(X=..., y=...)", got=f"a {type(out).__name__}: {describe(out)}")
-    expect(out.X.device.type == "meta" and out.y.device.type == "meta", call="to_device(Batch(X, y), 'meta')",
+    expect(out.X.device.type == "meta" and out.y.device.type == "meta", call=call,
            point="every field of a namedtuple is moved", expected="X and y on meta",
            got=f"X on {out.X.device}, y on {out.y.device}")
 
 
 def test_to_device_module_in_place(ex):
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    out = ex.to_device(model, "meta")
-    expect(out is model, call="to_device(model, 'meta')",
-           point="an nn.Module is moved in place and the same object is returned",
-           expected="the same model object", got=describe(out))
+    call, point = "to_device(model, 'meta')", "an nn.Module is moved in place and the same object is returned"
+    out = run(ex.to_device, model, "meta", call=call, point=point)
+    expect(out is model, call=call, point=point, expected="the same model object", got=describe(out))
     devs = sorted({str(t.device) for t in model.state_dict().values()})
-    expect(devs == ["meta"], call="to_device(model, 'meta')",
+    expect(devs == ["meta"], call=call,
            point="an nn.Module is moved (every parameter and buffer)", expected="['meta']", got=repr(devs))
 
 
 def test_to_device_other_things_unchanged(ex):
     marker = object()
     for value in ["text", 7, 2.5, True, None, marker]:
-        out = ex.to_device(value, "meta")
-        expect(out is value, call=f"to_device({value!r}, 'meta')",
-               point="anything else (strings, numbers, None) is returned unchanged",
-               expected=repr(value), got=describe(out))
+        call = f"to_device({value!r}, 'meta')"
+        point = "anything else (strings, numbers, None) is returned unchanged"
+        out = run(ex.to_device, value, "meta", call=call, point=point)
+        expect(out is value, call=call, point=point, expected=repr(value), got=describe(out))
 
 
 @pytest.mark.parametrize("flag", [True, False, None], ids=["True", "False", "default"])
@@ -195,15 +199,13 @@ def test_to_device_passes_non_blocking(ex, monkeypatch, flag):
 
     monkeypatch.setattr(torch.Tensor, "to", spy)
     obj = [torch.zeros(2), (torch.ones(1),)]
-    if flag is None:
-        ex.to_device(obj, "meta")
-    else:
-        ex.to_device(obj, "meta", non_blocking=flag)
+    kwargs = {} if flag is None else {"non_blocking": flag}
+    call = "to_device([a, (b,)], 'meta'" + ("" if flag is None else f", non_blocking={flag}") + ")"
+    point = "non_blocking (default False) is passed on to Tensor.to for every tensor"
+    run(ex.to_device, obj, "meta", call=call, point=point, **kwargs)
     monkeypatch.undo()
     want = bool(flag)
-    call = "to_device([a, (b,)], 'meta'" + ("" if flag is None else f", non_blocking={flag}") + ")"
-    expect(len(seen) >= 2 and all(nb == want for nb in seen), call=call,
-           point="non_blocking (default False) is passed on to Tensor.to for every tensor",
+    expect(len(seen) >= 2 and all(nb == want for nb in seen), call=call, point=point,
            expected=f"Tensor.to(..., non_blocking={want}) for a and for b", got=f"non_blocking seen: {seen}")
 
 
@@ -212,29 +214,32 @@ def test_to_device_passes_non_blocking(ex, monkeypatch, flag):
 @pytest.mark.cuda
 def test_real_gpus_reported(ex):
     n = torch.cuda.device_count()
-    got = ex.pick_device()
-    expect(got.type == "cuda", call="pick_device()", point="pick_device() is cuda when CUDA is available",
-           expected="device(type='cuda')", got=repr(got))
+    call, point = "pick_device()", "pick_device() is cuda when CUDA is available"
+    got = run(ex.pick_device, call=call, point=point)
+    expect(got.type == "cuda", call=call, point=point, expected="device(type='cuda')", got=repr(got))
     want = [torch.device(f"cuda:{i}") for i in range(n)]
-    expect(ex.try_all_gpus() == want, call="try_all_gpus()", point="try_all_gpus() lists every real GPU",
-           expected=repr(want), got=repr(ex.try_all_gpus()))
-    expect(ex.try_gpu(n) == torch.device("cpu"), call=f"try_gpu({n})", point="no GPU number n: cpu",
-           expected="device(type='cpu')", got=repr(ex.try_gpu(n)))
+    call, point = "try_all_gpus()", "try_all_gpus() lists every real GPU"
+    got = run(ex.try_all_gpus, call=call, point=point)
+    expect(got == want, call=call, point=point, expected=repr(want), got=repr(got))
+    call, point = f"try_gpu({n})", "no GPU number n: cpu"
+    got = run(ex.try_gpu, n, call=call, point=point)
+    expect(got == torch.device("cpu"), call=call, point=point, expected="device(type='cpu')", got=repr(got))
 
 
 @pytest.mark.cuda
 def test_to_device_moves_to_cuda_and_back(ex):
     x = torch.randn(3, 5).pin_memory()
     batch = Batch(x, torch.tensor([1, 2, 3]))
-    out = ex.to_device({"batch": batch, "tag": "train"}, "cuda", non_blocking=True)
+    call, point = "to_device({...}, 'cuda', non_blocking=True)", "every tensor is moved to the GPU"
+    out = run(ex.to_device, {"batch": batch, "tag": "train"}, "cuda", non_blocking=True, call=call, point=point)
     torch.cuda.synchronize()
-    expect(out["batch"].X.is_cuda and out["batch"].y.is_cuda, call="to_device({...}, 'cuda', non_blocking=True)",
-           point="every tensor is moved to the GPU", expected="X and y on cuda",
+    expect(out["batch"].X.is_cuda and out["batch"].y.is_cuda, call=call, point=point, expected="X and y on cuda",
            got=f"X on {out['batch'].X.device}, y on {out['batch'].y.device}")
-    back = ex.to_device(out, "cpu")
-    expect_close(back["batch"].X, x, call="to_device(to_device(batch, 'cuda'), 'cpu')",
-                 point="moving keeps the values", inputs={"x": x})
+    call, point, inputs = "to_device(to_device(batch, 'cuda'), 'cpu')", "moving keeps the values", {"x": x}
+    back = run(ex.to_device, out, "cpu", call=call, point=point, inputs=inputs)
+    expect_close(back["batch"].X, x, call=call, point=point, inputs=inputs)
     model = nn.Linear(5, 2)
-    expect(ex.to_device(model, "cuda") is model and model.weight.is_cuda, call="to_device(model, 'cuda')",
-           point="an nn.Module is moved in place and returned", expected="the same model, on cuda",
+    call, point = "to_device(model, 'cuda')", "an nn.Module is moved in place and returned"
+    out = run(ex.to_device, model, "cuda", call=call, point=point)
+    expect(out is model and model.weight.is_cuda, call=call, point=point, expected="the same model, on cuda",
            got=f"weight on {model.weight.device}")

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from kata import call_str, describe, expect, expect_close, expect_raises
+from kata import call_str, describe, expect, expect_close, expect_raises, run
 
 INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
 
@@ -61,12 +61,12 @@ def test_apply_initialises_linear_layers_and_zeroes_bias(ex, name):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 30))
     before = {i: net[i].weight.detach().clone() for i in (0, 2)}
-    net.apply(fn)
     call = f"nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 30)).apply({name})"
+    point = f"{name} initialises the weight of every nn.Linear"
+    run(net.apply, fn, call=call, point=point)
     for i, (in_f, out_f) in ((0, (6, 40)), (2, (40, 30))):
         ok, what = _looks_initialised(name, net[i].weight, in_f, out_f, before[i])
-        expect(ok, call=call, point=f"{name} initialises the weight of every nn.Linear",
-               expected=f"net[{i}].weight: {what}", got=describe(net[i].weight.detach()))
+        expect(ok, call=call, point=point, expected=f"net[{i}].weight: {what}", got=describe(net[i].weight.detach()))
         expect_close(net[i].bias.detach(), torch.zeros(out_f), call=call,
                      point="the bias is set to zero when there is one")
 
@@ -77,12 +77,13 @@ def test_subclass_of_linear_is_initialised(ex, name):
     torch.manual_seed(0)
     layer = MyLinear(16, 32)
     before = layer.weight.detach().clone()
-    fn(layer)
+    call = f"{name}(MyLinear(16, 32))"
+    point = "acts on nn.Linear modules, subclasses included (isinstance, not type(m) == nn.Linear)"
+    run(fn, layer, call=call + "  # class MyLinear(nn.Linear)", point=point)
     ok, what = _looks_initialised(name, layer.weight, 16, 32, before)
-    expect(ok, call=f"{name}(MyLinear(16, 32))  # class MyLinear(nn.Linear)",
-           point="acts on nn.Linear modules, subclasses included (isinstance, not type(m) == nn.Linear)",
+    expect(ok, call=call + "  # class MyLinear(nn.Linear)", point=point,
            expected=what, got=describe(layer.weight.detach()))
-    expect_close(layer.bias.detach(), torch.zeros(32), call=f"{name}(MyLinear(16, 32))",
+    expect_close(layer.bias.detach(), torch.zeros(32), call=call,
                  point="the bias of a subclass of nn.Linear is set to zero too")
 
 
@@ -92,12 +93,13 @@ def test_other_modules_untouched(ex, name):
     torch.manual_seed(0)
     others = {"Conv2d(3, 4, 3)": nn.Conv2d(3, 4, 3), "Bilinear(3, 4, 5)": nn.Bilinear(3, 4, 5),
               "LayerNorm(6)": nn.LayerNorm(6), "Conv1d(2, 3, 5)": nn.Conv1d(2, 3, 5)}
+    point = "every module that is not an nn.Linear is left untouched"
     for label, mod in others.items():
         before = {k: v.detach().clone() for k, v in mod.named_parameters()}
-        fn(mod)
+        call = f"{name}(nn.{label})"
+        run(fn, mod, call=call, point=point)
         for k, v in mod.named_parameters():
-            expect(torch.equal(v.detach(), before[k]), call=f"{name}(nn.{label})",
-                   point="every module that is not an nn.Linear is left untouched",
+            expect(torch.equal(v.detach(), before[k]), call=call, point=point,
                    expected=f"{k} unchanged: {describe(before[k])}", got=describe(v.detach()))
 
 
@@ -107,11 +109,11 @@ def test_in_place_same_parameters_still_trainable(ex, name):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2))
     params = list(net.parameters())
-    net.apply(fn)
     call = f"nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2)).apply({name})"
+    point = "the parameters change in place: the same nn.Parameter objects afterwards"
+    run(net.apply, fn, call=call, point=point)
     after = list(net.parameters())
-    expect(len(after) == len(params) and all(a is b for a, b in zip(after, params)), call=call,
-           point="the parameters change in place: the same nn.Parameter objects afterwards",
+    expect(len(after) == len(params) and all(a is b for a, b in zip(after, params)), call=call, point=point,
            expected="net.parameters() yields the very objects it yielded before",
            got="new Parameter objects (an optimiser built before would update the old ones)")
     for (pname, p) in net.named_parameters():
@@ -127,10 +129,11 @@ def test_bias_false_works(ex, name):
     torch.manual_seed(0)
     layer = nn.Linear(12, 30, bias=False)
     before = layer.weight.detach().clone()
-    fn(layer)
+    call = f"{name}(nn.Linear(12, 30, bias=False))"
+    point = "works on nn.Linear(..., bias=False) (m.bias is None: nothing to zero)"
+    run(fn, layer, call=call, point=point)
     ok, what = _looks_initialised(name, layer.weight, 12, 30, before)
-    expect(ok and layer.bias is None, call=f"{name}(nn.Linear(12, 30, bias=False))",
-           point="works on nn.Linear(..., bias=False) (m.bias is None: nothing to zero)",
+    expect(ok and layer.bias is None, call=call, point=point,
            expected=f"{what}, bias still None", got=f"weight {describe(layer.weight.detach())}, bias {layer.bias}")
 
 
@@ -138,10 +141,10 @@ def test_bias_false_works(ex, name):
 def test_keeps_dtype(ex, name):
     fn = getattr(ex, name)
     layer = nn.Linear(8, 20).double()
-    fn(layer)
-    expect(layer.weight.dtype == torch.float64 and layer.bias.dtype == torch.float64,
-           call=f"{name}(nn.Linear(8, 20).double())",
-           point="in place: the parameters keep their dtype (a float64 layer stays float64)",
+    call = f"{name}(nn.Linear(8, 20).double())"
+    point = "in place: the parameters keep their dtype (a float64 layer stays float64)"
+    run(fn, layer, call=call, point=point)
+    expect(layer.weight.dtype == torch.float64 and layer.bias.dtype == torch.float64, call=call, point=point,
            expected="weight and bias float64", got=f"weight {layer.weight.dtype}, bias {layer.bias.dtype}")
 
 
@@ -154,7 +157,9 @@ _DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices m
 def test_works_on_the_tensors_own_device(ex, name):
     # The meta device stands in for a GPU: tensors with a shape and a device but no values.
     fn = getattr(ex, name)
-    fn(torch.empty(30, 20) if name == "xavier_uniform_" else nn.Linear(20, 30))  # first, on the CPU
+    on_cpu = "torch.empty(30, 20)" if name == "xavier_uniform_" else "nn.Linear(20, 30)"  # first, on the CPU
+    run(fn, torch.empty(30, 20) if name == "xavier_uniform_" else nn.Linear(20, 30), call=f"{name}({on_cpu})",
+        point="works on the CPU (before the same call on the meta device)")
     if name == "xavier_uniform_":
         t = torch.empty(30, 20, device="meta")
         target, call, params = t, "xavier_uniform_(torch.empty(30, 20, device='meta'))", [t]
@@ -183,19 +188,20 @@ def test_on_cuda(ex, name):
     torch.manual_seed(0)
     if name == "xavier_uniform_":
         t = torch.zeros(40, 60, device="cuda")
-        got = fn(t)
+        call = "xavier_uniform_(torch.zeros(40, 60, device='cuda'))"
+        point = "fills the CUDA tensor itself from U(-a, a) and returns it"
+        got = run(fn, t, call=call, point=point)
         a = math.sqrt(6 / 100)
         expect(got is t and t.is_cuda and bool((t != 0).all()) and float(t.abs().max()) <= a * (1 + 1e-6),
-               call="xavier_uniform_(torch.zeros(40, 60, device='cuda'))",
-               point="fills the CUDA tensor itself from U(-a, a) and returns it",
+               call=call, point=point,
                expected=f"the same CUDA tensor, every |w| <= {a:.5f}", got=describe(t))
         return
     layer = nn.Linear(60, 40, device="cuda")
     weight, before = layer.weight, layer.weight.detach().cpu()
-    fn(layer)
     call = f"{name}(nn.Linear(60, 40, device='cuda'))"
-    expect(layer.weight is weight and layer.weight.is_cuda and layer.bias.is_cuda, call=call,
-           point="in place on the GPU: the same Parameter objects, still on CUDA",
+    point = "in place on the GPU: the same Parameter objects, still on CUDA"
+    run(fn, layer, call=call, point=point)
+    expect(layer.weight is weight and layer.weight.is_cuda and layer.bias.is_cuda, call=call, point=point,
            expected="weight and bias on cuda", got=f"weight {describe(layer.weight)}, bias {describe(layer.bias)}")
     ok, what = _looks_initialised(name, layer.weight.detach().cpu(), 60, 40, before)
     expect(ok, call=call, point=f"{name} initialises a CUDA nn.Linear", expected=what,
@@ -207,17 +213,18 @@ def test_on_cuda(ex, name):
 
 def test_init_normal_mean_and_std(ex):
     layer = _big_linear()
-    ex.init_normal(layer)
+    call = "init_normal(nn.Linear(500, 200))"
+    point = "weights drawn from N(0, 0.01**2)"
+    run(ex.init_normal, layer, call=call, point=point)
     w = layer.weight.detach().double()
     n = w.numel()
-    call = "init_normal(nn.Linear(500, 200))"
     # mean of 1e5 draws of N(0, 0.01^2) has sd 3.2e-5; 3e-4 is ~9.5 sd (p ~ 1e-20).
-    expect(abs(w.mean().item()) < 3e-4, call=call, point="weights drawn from N(0, 0.01**2): mean 0",
+    expect(abs(w.mean().item()) < 3e-4, call=call, point=point + ": mean 0",
            expected="mean within 3e-4 of 0", got=f"mean {w.mean().item():.3g} over {n} weights")
     # sqrt(mean(w^2)) within 3% of 0.01: chi-square Chernoff bound e^-89 on each side.
     std = w.pow(2).mean().sqrt().item()
     expect(0.0097 < std < 0.0103, call=call,
-           point="weights drawn from N(0, 0.01**2): standard deviation 0.01 (not 0.0001, not 0.1)",
+           point=point + ": standard deviation 0.01 (not 0.0001, not 0.1)",
            expected="standard deviation 0.01 (within 3%)", got=f"standard deviation {std:.6f}")
     # A normal puts 4.55% of its mass beyond 2 sd; a uniform with the same sd puts none there.
     # Binomial(1e5, 0.0455) leaves [4000, 5100] with probability < 2e-9 (multiplicative Chernoff).
@@ -229,18 +236,19 @@ def test_init_normal_mean_and_std(ex):
 
 def test_init_constant_all_ones(ex):
     layer = nn.Linear(3, 2)
-    ex.init_constant(layer)
-    expect_close(layer.weight.detach(), torch.ones(2, 3), call="init_constant(nn.Linear(3, 2))",
-                 point="init_constant: every weight is exactly 1")
+    call = "init_constant(nn.Linear(3, 2))"
+    point = "init_constant: every weight is exactly 1"
+    run(ex.init_constant, layer, call=call, point=point)
+    expect_close(layer.weight.detach(), torch.ones(2, 3), call=call, point=point)
 
 
 def test_init_xavier_range_and_std(ex):
     layer = _big_linear(500, 100)
-    ex.init_xavier(layer)
-    w = layer.weight.detach().double()
-    a = math.sqrt(6 / 600)
     call = "init_xavier(nn.Linear(500, 100))"
     point = "weight from U(-a, a), a = sqrt(6 / (in_features + out_features))"
+    run(ex.init_xavier, layer, call=call, point=point)
+    w = layer.weight.detach().double()
+    a = math.sqrt(6 / 600)
     m = w.abs().max().item()
     # P(max |w| < 0.995 a) = 0.995^50000 = e^-250 for a correct uniform.
     expect(0.995 * a <= m <= a * (1 + 1e-6), call=call, point=point,
@@ -256,12 +264,13 @@ def test_init_xavier_range_and_std(ex):
 
 def test_my_init_values_and_fractions(ex):
     layer = _big_linear(500, 200)
-    ex.my_init(layer)
+    call = "my_init(nn.Linear(500, 200))"
+    point = "every weight is 0 or lies in [5, 10] or [-10, -5]"
+    run(ex.my_init, layer, call=call, point=point)
     w = layer.weight.detach()
     n = w.numel()
-    call = "my_init(nn.Linear(500, 200))"
     bad = ~((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10)))
-    expect(not bad.any(), call=call, point="every weight is 0 or lies in [5, 10] or [-10, -5]",
+    expect(not bad.any(), call=call, point=point,
            expected="no weight with 0 < |w| < 5 or |w| > 10",
            got=f"{int(bad.sum())} such weights, e.g. {w[bad][:4].tolist()}")
     # Each fraction within 0.015 of its probability: Hoeffding 2 exp(-2 * 1e5 * 0.015^2) = 6e-20.
@@ -280,9 +289,10 @@ def test_my_init_values_and_fractions(ex):
 
 def test_my_init_prints_nothing(ex):
     out = io.StringIO()
+    call, point = "net.apply(my_init)", "my_init prints nothing"
     with contextlib.redirect_stdout(out):
-        nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply(ex.my_init)
-    expect(out.getvalue() == "", call="net.apply(my_init)", point="my_init prints nothing",
+        run(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply, ex.my_init, call=call, point=point)
+    expect(out.getvalue() == "", call=call, point=point,
            expected="no output", got=repr(out.getvalue()[:80]))
 
 
@@ -297,15 +307,15 @@ def _xavier_bound(shape: tuple[int, ...], gain: float = 1.0) -> float:
 def test_xavier_uniform_bound(ex, shape, gain):
     torch.manual_seed(0)
     t = torch.full(shape, float("nan"))
-    if gain == 1.0:
-        call = call_str("xavier_uniform_", t)
-        ex.xavier_uniform_(t)
-    else:
-        call = call_str("xavier_uniform_", t, gain=gain)
-        ex.xavier_uniform_(t, gain)
-    a = _xavier_bound(shape, gain)
     point = ("U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)), fan_in = size(1) * r, "
              "fan_out = size(0) * r, r = prod(sizes beyond dim 1)")
+    if gain == 1.0:
+        call = call_str("xavier_uniform_", t)
+        run(ex.xavier_uniform_, t, call=call, point=point)
+    else:
+        call = call_str("xavier_uniform_", t, gain=gain)
+        run(ex.xavier_uniform_, t, gain, call=call, point=point)
+    a = _xavier_bound(shape, gain)
     expect(not torch.isnan(t).any(), call=call, point="fills every element of tensor in place",
            expected="no element left as it was (NaN)", got=f"{int(torch.isnan(t).sum())} NaN left")
     m = t.abs().max().item()
@@ -320,28 +330,29 @@ def test_xavier_uniform_bound(ex, shape, gain):
 
 def test_xavier_uniform_returns_same_tensor(ex):
     t = torch.zeros(4, 6)
-    got = ex.xavier_uniform_(t)
-    expect(got is t, call="xavier_uniform_(t := torch.zeros(4, 6))",
-           point="returns the same tensor object, filled in place",
-           expected="the object t itself", got=describe(got))
-    expect(bool((t != 0).all()), call="xavier_uniform_(t := torch.zeros(4, 6))",
+    call = "xavier_uniform_(t := torch.zeros(4, 6))"
+    point = "returns the same tensor object, filled in place"
+    got = run(ex.xavier_uniform_, t, call=call, point=point)
+    expect(got is t, call=call, point=point, expected="the object t itself", got=describe(got))
+    expect(bool((t != 0).all()), call=call,
            point="the values land in tensor itself", expected="t filled with non-zero draws", got=describe(t))
     d = torch.zeros(7, 9, dtype=torch.float64)
-    ex.xavier_uniform_(d)
-    expect(d.dtype == torch.float64 and bool((d != 0).all()),
-           call="xavier_uniform_(torch.zeros(7, 9, dtype=torch.float64))",
-           point="in place: shape and dtype unchanged", expected="a float64 tensor filled in place",
-           got=describe(d))
+    call = "xavier_uniform_(torch.zeros(7, 9, dtype=torch.float64))"
+    point = "in place: shape and dtype unchanged"
+    run(ex.xavier_uniform_, d, call=call, point=point)
+    expect(d.dtype == torch.float64 and bool((d != 0).all()), call=call, point=point,
+           expected="a float64 tensor filled in place", got=describe(d))
 
 
 def test_xavier_uniform_on_parameter_records_no_history(ex):
     p = nn.Parameter(torch.zeros(5, 3))
-    ex.xavier_uniform_(p)
-    expect(p.requires_grad and p.is_leaf and p.grad_fn is None and bool((p != 0).all()),
-           call="xavier_uniform_(nn.Parameter(torch.zeros(5, 3)))",
-           point="works on a Parameter with requires_grad=True without recording autograd history",
+    call = "xavier_uniform_(nn.Parameter(torch.zeros(5, 3)))"
+    point = "works on a Parameter with requires_grad=True without recording autograd history"
+    run(ex.xavier_uniform_, p, call=call, point=point)
+    expect(p.requires_grad and p.is_leaf and p.grad_fn is None and bool((p != 0).all()), call=call, point=point,
            expected="filled, still a leaf with requires_grad=True and grad_fn None",
-           got=f"requires_grad={p.requires_grad}, is_leaf={p.is_leaf}, grad_fn={p.grad_fn}, values {describe(p.detach())}")
+           got=f"requires_grad={p.requires_grad}, is_leaf={p.is_leaf}, grad_fn={p.grad_fn}, "
+               f"values {describe(p.detach())}")
 
 
 @pytest.mark.parametrize("shape", [(5,), ()])
@@ -360,7 +371,8 @@ def test_xavier_uniform_uses_no_nn_init(ex, monkeypatch):
                 calls.append(__name)
                 return __fn(*args, **kwargs)
             monkeypatch.setattr(torch.nn.init, name, spy)
-    ex.xavier_uniform_(torch.empty(10, 20))
-    expect(not calls, call="xavier_uniform_(torch.empty(10, 20))",
-           point="no torch.nn.init function, under any name (write the Xavier formula yourself)",
+    call = "xavier_uniform_(torch.empty(10, 20))"
+    point = "no torch.nn.init function, under any name (write the Xavier formula yourself)"
+    run(ex.xavier_uniform_, torch.empty(10, 20), call=call, point=point)
+    expect(not calls, call=call, point=point,
            expected="no call into torch.nn.init", got=f"called torch.nn.init.{', '.join(dict.fromkeys(calls))}")
