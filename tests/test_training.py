@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata import describe, expect, expect_close
+from kata import KataCrash, describe, expect, expect_close, run
 
 
 def call_str(fn: str, *parts: str, **kwargs: object) -> str:
@@ -101,21 +101,21 @@ EPOCH1_LOSS, EPOCH1_W = 4.64 / 3, 1.68
 def test_train_epoch_returns_python_float(ex):
     model = one_weight_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    got = ex.train_epoch(model, line_loader(), nn.MSELoss(), opt)
-    expect(type(got) is float, call=call_str("train_epoch", "model", "loader", "MSELoss()", "SGD(lr=0.1)"),
-           point="returns the epoch's mean loss per sample as a Python float (not a tensor)",
-           expected="a float", got=f"{type(got).__name__}: {describe(got)}")
+    call = call_str("train_epoch", "model", "loader", "MSELoss()", "SGD(lr=0.1)")
+    point = "returns the epoch's mean loss per sample as a Python float (not a tensor)"
+    got = run(ex.train_epoch, model, line_loader(), nn.MSELoss(), opt, call=call, point=point)
+    expect(type(got) is float, call=call, point=point, expected="a float", got=f"{type(got).__name__}: {describe(got)}")
 
 
 def test_train_epoch_hand_computed_steps(ex):
     model = one_weight_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    got = ex.train_epoch(model, line_loader(), nn.MSELoss(), opt)
     call = call_str("train_epoch", "Linear(1, 1, bias=False) with w=0", "x=[1,2,3], y=2x, batch_size=2",
                     "MSELoss()", "SGD(lr=0.1)")
-    expect_close(weight(model), EPOCH0_W, call=call,
-                 point="for each batch: zero the gradients, loss_fn(model(X), y), backward, one optimizer step "
-                       "(by hand: w goes 0 -> 1 -> 2.8; 3.8 means the gradients were not zeroed)")
+    point = ("for each batch: zero the gradients, loss_fn(model(X), y), backward, one optimizer step "
+             "(by hand: w goes 0 -> 1 -> 2.8; 3.8 means the gradients were not zeroed)")
+    got = run(ex.train_epoch, model, line_loader(), nn.MSELoss(), opt, call=call, point=point)
+    expect_close(weight(model), EPOCH0_W, call=call, point=point)
     expect_close(float(got), EPOCH0_LOSS, call=call,
                  point="returns the mean loss per sample: batch losses 10 (2 samples) and 9 (1 sample) "
                        "give (2*10 + 9)/3 = 9.667, not (10 + 9)/2 = 9.5")
@@ -128,25 +128,25 @@ def test_train_epoch_weights_a_short_last_batch(ex):
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     loader = DataLoader(TensorDataset(X, y), batch_size=4)  # batches of 4, 4 and 2
-    got = ex.train_epoch(model, loader, nn.CrossEntropyLoss(), opt)
+    call = call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4", "CrossEntropyLoss()", "SGD(lr=0)")
+    point = ("each batch's loss is weighted by its number of samples (batches of 4, 4, 2): "
+             "with lr=0 that equals the loss over all 10 samples")
+    inputs = {"X": X, "y": y}
+    got = run(ex.train_epoch, model, loader, nn.CrossEntropyLoss(), opt, call=call, point=point, inputs=inputs)
     with torch.no_grad():
         want = nn.functional.cross_entropy(model(X), y).item()
-    expect_close(float(got), want, call=call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4",
-                                                 "CrossEntropyLoss()", "SGD(lr=0)"),
-                 point="each batch's loss is weighted by its number of samples (batches of 4, 4, 2): "
-                       "with lr=0 that equals the loss over all 10 samples",
-                 inputs={"X": X, "y": y})
+    expect_close(float(got), want, call=call, point=point, inputs=inputs)
 
 
 def test_train_epoch_one_step_per_batch(ex):
     X, y = classification_data(n=10)
     model = nn.Linear(4, 3)
     opt = CountingSGD(model.parameters(), lr=0.1)
-    ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt)
-    expect(opt.steps == 3, call=call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4",
-                                         "CrossEntropyLoss()", "SGD(lr=0.1)"),
-           point="exactly one optimizer.step() per batch", expected="3 steps (3 batches)",
-           got=f"{opt.steps} steps")
+    call = call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4", "CrossEntropyLoss()", "SGD(lr=0.1)")
+    point = "exactly one optimizer.step() per batch"
+    run(ex.train_epoch, model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt,
+        call=call, point=point)
+    expect(opt.steps == 3, call=call, point=point, expected="3 steps (3 batches)", got=f"{opt.steps} steps")
 
 
 def test_train_epoch_switches_to_training_mode(ex):
@@ -155,10 +155,11 @@ def test_train_epoch_switches_to_training_mode(ex):
     model.eval()  # as evaluate() would leave it
     X, y = classification_data(n=6)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt)
-    expect(spy.seen == [(True, True)] * 2,
-           call=call_str("train_epoch", "a model left in eval mode", "2 batches", "CrossEntropyLoss()", "SGD"),
-           point="train_epoch first puts the model in training mode (model.train()) and builds graphs",
+    call = call_str("train_epoch", "a model left in eval mode", "2 batches", "CrossEntropyLoss()", "SGD")
+    point = "train_epoch first puts the model in training mode (model.train()) and builds graphs"
+    run(ex.train_epoch, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt,
+        call=call, point=point)
+    expect(spy.seen == [(True, True)] * 2, call=call, point=point,
            expected="(training, grad enabled) = (True, True) at both forwards", got=str(spy.seen))
 
 
@@ -190,12 +191,23 @@ def record_moves(monkeypatch, real: dict) -> list[torch.Tensor]:
     return moved
 
 
-def batches_elsewhere(n: int = 4, seed: int = 0) -> tuple[list, dict]:
+class Batches(list):
+    """A loader's batches that remember how many were handed out (those after a crash never were)."""
+
+    reached = 0
+
+    def __iter__(self):
+        for i, batch in enumerate(list.__iter__(self)):
+            self.reached = max(self.reached, i + 1)
+            yield batch
+
+
+def batches_elsewhere(n: int = 4, seed: int = 0) -> tuple[Batches, dict]:
     """Batches of 2 that start on another device (meta, holding no values): their data appears
     only when they are moved to the CPU, so a batch that is not moved fails for real, and code
     that skips a move when a batch is already on the device is fine."""
     X, y = classification_data(n=n, seed=seed)
-    batches, real = [], {}
+    batches, real = Batches(), {}
     for i in range(0, n, 2):
         pair = []
         for t in (X[i:i + 2].clone(), y[i:i + 2].clone()):
@@ -206,8 +218,12 @@ def batches_elsewhere(n: int = 4, seed: int = 0) -> tuple[list, dict]:
     return batches, real
 
 
-def run_moving(moved: list, fn, *args, **kwargs) -> str:
-    """Call fn; an error after a batch was left on meta is part of the verdict, not a crash."""
+def run_moving(moved: list, loaders: list[Batches], fn, *args, call: str, point: str, **kwargs) -> str:
+    """Call fn; an error after a batch was left on meta is part of the verdict, not a crash.
+
+    An error when every batch it had reached was moved has nothing to do with devices: that is
+    reported as the crash it is, not as batches "never moved" that it never got to.
+    """
     try:
         fn(*args, **kwargs)
     except NotImplementedError:
@@ -215,6 +231,8 @@ def run_moving(moved: list, fn, *args, **kwargs) -> str:
             raise  # an unwritten stub
         return ""
     except Exception as err:  # noqa: BLE001 - reported with the batches that were not moved
+        if not any(unmoved(b[:b.reached], moved) for b in loaders):
+            raise KataCrash(call, point) from err
         return f"; then it raised {type(err).__name__}: {str(err)[:120]}"
     return ""
 
@@ -229,12 +247,13 @@ def test_train_epoch_moves_batches_to_device(ex, monkeypatch):
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     moved = record_moves(monkeypatch, real)
-    then = run_moving(moved, ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt, device="cpu")
+    call = call_str("train_epoch", "model", "2 batches on another device", "CrossEntropyLoss()", "SGD", device="cpu")
+    point = "when device is given, both X and y of every batch are moved to it (X.to(device))"
+    then = run_moving(moved, [batches], ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt, device="cpu",
+                      call=call, point=point)
     monkeypatch.undo()
     missing = unmoved(batches, moved)
-    expect(not missing, call=call_str("train_epoch", "model", "2 batches on another device", "CrossEntropyLoss()",
-                                      "SGD", device="cpu"),
-           point="when device is given, both X and y of every batch are moved to it (X.to(device))",
+    expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
 
 
@@ -250,11 +269,12 @@ def fixed_classifier() -> nn.Linear:
 
 def test_evaluate_returns_tuple_of_floats(ex):
     X, y = classification_data(n=5, features=2)
-    got = ex.evaluate(fixed_classifier(), DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss())
+    call = call_str("evaluate", "model", "loader", "CrossEntropyLoss()")
+    point = "evaluate returns a tuple (mean loss per sample, accuracy) of two Python floats"
+    got = run(ex.evaluate, fixed_classifier(), DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(),
+              call=call, point=point)
     ok = isinstance(got, tuple) and len(got) == 2 and all(type(v) is float for v in got)
-    expect(ok, call=call_str("evaluate", "model", "loader", "CrossEntropyLoss()"),
-           point="evaluate returns a tuple (mean loss per sample, accuracy) of two Python floats",
-           expected="(float, float)",
+    expect(ok, call=call, point=point, expected="(float, float)",
            got=f"{type(got).__name__}: " + (", ".join(f"{type(v).__name__} {describe(v)}" for v in got)
                                              if isinstance(got, (tuple, list)) else describe(got)))
 
@@ -265,15 +285,16 @@ def test_evaluate_accuracy_by_hand(ex):
     X = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [2.0, -3.0], [-2.0, -1.0]])
     y = torch.tensor([0, 1, 0, 0, 2])  # right, right, wrong, right, wrong -> 3/5
     loader = DataLoader(TensorDataset(X, y), batch_size=2)  # batches of 2, 2, 1
-    got = ex.evaluate(fixed_classifier(), loader, nn.CrossEntropyLoss())
     call = call_str("evaluate", "Linear(2, 3) giving scores [a, b, a+b]", "5 samples, batch_size=2",
                     "CrossEntropyLoss()")
-    expect_close(float(got[1]), 0.6, call=call, inputs={"X": X, "y": y},
-                 point="accuracy = fraction of all samples whose argmax over dim 1 equals the label "
-                       "(predicted classes [0, 1, 2, 0, 1]: 3 of 5 right)")
+    point = ("accuracy = fraction of all samples whose argmax over dim 1 equals the label "
+             "(predicted classes [0, 1, 2, 0, 1]: 3 of 5 right)")
+    inputs = {"X": X, "y": y}
+    got = run(ex.evaluate, fixed_classifier(), loader, nn.CrossEntropyLoss(), call=call, point=point, inputs=inputs)
+    expect_close(float(got[1]), 0.6, call=call, inputs=inputs, point=point)
     with torch.no_grad():
         want = nn.functional.cross_entropy(fixed_classifier()(X), y).item()
-    expect_close(float(got[0]), want, call=call, inputs={"X": X, "y": y},
+    expect_close(float(got[0]), want, call=call, inputs=inputs,
                  point="the loss is the mean per sample: batch losses weighted by their sizes 2, 2, 1")
 
 
@@ -282,10 +303,11 @@ def test_evaluate_eval_mode_without_graphs(ex):
     model = nn.Sequential(nn.Linear(4, 3), spy)
     model.train()  # as train_epoch would leave it
     X, y = classification_data(n=6)
-    ex.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss())
-    expect(spy.seen == [(False, False)] * 2,
-           call=call_str("evaluate", "a model left in training mode", "2 batches", "CrossEntropyLoss()"),
-           point="evaluate puts the model in eval mode and runs under torch.no_grad() (or inference_mode)",
+    call = call_str("evaluate", "a model left in training mode", "2 batches", "CrossEntropyLoss()")
+    point = "evaluate puts the model in eval mode and runs under torch.no_grad() (or inference_mode)"
+    run(ex.evaluate, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(),
+        call=call, point=point)
+    expect(spy.seen == [(False, False)] * 2, call=call, point=point,
            expected="(training, grad enabled) = (False, False) at both forwards", got=str(spy.seen))
 
 
@@ -295,22 +317,24 @@ def test_evaluate_leaves_parameters_alone(ex):
     for p in model.parameters():  # stale gradients, as after a training epoch
         p.grad = torch.ones_like(p)
     before = [p.detach().clone() for p in model.parameters()]
-    ex.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss())
+    call = call_str("evaluate", "Linear(4, 3)", "loader", "CrossEntropyLoss()")
+    point = "evaluate does not change the parameters"
+    run(ex.evaluate, model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(),
+        call=call, point=point)
     for name, (p, old) in zip(("weight", "bias"), zip(model.parameters(), before)):
-        expect_close(p.detach(), old, rtol=0, atol=0,
-                     call=call_str("evaluate", "Linear(4, 3)", "loader", "CrossEntropyLoss()"),
-                     point=f"evaluate does not change the parameters ({name} changed)")
+        expect_close(p.detach(), old, rtol=0, atol=0, call=call, point=f"{point} ({name} changed)")
 
 
 def test_evaluate_moves_batches_to_device(ex, monkeypatch):
     batches, real = batches_elsewhere()
     moved = record_moves(monkeypatch, real)
-    then = run_moving(moved, ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(), device="cpu")
+    call = call_str("evaluate", "model", "2 batches on another device", "CrossEntropyLoss()", device="cpu")
+    point = "when device is given, both X and y of every batch are moved to it"
+    then = run_moving(moved, [batches], ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(), device="cpu",
+                      call=call, point=point)
     monkeypatch.undo()
     missing = unmoved(batches, moved)
-    expect(not missing, call=call_str("evaluate", "model", "2 batches on another device", "CrossEntropyLoss()",
-                                      device="cpu"),
-           point="when device is given, both X and y of every batch are moved to it",
+    expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
 
 
@@ -319,11 +343,11 @@ def test_evaluate_moves_batches_to_device(ex, monkeypatch):
 def test_fit_history_without_val(ex):
     model = one_weight_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = ex.fit(model, line_loader(), nn.MSELoss(), opt, epochs=2)
     call = call_str("fit", "model", "loader", "MSELoss()", "SGD(lr=0.1)", epochs=2)
+    point = "fit returns a list with one dict per epoch"
+    history = run(ex.fit, model, line_loader(), nn.MSELoss(), opt, epochs=2, call=call, point=point)
     expect(isinstance(history, list) and len(history) == 2 and all(isinstance(h, dict) for h in history),
-           call=call, point="fit returns a list with one dict per epoch",
-           expected="a list of 2 dicts", got=describe(history))
+           call=call, point=point, expected="a list of 2 dicts", got=describe(history))
     keys = [sorted(h) for h in history]
     expect(keys == [["epoch", "train_loss"]] * 2, call=call,
            point="without val_loader each dict has exactly the keys 'epoch' and 'train_loss'",
@@ -349,14 +373,14 @@ def test_fit_history_with_val(ex):
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr=0: every epoch sees the same model
     train_dl = DataLoader(TensorDataset(X, y), batch_size=4)
     val_dl = DataLoader(TensorDataset(Xv, yv), batch_size=3)
-    history = ex.fit(model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=val_dl)
     call = call_str("fit", "Linear(4, 3)", "train: 10 samples", "CrossEntropyLoss()", "SGD(lr=0)",
                     "epochs=2", "val_loader=<7 samples, batch_size=3>")
+    point = "with val_loader each dict has exactly 'epoch', 'train_loss', 'val_loss', 'val_acc'"
+    history = run(ex.fit, model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=val_dl,
+                  call=call, point=point)
     keys = [sorted(h) for h in history] if isinstance(history, list) else history
     want_keys = ["epoch", "train_loss", "val_acc", "val_loss"]
-    expect(keys == [want_keys] * 2, call=call,
-           point="with val_loader each dict has exactly 'epoch', 'train_loss', 'val_loss', 'val_acc'",
-           expected=str([want_keys] * 2), got=str(keys))
+    expect(keys == [want_keys] * 2, call=call, point=point, expected=str([want_keys] * 2), got=str(keys))
     with torch.no_grad():
         out = model(Xv)
         want_loss = nn.functional.cross_entropy(out, yv).item()
@@ -373,7 +397,12 @@ def test_fit_resets_masks_every_epoch(ex):
                           nn.Sequential(nn.ReLU(), MaskLike(log, "b")), nn.Linear(4, 3))
     X, y = classification_data(n=6)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2)
+    call = call_str("fit", "model with reset_mask() on a nested submodule", "2 batches", "CrossEntropyLoss()", "SGD",
+                    epochs=2)
+    point = ("at the start of every epoch fit calls reset_mask() on every submodule that has one "
+             "(nested ones too), before training")
+    run(ex.fit, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
+        call=call, point=point)
     # Summarise the log as blocks: (resets seen, training forwards that follow them).
     blocks: list[list] = []
     for event in log:
@@ -388,10 +417,7 @@ def test_fit_resets_masks_every_epoch(ex):
     got = [(sorted(resets), n) for resets, n in blocks]
     # per epoch: both resets (any order), then 2 batches x 2 logging layers = 4 training forwards
     want = [(["reset a", "reset b"], 4)] * 2
-    expect(got == want, call=call_str("fit", "model with reset_mask() on a nested submodule", "2 batches",
-                                      "CrossEntropyLoss()", "SGD", epochs=2),
-           point="at the start of every epoch fit calls reset_mask() on every submodule that has one "
-                 "(nested ones too), before training",
+    expect(got == want, call=call, point=point,
            expected=f"(resets, training forwards after them) per epoch: {want}", got=str(got))
 
 
@@ -421,12 +447,14 @@ def test_fit_passes_device_on(ex, monkeypatch):
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     moved = record_moves(monkeypatch, {**real, **real_val})
-    then = run_moving(moved, ex.fit, model, train, nn.CrossEntropyLoss(), opt, epochs=1, val_loader=val, device="cpu")
+    call = call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1", "val_loader=<2 batches>",
+                    "device='cpu'")
+    point = "fit passes device on: every training and validation batch is moved to it"
+    then = run_moving(moved, [train, val], ex.fit, model, train, nn.CrossEntropyLoss(), opt, epochs=1,
+                      val_loader=val, device="cpu", call=call, point=point)
     monkeypatch.undo()
     missing = unmoved(train, moved, "train ") + unmoved(val, moved, "val ")
-    expect(not missing, call=call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1",
-                                      "val_loader=<2 batches>", "device='cpu'"),
-           point="fit passes device on: every training and validation batch is moved to it",
+    expect(not missing, call=call, point=point,
            expected="every X and y moved with .to('cpu')", got=f"never moved: {', '.join(missing)}{then}")
 
 
@@ -436,12 +464,13 @@ def test_fit_trains_then_evaluates(ex):
     X, y = classification_data(n=6)
     Xv, yv = classification_data(n=4, seed=1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
-           val_loader=DataLoader(TensorDataset(Xv, yv), batch_size=2))
+    call = call_str("fit", "model", "2 training batches", "CrossEntropyLoss()", "SGD", "epochs=2",
+                    "val_loader=<2 batches>")
+    point = "each epoch trains (training mode, grad on) and then evaluates (eval mode, no grad)"
+    run(ex.fit, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
+        val_loader=DataLoader(TensorDataset(Xv, yv), batch_size=2), call=call, point=point)
     want = ([(True, True)] * 2 + [(False, False)] * 2) * 2
-    expect(spy.seen == want, call=call_str("fit", "model", "2 training batches", "CrossEntropyLoss()", "SGD",
-                                           "epochs=2", "val_loader=<2 batches>"),
-           point="each epoch trains (training mode, grad on) and then evaluates (eval mode, no grad)",
+    expect(spy.seen == want, call=call, point=point,
            expected=f"(training, grad enabled) at each forward: {want}", got=str(spy.seen))
 
 
@@ -449,16 +478,17 @@ def test_fit_trains_then_evaluates(ex):
 def test_fit_trains_on_cuda(ex):
     X, y = classification_data(n=10)
     runs = {}
-    for device in ("cpu", "cuda"):
+    for device in ("cpu", "cuda"):  # the last one, cuda, leaves its `call` for the checks below
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         train_dl = DataLoader(TensorDataset(X.double(), y), batch_size=4)
-        history = ex.fit(model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=train_dl,
-                         device=device)
+        call = call_str("fit", "MLP in float64 on the CPU", "CPU loader", "CrossEntropyLoss()", "SGD",
+                        epochs=2, device=device)
+        history = run(ex.fit, model, train_dl, nn.CrossEntropyLoss(), opt, epochs=2, val_loader=train_dl,
+                      device=device, call=call,
+                      point="fit(..., device=device) moves the model and every batch there and trains on it")
         runs[device] = (model, history)
-    call = call_str("fit", "MLP in float64 on the CPU", "CPU loader", "CrossEntropyLoss()", "SGD",
-                    epochs=2, device="cuda")
     places = sorted({str(p.device) for p in runs["cuda"][0].parameters()})
     expect(all(p.startswith("cuda") for p in places), call=call,
            point="fit(..., device='cuda') ends with every parameter on the GPU",
@@ -474,9 +504,8 @@ def test_train_epoch_batches_on_cuda(ex):
     X, y = classification_data(n=6)
     model = nn.Linear(4, 3).cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    got = ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt,
-                         device="cuda")
-    expect(type(got) is float, call=call_str("train_epoch", "model on cuda", "CPU loader",
-                                             "CrossEntropyLoss()", "SGD", device="cuda"),
-           point="batches are moved to the model's device and a Python float comes back",
-           expected="a float", got=describe(got))
+    call = call_str("train_epoch", "model on cuda", "CPU loader", "CrossEntropyLoss()", "SGD", device="cuda")
+    point = "batches are moved to the model's device and a Python float comes back"
+    got = run(ex.train_epoch, model, DataLoader(TensorDataset(X, y), batch_size=4), nn.CrossEntropyLoss(), opt,
+              device="cuda", call=call, point=point)
+    expect(type(got) is float, call=call, point=point, expected="a float", got=describe(got))
