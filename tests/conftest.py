@@ -47,6 +47,25 @@ def _exercise_of(path: Path) -> str | None:
     return stem[5:] if stem.startswith("test_") and stem[5:] in EXERCISES else None
 
 
+def _marked_exercises(config: pytest.Config) -> set[str] | None:
+    """The exercises ``-m`` selects when it is only exercise names joined by ``or``, else None."""
+    names = re.split(r"\s+or\s+", (config.option.markexpr or "").strip())
+    return set(names) if all(n in EXERCISES for n in names) else None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # `pytest -m dropout` would import every test module (torchvision, the grader's tests) only to
+    # deselect them: their tests carry other exercises' markers, or none, so skip them unread.
+    wanted = _marked_exercises(config)
+    if wanted is None:
+        return None
+    here = Path(__file__).parent
+    if collection_path.parent == here and collection_path.is_dir():
+        return True  # tests/grader, tests/learner: no exercise markers
+    ex = _exercise_of(collection_path)
+    return True if ex is not None and ex not in wanted else None
+
+
 # tryfirst: sort before plugins that pick by position (--sw); --ff/--nf reorder after us anyway.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -212,3 +212,18 @@ def test_last_failed_and_stepwise_work(kata: Kata) -> None:
     # The cache stays out of the learner's commits (a checkout has the repository's .gitignore).
     ignore = kata.root / ".gitignore" if (kata.root / ".gitignore").exists() else ROOT / ".gitignore"
     assert ".pytest_cache/" in ignore.read_text().splitlines()
+
+
+def test_dash_m_reads_only_the_named_exercises_tests(checkout: Kata) -> None:
+    # Another exercise's test module is not even imported (were it, this one would break the run).
+    (checkout.root / "tests" / "test_capstone.py").write_text("raise RuntimeError('imported by -m dropout')\n")
+    r = _pytest(checkout, "--collect-only", "-m", "dropout or sequential")
+    assert r.returncode == 0, r.stdout + r.stderr
+    files = {m.group(1) for m in re.finditer(r"^tests/(test_\w+\.py)::", r.stdout, re.M)}
+    assert files == {"test_dropout.py", "test_sequential.py"}, r.stdout
+    whole = _pytest(checkout, "--collect-only", "tests/test_dropout.py", "tests/test_sequential.py")
+    assert re.search(r"^(\d+) tests? collected", r.stdout, re.M).group(1) == \
+        re.search(r"^(\d+) tests? collected", whole.stdout, re.M).group(1), whole.stdout
+    # Any other expression still sees every file: the broken module is reported.
+    r = _pytest(checkout, "--collect-only", "-m", "dropout and not cuda")
+    assert r.returncode == 2 and "imported by -m dropout" in r.stdout, r.stdout
