@@ -3,7 +3,8 @@
     ~/.venvs/torch-kata/bin/python bench/run.py [--class-size 40] [--jobs 2]
 
 Measures, in one run on this machine:
-  1. ``python -c "import torch"``: the floor for any process;
+  1. ``python -c "import torch"``: the floor for any process, and a learner's
+     ``pytest -m <exercise>`` next to it (``--learner`` stops there);
   2. grading the reference with the grader (isolated, sandboxed workers);
   3. the same checks in one plain process, nothing isolated (the floor for isolation);
   4. peak memory of a worker grading the reference;
@@ -87,12 +88,21 @@ def main() -> None:
     ap.add_argument("--class-size", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--learner", action="store_true", help="only the learner's figures (seconds, not minutes)")
     a = ap.parse_args()
     py = sys.executable
     ex_args = [arg for ex in CORE for arg in ("-e", ex)]
 
     t_import = timed([py, "-c", "import torch"], a.repeat)
     print(f"python -c 'import torch'                 {t_import:7.2f} s   (median of {a.repeat})")
+    learner = {}
+    for ex in ("cross_entropy", "dropout", "datasets"):
+        learner[ex] = timed([py, "-m", "pytest", "-m", ex, "--impl", "solutions", "-q", "-p", "no:cacheprovider"],
+                            a.repeat)
+        print(f"pytest -m {ex:<14} (learner tests)  {learner[ex]:7.2f} s   = import torch + "
+              f"{learner[ex] - t_import:.2f} s ({learner[ex] / t_import:.2f}x)")
+    if a.learner:
+        return
     t_iso = timed([py, "-m", "grader", "grade", "solutions", *ex_args], a.repeat)
     print(f"grade solutions, isolated (sandboxed)    {t_iso:7.2f} s")
     t_plain = timed([py, "-m", "grader", "grade", "solutions", *ex_args, "--start", "inprocess"], a.repeat)
