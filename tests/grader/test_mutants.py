@@ -4,6 +4,8 @@ A mutant's first line names the checks that must catch it: ``# kills: test_a, te
 (a name without ``[...]`` matches any of its parametrisations). A mutant that gets a
 device wrong may say on its second line which CUDA checks must catch it too on a GPU
 machine: ``# kills on cuda: test_c``; without a GPU those tests are skipped ("needs CUDA").
+A mutant whose first line names no check is one that only a GPU can catch (identical to
+a correct solution on the CPU).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ def _kills(path: Path, cuda: bool = False) -> list[str]:
     return [k.strip() for k in line.removeprefix(prefix).split(",") if k.strip()]
 
 
+CPU_MUTANTS = [p for p in MUTANTS if _kills(p)]
 CUDA_MUTANTS = [p for p in MUTANTS if _kills(p, cuda=True)]
 
 
@@ -45,7 +48,7 @@ def _matches(kill: str, name: str) -> bool:
     return name == kill or ("[" not in kill and name.startswith(kill + "["))
 
 
-@pytest.mark.parametrize("path", MUTANTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", CPU_MUTANTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_mutant_loses_points(grading, make_submission, path: Path) -> None:
     exercise = path.parent.name
     kills = _kills(path)
@@ -69,10 +72,21 @@ def _cuda_checks(exercise: str) -> set[str]:
 def test_cuda_kills_name_cuda_checks() -> None:
     """Runs without a GPU too: every name on a '# kills on cuda:' line is a CUDA check of its exercise."""
     assert len(CUDA_MUTANTS) >= 10
+    assert not [p for p in MUTANTS if not _kills(p) and not _kills(p, cuda=True)], "a mutant nothing must catch"
     for path in CUDA_MUTANTS:
         cuda = _cuda_checks(path.parent.name)
         for kill in _kills(path, cuda=True):
             assert kill in cuda, f"{path.parent.name}/{path.name}: {kill} is not a CUDA check ({sorted(cuda)})"
+
+
+@pytest.mark.parametrize("path", [p for p in CUDA_MUTANTS if p not in CPU_MUTANTS],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_gpu_only_mutant_is_correct_elsewhere(grading, make_submission, path: Path) -> None:
+    """A mutant only a GPU can catch must be right in every other way, or it proves nothing about CUDA."""
+    exercise = path.parent.name
+    result = grading.grade(_submission(make_submission, exercise, path), [exercise]).exercises[0]
+    failed = [f"{c.name}: {c.reason}" for c in result.checks if not c.passed and not c.cuda]
+    assert result.checks and not failed
 
 
 @pytest.mark.cuda
