@@ -140,3 +140,23 @@ def test_gpu_machine_starts_workers_fresh(monkeypatch) -> None:
         monkeypatch.setattr(grader.worker, "gpu_attached", lambda a=attached: a)
         assert default_start_method() == method
 
+
+
+
+@pytest.mark.cuda
+def test_grader_process_never_initialises_cuda() -> None:
+    """On a GPU machine, grading with CUDA checks leaves CUDA to the workers: the grader may fork safely.
+
+    In a process of its own: the learner tests' CUDA cases initialise CUDA in this one.
+    """
+    import subprocess
+    import sys
+
+    code = ("import torch; from pathlib import Path; from grader.session import GradingSession\n"
+            "with GradingSession() as s:\n"
+            "    r = s.grade(Path('solutions'), ['dropout'])\n"
+            "print(sum(c.cuda for e in r.exercises for c in e.checks), torch.cuda.is_initialized())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    counted, initialised = out.stdout.split()[-2:]
+    assert int(counted) > 0, out.stdout + out.stderr
+    assert initialised == "False", out.stdout + out.stderr
