@@ -8,13 +8,14 @@ its CUDA checks out. On a GPU machine this runs what only a GPU can prove:
    tests: device mutants caught by CUDA checks, the reference passing them): all pass,
    none skipped;
 3. ``grade solutions``: 100 and the full bonus, with CUDA checks counted and passed;
-4. ``grade exercises``: 0, every check "not implemented";
+4. ``grade exercises``: 0, every check (the CUDA ones too) "not implemented";
 5. with ``--full``, the whole suite, under what is left of ``--budget``.
 
-It writes ``OUT/gpu-check.md`` (the verdict of each step), ``OUT/*.log`` and
-``OUT/solutions.json``, and exits 0 only when every step passed. ``--allow-cpu``
-runs the same steps without a GPU, expecting the CUDA tests skipped and the CUDA
-checks left out: that is how this script is tested on CI.
+It writes ``OUT/gpu-check.md`` (the verdict of each step), ``OUT/*.log`` and the
+two results.json (``OUT/solutions.json``, ``OUT/exercises.json``), and exits 0 only
+when every step passed. ``--allow-cpu`` runs the same steps without a GPU, expecting
+the CUDA tests skipped and the CUDA checks left out: that is how this script is
+tested on CI.
 
     python3 scripts/gpu_check.py --out "$OUT" --full --budget 480
 """
@@ -75,6 +76,25 @@ def pytest_counts(text: str) -> dict[str, int]:
         if lines else {}
 
 
+def is_cuda(test: dict) -> bool:
+    return "cuda" in test.get("tags", [])
+
+
+def cuda_exercises(tests: list[dict]) -> list[str]:
+    return sorted({t["tags"][0] for t in tests if is_cuda(t)})
+
+
+def grade(check: Check, folder: str, ex_args: list[str]) -> tuple[int | None, dict, str]:
+    """``grade folder --json OUT/<folder>.json``: exit code, results.json ({} if none), output."""
+    report = check.out / f"{folder}.json"
+    report.unlink(missing_ok=True)
+    code, text = check.run(f"grade-{folder}.log", "-m", "grader", "grade", folder, "--json", str(report), *ex_args)
+    try:
+        return code, json.loads(report.read_text(encoding="utf-8")), text
+    except (OSError, ValueError):
+        return code, {}, text
+
+
 def machine() -> tuple[bool, list[str]]:
     import torch
 
@@ -115,31 +135,30 @@ def main(argv: list[str] | None = None) -> int:
     check.step("tests marked cuda", ok, f"exit {code}, {n or 'no summary (timed out?)'}")
 
     # 3. The reference: 100, CUDA checks counted (on a GPU) and passed.
-    code, text = check.run("grade-solutions.log", "-m", "grader", "grade", "solutions", "--json",
-                           str(out / "solutions.json"), *[a for e in exercises or [] for a in ("-e", e)])
-    try:
-        res = json.loads((out / "solutions.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        res = {}
+    ex_args = [a for e in exercises or [] for a in ("-e", e)]
+    code, res, text = grade(check, "solutions", ex_args)
     tests = res.get("tests", [])
     failed = [t["name"] for t in tests if t["status"] != "passed"]
-    cuda_tests = [t for t in tests if "cuda" in t.get("tags", [])]
-    by_ex = sorted({t["tags"][0] for t in cuda_tests})
+    by_ex = cuda_exercises(tests)
     # With --exercise the score is out of those exercises' points: every check passing is what counts.
-    full = bool(tests) and not failed and (exercises is not None or res.get("score") == 100.0)
+    bonus = res.get("extra_data", {})
+    full = bool(tests) and not failed and (exercises is not None or (
+        res.get("score") == 100.0 and bonus.get("bonus_score") == bonus.get("bonus_max")))
     want = sorted(e for e in graded if e in CUDA_EXERCISES) if cuda else []
     warnings = re.findall(r"^WARNING: (.*)$", text, re.M)
     check.step("grade solutions", code == 0 and full and by_ex == want,
-               f"exit {code}, score {res.get('score')}, bonus {res.get('extra_data', {}).get('bonus_score')}, "
-               f"{len(tests)} checks, {len(cuda_tests)} CUDA checks ({', '.join(by_ex) or 'none'}), "
+               f"exit {code}, score {res.get('score')}, bonus {bonus.get('bonus_score')}/{bonus.get('bonus_max')}, "
+               f"{len(tests)} checks, {sum(is_cuda(t) for t in tests)} CUDA checks ({', '.join(by_ex) or 'none'}), "
                f"failed: {failed[:5] or 'none'}" + (f"; warnings: {'; '.join(warnings)}" if warnings else ""))
 
-    # 4. The stubs: 0, and the CUDA checks say "not implemented" too.
-    code, text = check.run("grade-exercises.log", "-m", "grader", "grade", "exercises",
-                           *[a for e in exercises or [] for a in ("-e", e)])
-    m = re.search(r"^Total: ([\d.]+) /", text, re.M)
-    check.step("grade exercises", code == 0 and m is not None and float(m.group(1)) == 0.0,
-               f"exit {code}, total {m.group(1) if m else '?'}")
+    # 4. The stubs: 0, every check (the CUDA ones too) failing as "not implemented".
+    code, res, _ = grade(check, "exercises", ex_args)
+    tests = res.get("tests", [])
+    other = [t["name"] for t in tests if t["status"] == "passed" or "not implemented" not in t.get("output", "")]
+    check.step("grade exercises", code == 0 and bool(tests) and res.get("score") == 0.0 and not other
+               and cuda_exercises(tests) == want,
+               f"exit {code}, score {res.get('score')}, {len(tests)} checks, {sum(is_cuda(t) for t in tests)} CUDA "
+               f"checks, not 'not implemented': {other[:5] or 'none'}")
 
     # 5. Whatever time is left: the whole suite.
     if args.full:
