@@ -197,7 +197,7 @@ def test_on_cuda(ex, name):
                expected=f"the same CUDA tensor, every |w| <= {a:.5f}", got=describe(t))
         return
     layer = nn.Linear(60, 40, device="cuda")
-    weight, before = layer.weight, layer.weight.detach().cpu()
+    weight, before = layer.weight, layer.weight.detach().to("cpu", copy=True)  # a copy on any device
     call = f"{name}(nn.Linear(60, 40, device='cuda'))"
     point = "in place on the GPU: the same Parameter objects, still on CUDA"
     run(fn, layer, call=call, point=point)
