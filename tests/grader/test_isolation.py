@@ -141,8 +141,6 @@ def test_gpu_machine_starts_workers_fresh(monkeypatch) -> None:
         assert default_start_method() == method
 
 
-
-
 @pytest.mark.cuda
 def test_grader_process_never_initialises_cuda() -> None:
     """On a GPU machine, grading with CUDA checks leaves CUDA to the workers: the grader may fork safely.
