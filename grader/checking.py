@@ -26,12 +26,14 @@ class CheckFailed(AssertionError):
 class Raised(Exception):
     """The submission raised inside a probe; only its names and message cross over."""
 
-    def __init__(self, type_name: str, mro: list[str], message: str, where: str | None) -> None:
+    def __init__(self, type_name: str, mro: list[str], message: str, where: str | None,
+                 stub: bool = False) -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name, self.mro, self.message, self.where = type_name, mro, message, where
+        self.stub = stub  # the exercise's own `raise NotImplementedError` (grader.probing.raised_by_stub)
 
     def reason(self) -> str:
-        if "NotImplementedError" in self.mro:
+        if self.stub and "NotImplementedError" in self.mro:
             return "not implemented yet"
         missing = re.fullmatch(r"module '(\w+)' has no attribute '(\w+)'", self.message)
         if missing and self.type_name == "AttributeError":

@@ -151,7 +151,8 @@ class ExerciseRun:
         if isinstance(raised, dict) and isinstance(raised.get("type"), str):
             mro = raised.get("mro") if isinstance(raised.get("mro"), list) else [raised["type"]]
             raise Raised(raised["type"], [str(m) for m in mro], str(raised.get("message", "")),
-                         raised.get("where") if isinstance(raised.get("where"), str) else None)
+                         raised.get("where") if isinstance(raised.get("where"), str) else None,
+                         stub=raised.get("stub") is True)
         raise CheckFailed(f"no valid answer from the submission's worker: {str(reply)[:200]}")
 
     def finish(self) -> tuple[str, int]:

@@ -4,10 +4,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-from typing import Any, Iterator
+import traceback
+from typing import Any, Callable, Iterator
 
 
 _MISSING = object()
+
+
+def raised_by_stub(err: BaseException, theirs: Callable[[str], bool]) -> bool:
+    """Is ``err`` an exercise's own ``raise NotImplementedError`` (an unwritten stub)?
+
+    torch raises NotImplementedError too (no data in a meta tensor, an op with no kernel for a
+    device). Raised in C, it has no frame of its own: its innermost frame is the learner's line
+    too, but that line is no ``raise``. ``theirs(filename)`` says whether a file is the submission's.
+    """
+    if not isinstance(err, NotImplementedError):
+        return False
+    frames = traceback.extract_tb(err.__traceback__)
+    last = frames[-1] if frames else None
+    return bool(last and last.filename and theirs(last.filename)
+                and (last.line or "").lstrip().startswith("raise"))
 
 
 def _resolve(dotted: str) -> tuple[Any, str]:

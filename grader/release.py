@@ -6,8 +6,10 @@
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ RELEASE_FILES = [
     "conftest.py", "tests/conftest.py", "tests/kata.py", "tests/test_*.py",
     "grader/__init__.py", "grader/__main__.py", "grader/cli.py", "grader/catalog.py",
     "grader/learner/*.py", "grader/learner/**/*",
-    "requirements.txt", "scripts/setup.sh",
+    "requirements.txt", "scripts/setup.sh", "scripts/check_env.py",
 ]
 # Never in a release, whatever the patterns above match.
 FORBIDDEN = ["solutions", "grader/checks", "grader/probes", "tests/grader", "tests/mutants",
@@ -32,6 +34,15 @@ GITIGNORE = "__pycache__/\n*.pyc\n.venv/\n.kata/\n.pytest_cache/\n*.egg-info/\n"
 def _is_forbidden(rel: Path) -> bool:
     text = rel.as_posix()
     return any(text == f or text.startswith(f + "/") for f in FORBIDDEN) or "__pycache__" in rel.parts
+
+
+def learner_pyproject() -> str:
+    """The release's pyproject.toml, with the dependency ranges of ours (one place to change them)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # A JSON list of strings is a valid TOML array.
+    return ((TEMPLATES / "pyproject.learner.toml").read_text()
+            .replace("@DEPENDENCIES@", json.dumps(project["dependencies"]))
+            .replace("@CAPSTONE@", json.dumps(project["optional-dependencies"]["capstone"])))
 
 
 def release(out: Path, git: bool = False) -> list[Path]:
@@ -51,7 +62,7 @@ def release(out: Path, git: bool = False) -> list[Path]:
             written.append(rel)
     extras = {
         "README.md": (TEMPLATES / "README.learner.md").read_text(),
-        "pyproject.toml": (TEMPLATES / "pyproject.learner.toml").read_text(),
+        "pyproject.toml": learner_pyproject(),
         ".github/workflows/kata.yml": (TEMPLATES / "kata.yml").read_text(),
         ".gitignore": GITIGNORE,
     }

@@ -84,7 +84,13 @@ def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
         mro = [c.__name__ for c in type(err).__mro__]
     except Exception:  # noqa: BLE001
         mro = ["BaseException"]
-    return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where}
+    from grader.probing import raised_by_stub
+
+    try:
+        stub = raised_by_stub(err, lambda filename: filename.startswith(impl))
+    except Exception:  # noqa: BLE001 - a hostile traceback: call it a crash
+        stub = False
+    return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where, "stub": stub}
 
 
 def reset_state(seed: int) -> None:

@@ -2,7 +2,7 @@
 # Creates (or verifies and reuses) the virtual environment torch-kata runs in.
 #   KATA_VENV   where it lives (default ~/.venvs/torch-kata); one per machine, shared by clones.
 # Torch is large (about 5.5 GB for the CUDA build), so an existing environment is reused
-# when it imports torch and torchvision and satisfies requirements.txt; otherwise it is rebuilt.
+# when scripts/check_env.py accepts it and it satisfies requirements.txt; otherwise it is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${KATA_VENV:-$HOME/.venvs/torch-kata}"
@@ -14,17 +14,15 @@ case "$(uname -m)" in
   *) TORCH=(torch torchvision) ;;
 esac
 
-healthy() {
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'PY' 2>/dev/null
-import torch, torchvision, numpy, pytest, pytest_timeout
-assert torch.ones(2).add(1).sum().item() == 4.0
-PY
+healthy() {  # scripts/check_env.py says why not, on stderr
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" scripts/check_env.py
 }
 
 if healthy; then
   echo "setup: reusing $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"
 else
   echo "setup: creating $VENV (installs torch: a few minutes)"
+  if [ -x "$VENV/bin/python" ]; then echo "setup: the existing one cannot be used (above: why)"; fi
   rm -rf "$VENV"
   mkdir -p "$(dirname "$VENV")"
   "$PYTHON" -m venv "$VENV"

@@ -359,6 +359,28 @@ def test_not_utf8(quick, make_submission, tmp_path: Path) -> None:
     assert "cross_entropy.py:1" in note and "utf-8" in note.lower(), note
 
 
+def test_only_the_exercises_own_raise_is_not_implemented_yet(hostile) -> None:
+    """torch raises NotImplementedError too (no data in a meta tensor, an op without a kernel): that
+    is a crash of written code, and calling it "not implemented yet" would send the learner to
+    the wrong place."""
+    bad, _, _ = hostile("""
+        import torch
+
+        def gather_target(s, t):
+            return torch.empty(2, device="meta").tolist()
+
+        def cross_entropy(logits, target, reduction="mean"):
+            raise NotImplementedError
+    """)
+    failed = [c.reason for c in bad.checks if not c.passed]
+    assert len(failed) == len(bad.checks)
+    crashes = [r for r in failed if r != "not implemented yet"]
+    # The gather_target checks (the others call the stub cross_entropy).
+    assert len(crashes) >= 2, failed
+    for reason in crashes:
+        assert reason.startswith("raised NotImplementedError at cross_entropy.py:5: Cannot copy out of meta"), reason
+
+
 def test_missing_function_and_wrong_types(hostile) -> None:
     bad, _, _ = hostile("""
         def gather_target(s, t):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,53 @@ def test_release_hides_references_and_checks(released: Path) -> None:
     log = run("git", "log", "--oneline", cwd=released)
     assert log.returncode == 0 and len(log.stdout.strip().splitlines()) == 1
     assert run("git", "status", "--porcelain", cwd=released).stdout == ""
+
+
+def test_release_declares_our_ranges_and_ships_what_setup_runs(released: Path) -> None:
+    import tomllib
+
+    ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    theirs = tomllib.loads((released / "pyproject.toml").read_text())["project"]
+    assert theirs["dependencies"] == ours["dependencies"]
+    assert theirs["optional-dependencies"] == ours["optional-dependencies"]
+    setup = (released / "scripts" / "setup.sh").read_text()
+    for script in re.findall(r"scripts/\w+\.py", setup):
+        assert (released / script).is_file(), f"setup.sh runs {script}, which the release lacks"
+    assert "scripts/check_env.py" in setup
+
+
+def _view_of_this_venv(where: Path) -> Path:
+    """A venv made of links to the one running the tests: setup.sh may 'rm -rf' it safely."""
+    real = Path(sys.prefix)
+    if not (real / "pyvenv.cfg").is_file():
+        pytest.skip("the tests do not run in a virtual environment")
+    (where / "bin").mkdir(parents=True)
+    (where / "bin" / "python").symlink_to(Path(sys.executable))
+    shutil.copy(real / "pyvenv.cfg", where / "pyvenv.cfg")
+    (where / "lib").symlink_to(real / "lib")
+    return where
+
+
+def test_release_setup_reuses_a_healthy_environment(released: Path, tmp_path: Path) -> None:
+    venv = _view_of_this_venv(tmp_path / "venv")
+    r = run("bash", "scripts/setup.sh", cwd=released, timeout=300, env={"KATA_VENV": str(venv)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"setup: reusing {venv}" in r.stdout and "installing" not in r.stdout
+    assert "-m pytest -m cross_entropy" in r.stdout  # a release: the learner's command
+
+
+def test_setup_says_why_it_will_not_reuse_an_environment(tmp_path: Path) -> None:
+    venv = _view_of_this_venv(tmp_path / "venv")
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "pytest_timeout.py").write_text("raise ImportError('broken on purpose')\n")
+    # PYTHON=false: the rebuild that follows the refusal stops at once instead of installing torch.
+    r = run("bash", "scripts/setup.sh", timeout=300,
+            env={"KATA_VENV": str(venv), "PYTHONPATH": str(shadow), "PYTHON": "false"})
+    assert r.returncode != 0
+    assert "check_env: cannot import pytest_timeout: ImportError: broken on purpose" in r.stderr
+    assert "the existing one cannot be used" in r.stdout
+    assert Path(sys.prefix, "lib").is_dir()  # only the links were removed
 
 
 def test_release_tests_fail_on_stubs_and_pass_with_references(released: Path, tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""devices via torch.accelerator, names imported from torch.cuda, and torch.utils._pytree."""
+"""devices via torch.accelerator, names imported from torch.cuda, and torch.utils._pytree.
+
+Needs torch>=2.6 (torch.accelerator).
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,7 @@
-"""devices with torch.mps, Mapping/Sequence ABCs, namedtuple._make and torch.Tensor.to spelled out."""
+"""devices with torch.mps, Mapping/Sequence ABCs, namedtuple._make and torch.Tensor.to spelled out.
+
+Needs torch>=2.5 (torch.mps.is_available).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
