@@ -2,7 +2,9 @@
 
 pytest reads ``--impl DIR`` before it loads ``tests/conftest.py`` (and would
 take ``DIR`` for a test path), so the option lives here; everything else about
-the learner tests is in ``tests/conftest.py``.
+the learner tests is in ``tests/conftest.py``. For a directory outside the
+repository write ``--impl=DIR``: a lone ``DIR`` there would make pytest look for
+its configuration beside ``DIR``, never load this file, and reject ``--impl``.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Learner-test plumbing: which implementation to test, markers, and short failures.
 
-``pytest`` tests ``exercises/``; ``pytest --impl DIR`` (or ``KATA_IMPL=DIR``)
+``pytest`` tests ``exercises/``; ``pytest --impl=DIR`` (or ``KATA_IMPL=DIR``)
 tests another directory, e.g. ``solutions``. Each ``test_<id>.py`` gets the
 marker ``<id>`` and the fixture ``ex``: the module ``<id>`` imported from that
 directory.

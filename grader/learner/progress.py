@@ -35,7 +35,9 @@ def bar(fraction: float, fancy: bool, columns: int = BAR_WIDTH) -> str:
 
 
 def _command(exercise: str, impl_arg: str | None) -> str:
-    return f"pytest -m {exercise}" + (f" --impl {impl_arg}" if impl_arg else "")
+    # "--impl=DIR", not "--impl DIR": pytest would take a lone DIR outside the repository for a
+    # test path, find no configuration there, and never learn the option.
+    return f"pytest -m {exercise}" + (f" --impl={impl_arg}" if impl_arg else "")
 
 
 def first_lines(message: str, n: int) -> list[str]:

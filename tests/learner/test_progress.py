@@ -59,7 +59,7 @@ def test_render_english() -> None:
 def test_render_chinese_and_plain_terminal() -> None:
     out = progress.render(_scenario(), i18n.Messages("zh"), "exercises/", "mine", fancy=False)
     assert "完成" in out and "23 个测试中 3 个失败" in out and "未开始" in out
-    assert "下一步：datasets。`pytest -m datasets --impl mine`" in out
+    assert "下一步：datasets。`pytest -m datasets --impl=mine`" in out
     assert "自定义 Dataset 与 DataLoader" in out
     assert "█" not in out and "✓" not in out and "[####" in out
     # The title column lines up although Chinese characters take two terminal columns.
@@ -124,7 +124,7 @@ def test_progress_runs_the_learner_tests(request: pytest.FixtureRequest, where: 
     assert "✗ failing" in rows["cross_entropy"]
     assert all("· not started" in rows[e] for e in ("datasets", "sequential", "weight_init", "training", "devices"))
     assert "capstone (bonus)" in text and "1 of 7 exercises done (16 of 100" in text
-    impl = " --impl mywork" if use_impl else ""
+    impl = " --impl=mywork" if use_impl else ""
     assert f"next: cross_entropy. `pytest -m cross_entropy{impl}`, `python -m grader hint cross_entropy`" in text
     assert "first failing test: test_cross_entropy_default_is_mean" in text
     assert "Traceback" not in text + out.stderr

@@ -227,3 +227,16 @@ def test_dash_m_reads_only_the_named_exercises_tests(checkout: Kata) -> None:
     # Any other expression still sees every file: the broken module is reported.
     r = _pytest(checkout, "--collect-only", "-m", "dropout and not cuda")
     assert r.returncode == 2 and "imported by -m dropout" in r.stdout, r.stdout
+
+
+def test_impl_equals_form_reaches_a_directory_outside_the_repository(kata: Kata, tmp_path: Path) -> None:
+    """`--impl=DIR` is the documented form: a lone DIR outside the repository would be taken for a
+    test path, and pytest would look for its configuration there instead of in the repository."""
+    mine = tmp_path / "elsewhere" / "my work"  # outside kata.root, with a space in its name
+    mine.mkdir(parents=True)
+    shutil.copy(ROOT / "exercises" / "cross_entropy.py", mine)
+    r = _pytest(kata, "-m", "cross_entropy", f"--impl={mine}", "-p", "no:cacheprovider")
+    assert r.returncode == 1 and "not implemented yet" in r.stdout, r.stdout + r.stderr
+    shutil.copy(ROOT / "solutions" / "cross_entropy.py", mine)  # the same run, now on a solution
+    r = _pytest(kata, "-m", "cross_entropy", f"--impl={mine}", "-p", "no:cacheprovider")
+    assert r.returncode == 0 and " passed" in r.stdout and "failed" not in r.stdout, r.stdout + r.stderr
