@@ -116,7 +116,7 @@ def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
         xml = Path(tmp) / "report.xml"
         cmd = [sys.executable, "-m", "pytest", *(str(tests_path(e).relative_to(ROOT)) for e in present),
                "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit2",
-               *(["--impl", str(impl)] if impl is not None else []), *(extra or [])]
+               *([f"--impl={impl}"] if impl is not None else []), *(extra or [])]
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         try:
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
