@@ -5,24 +5,24 @@ import contextlib
 import functools
 import importlib
 import traceback
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 
 _MISSING = object()
 
 
-def raised_by_stub(err: BaseException, theirs: Callable[[str], bool]) -> bool:
+def raised_by_stub(err: BaseException, theirs: str | None) -> bool:
     """Is ``err`` an exercise's own ``raise NotImplementedError`` (an unwritten stub)?
 
     torch raises NotImplementedError too (no data in a meta tensor, an op with no kernel for a
     device). Raised in C, it has no frame of its own: its innermost frame is the learner's line
-    too, but that line is no ``raise``. ``theirs(filename)`` says whether a file is the submission's.
+    too, but that line is no ``raise``. ``theirs``: the submission's file, or its folder.
     """
-    if not isinstance(err, NotImplementedError):
+    if not isinstance(err, NotImplementedError) or not theirs:
         return False
     frames = traceback.extract_tb(err.__traceback__)
     last = frames[-1] if frames else None
-    return bool(last and last.filename and theirs(last.filename)
+    return bool(last and (last.filename == theirs or last.filename.startswith(theirs.rstrip("/") + "/"))
                 and (last.line or "").lstrip().startswith("raise"))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import codec
+from grader.probing import raised_by_stub
 
 PROBE_PACKAGE = "grader.probes"
 # One intra-op thread per worker: checks use small tensors, and parallel jobs share the cores.
@@ -84,10 +85,8 @@ def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
         mro = [c.__name__ for c in type(err).__mro__]
     except Exception:  # noqa: BLE001
         mro = ["BaseException"]
-    from grader.probing import raised_by_stub
-
     try:
-        stub = raised_by_stub(err, lambda filename: filename.startswith(impl))
+        stub = raised_by_stub(err, impl)
     except Exception:  # noqa: BLE001 - a hostile traceback: call it a crash
         stub = False
     return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where, "stub": stub}

@@ -53,7 +53,7 @@ def problems() -> list[str]:
     import torch
 
     if torch.ones(2).add(1).sum().item() != 4.0:
-        found.append("torch computes 1 + 1 wrong on this machine")
+        found.append("torch gets torch.ones(2).add(1).sum() wrong on this machine")
     try:
         converted = torch.from_numpy(numpy.ones(2)).sum().item() == 2.0
     except Exception as exc:
