@@ -133,6 +133,24 @@ def test_to_device_keeps_values(ex):
     expect_close(out, x, call=call, point=point, inputs=inputs)
 
 
+def test_to_device_moves_parameters(ex):
+    w = nn.Parameter(torch.randn(3, 2))
+    call, point = "to_device({'w': w}, 'meta')  # w = nn.Parameter(...)", \
+        "every tensor is moved, tensor subclasses such as nn.Parameter included"
+    out = run(ex.to_device, {"w": w}, "meta", call=call, point=point)
+    moved = out.get("w") if isinstance(out, dict) else out
+    expect(isinstance(moved, torch.Tensor) and moved.device.type == "meta", call=call, point=point,
+           expected="out['w'] on meta", got=describe(moved))
+
+
+def test_to_device_module_keeps_its_values(ex):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    call, point = "to_device(model, 'cpu')", "moving a model keeps its parameters' and buffers' values (Module.to)"
+    run(ex.to_device, model, "cpu", call=call, point=point)
+    expect_close(dict(model.state_dict()), before, call=call, point=point)
+
+
 def test_to_device_tuple_list_dict(ex):
     a, b, c = torch.zeros(2), torch.ones(3, dtype=torch.int64), torch.full((1,), 2.0)
     obj = {"pair": (a, [b, "label"]), 0: c, "n": 3}
@@ -178,11 +196,18 @@ def test_to_device_module_in_place(ex):
            point="an nn.Module is moved (every parameter and buffer)", expected="['meta']", got=repr(devs))
 
 
+class Movable:
+    """Not a tensor nor a module, though it has a ``.to`` method."""
+
+    def to(self, *args, **kwargs):
+        return Movable()
+
+
 def test_to_device_other_things_unchanged(ex):
     marker = object()
-    for value in ["text", 7, 2.5, True, None, marker]:
+    for value in ["text", 7, 2.5, True, None, marker, b"ab", range(3), {1, 2}, frozenset({3}), Movable()]:
         call = f"to_device({value!r}, 'meta')"
-        point = "anything else (strings, numbers, None) is returned unchanged"
+        point = "anything else (strings, numbers, None, other objects) is returned unchanged, the same object"
         out = run(ex.to_device, value, "meta", call=call, point=point)
         expect(out is value, call=call, point=point, expected=repr(value), got=describe(out))
 

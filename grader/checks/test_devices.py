@@ -203,17 +203,23 @@ def test_to_device_moves_a_tensor(sub, ref, rng):
             _same_move(sub, ref, x, "meta", as_device=as_device,
                        call=f"to_device(<{str(x.dtype)[6:]} {tuple(x.shape)}>, {dev})",
                        point="a tensor is moved to the device (same dtype and shape)")
+    # A Parameter is a tensor too (a dispatch on ``type(obj) is torch.Tensor`` misses it).
+    _same_move(sub, ref, ["param", torch.randn(3, 2, generator=rng)], "meta", call="to_device(nn.Parameter(w), 'meta')",
+               point="every tensor is moved, tensor subclasses such as nn.Parameter included")
 
 
 @pytest.mark.weight(1)
 def test_to_device_keeps_values(sub, ref, rng):
     """moving keeps every tensor's values"""
-    spec = ["dict", [["a", torch.arange(1.0, 7.0)], ["b", ["tuple", [_t(rng), ["list", [_t(rng)]]]]]]]
-    got = _same_move(sub, ref, spec, "cpu", call="to_device({'a': a, 'b': (b, [c])}, 'cpu')",
-                     point="moving keeps every tensor's values")
+    spec = ["dict", [["a", torch.arange(1.0, 7.0)], ["b", ["tuple", [_t(rng), ["list", [_t(rng)]]]]],
+                     ["model", ["module", 3, 2]]]]
+    # The model's values are those of its state_dict (weights and BatchNorm buffers),
+    # fixed by the probe: Module.to keeps them, Module.to_empty would not.
+    call = "to_device({'a': a, 'b': (b, [c]), 'model': m}, 'cpu')"
+    got = _same_move(sub, ref, spec, "cpu", call=call, point="moving keeps every tensor's values")
     want = ref.move(spec, "cpu")
-    expect_close(got["values"], want["values"], rtol=0, atol=0, call="to_device({'a': a, 'b': (b, [c])}, 'cpu')",
-                 point="moving keeps every tensor's values")
+    expect_close(got["values"], want["values"], rtol=0, atol=0, call=call,
+                 point="moving keeps every tensor's values, a model's parameters and buffers included")
 
 
 @pytest.mark.weight(2)
@@ -281,6 +287,13 @@ def test_to_device_leaves_other_values(sub, ref, rng):
                          (["value", ""], "''")):
         _same_move(sub, ref, value, "meta", call=f"to_device({shown}, 'meta')",
                    point="anything else (strings, numbers, None) is returned unchanged")
+    # Other objects, some of which look like containers or tensors, come back as themselves.
+    for name, shown in (("bytes", "b'ab'"), ("range", "range(3)"), ("set", "{1, 2}"),
+                        ("frozenset", "frozenset({3})"), ("movable", "Movable()")):
+        note = "  # Movable: a plain class with a .to method" if name == "movable" else ""
+        _same_move(sub, ref, ["thing", name], "meta", call=f"to_device({shown}, 'meta'){note}",
+                   point="anything else (other objects: bytes, range, sets, objects with a .to) "
+                         "is returned unchanged, the same object")
     spec = ["tuple", [["value", "ab"], ["value", 0], ["thing"], _t(rng), ["value", None]]]
     _same_move(sub, ref, spec, "meta", call="to_device(('ab', 0, Thing(), x, None), 'meta')",
                point="non-tensors inside containers are kept unchanged")
@@ -300,11 +313,12 @@ def _flags_ok(res: dict, want: bool) -> tuple[bool, str]:
 @pytest.mark.weight(2)
 def test_to_device_passes_non_blocking_true(sub, rng):
     """non_blocking=True is passed on to Tensor.to for every tensor"""
-    spec = ["dict", [["X", _t(rng)], ["rest", ["list", [_t(rng), ["nt", "Batch", [_t(rng), ["value", 1]]]]]]]]
+    spec = ["dict", [["X", _t(rng)], ["rest", ["list", [_t(rng), ["nt", "Batch", [_t(rng), ["value", 1]]]]]],
+                     ["pair", ["tuple", [_t(rng), ["value", "id"]]]]]]
     ok, shown = _flags_ok(sub.non_blocking_calls(spec, "meta", True), True)
-    expect(ok, call="to_device({'X': t0, 'rest': [t1, Batch(t2, 1)]}, 'meta', non_blocking=True)",
+    expect(ok, call="to_device({'X': t0, 'rest': [t1, Batch(t2, 1)], 'pair': (t3, 'id')}, 'meta', non_blocking=True)",
            point="non_blocking is passed on to Tensor.to",
-           expected="t0.to(..., non_blocking=True), and the same for t1 and t2", got=shown)
+           expected="t0.to(..., non_blocking=True), and the same for t1, t2 and t3", got=shown)
 
 
 @pytest.mark.weight(1)

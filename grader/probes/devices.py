@@ -114,14 +114,44 @@ class Thing:
         return "Thing()"
 
 
+class Movable:
+    """Not a tensor nor a module, though it has a ``.to``: still "anything else"."""
+
+    def to(self, *args: Any, **kwargs: Any) -> "Movable":
+        return Movable()
+
+    def __repr__(self) -> str:
+        return "Movable()"
+
+
+# Other objects that must come back as the same object: some look like containers or tensors.
+OTHERS = {"thing": Thing, "movable": Movable, "bytes": lambda: bytes([97, 98]), "range": lambda: range(3),
+          "set": lambda: {1, 2}, "frozenset": lambda: frozenset({3})}
+
+
+def _module(n_in: int, n_out: int) -> nn.Module:
+    """Linear + BatchNorm with distinct, fixed values (so a move that loses them shows)."""
+    m = nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out))
+    with torch.no_grad():
+        for k, t in enumerate(m.state_dict().values()):
+            if t.is_floating_point():
+                t.copy_(torch.linspace(-1.0, 1.0, t.numel()).reshape(t.shape) + 0.25 * k + 0.5)
+    return m
+
+
 def _build(spec: Any, tensors: list, pin: bool = False, src: str | None = None) -> Any:
     """Spec language: a tensor; ["list", [specs]]; ["tuple", [specs]]; ["dict", [[key, spec], ...]];
-    ["nt", "Batch" | "Triple", [specs]]; ["module", in, out]; ["thing"]; ["value", plain value]."""
+    ["nt", "Batch" | "Triple", [specs]]; ["module", in, out]; ["param", tensor];
+    ["thing"] or ["thing", name in OTHERS]; ["value", plain value]."""
     if isinstance(spec, torch.Tensor):
         t = spec.pin_memory() if pin else spec.to(src) if src else spec
         tensors.append(t)
         return t
     kind = spec[0]
+    if kind == "param":
+        t = nn.Parameter(_build(spec[1], [], pin, src))
+        tensors.append(t)
+        return t
     if kind == "list":
         return [_build(s, tensors, pin, src) for s in spec[1]]
     if kind == "tuple":
@@ -131,10 +161,10 @@ def _build(spec: Any, tensors: list, pin: bool = False, src: str | None = None) 
     if kind == "nt":
         return NAMEDTUPLES[spec[1]](*(_build(s, tensors, pin, src) for s in spec[2]))
     if kind == "module":
-        m = nn.Sequential(nn.Linear(int(spec[1]), int(spec[2])), nn.BatchNorm1d(int(spec[2])))
+        m = _module(int(spec[1]), int(spec[2]))
         return m.to(src) if src else m
     if kind == "thing":
-        return Thing()
+        return OTHERS[spec[1] if len(spec) > 1 else "thing"]()
     return spec[1]
 
 
@@ -146,6 +176,7 @@ def _describe(out: Any, inp: Any, values: list) -> Any:
         return f"tensor {str(out.dtype).replace('torch.', '')} {tuple(out.shape)} on {out.device}"
     if isinstance(inp, nn.Module):
         where = sorted({str(t.device) for t in inp.state_dict().values()})
+        values.extend(t.detach().cpu() for t in inp.state_dict().values() if t.device.type != "meta")
         return {"module": {"same object": out is inp, "input module now on": where}}
     if isinstance(inp, dict):
         if not isinstance(out, dict):
