@@ -126,8 +126,9 @@ class CustomImageDataset(Dataset):
             ``__getitem__``, never up front in ``__init__``; it is exactly
             what ``torchvision.io.read_image`` returns for the file: a
             ``torch.uint8`` tensor of shape ``(C, H, W)`` with the values as
-            stored (``C == 1`` for a grayscale PNG, ``3`` for RGB). Any way
-            of reading that gives exactly this tensor is fine.
+            stored (``C == 1`` for a grayscale PNG, ``3`` for RGB, ``2`` and
+            ``4`` when the PNG also has an alpha channel). Any way of reading
+            that gives exactly this tensor is fine.
           - ``label`` is the row's label as a Python ``int``.
           - when ``transform`` is given it is called once on the image and
             ``ds[i]`` returns its result in place of the image; likewise

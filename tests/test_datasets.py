@@ -191,6 +191,24 @@ def test_custom_images_are_exactly_what_read_image_gives(ex, tmp_path):
         expect(_same_tensor(got, img), call=call, point=point, expected=describe(img), got=describe(got))
 
 
+def test_custom_keeps_the_alpha_channel(ex, tmp_path):
+    from PIL import Image  # torchvision writes PNGs of 1 or 3 channels only; Pillow is its dependency
+
+    g = torch.Generator().manual_seed(99)
+    images = [("la.png", torch.randint(0, 256, (2, 3, 4), generator=g, dtype=torch.uint8), 1),
+              ("rgba.png", torch.randint(0, 256, (4, 5, 2), generator=g, dtype=torch.uint8), 2)]
+    csv_path, img_dir = _write_dataset(tmp_path, [])
+    for name, img, _ in images:
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(Path(img_dir) / name)
+    Path(csv_path).write_text("file_name,label\n" + "".join(f"{n},{lab}\n" for n, _, lab in images))
+    ds = _custom(ex, csv_path, img_dir)
+    for i, (name, img, _) in enumerate(images):
+        call = f"CustomImageDataset(csv, img_dir)[{i}][0]"
+        point = f"the image is exactly what read_image returns, alpha channel included; {name} has {img.shape[0]} channels"
+        got = run(lambda: ds[i][0], call=call, point=point)
+        expect(_same_tensor(got, img), call=call, point=point, expected=describe(img), got=describe(got))
+
+
 def test_custom_labels_are_python_ints(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
@@ -227,6 +245,13 @@ def test_custom_reads_images_lazily(ex, tmp_path):
     expect(_same_tensor(got, images[1][1]), call=call, point=point,
            expected=describe(images[1][1]) + " (the file as it is when ds[1] is called)",
            got=describe(got))
+    # Read on every ds[i], not once and kept: the file changes, ds[1] follows.
+    write_png(images[0][1], str(Path(img_dir) / images[1][0]))
+    call = "ds[1][0]; <image 1 replaced on disk>; ds[1][0]"
+    point = "the image is read from disk each time it is asked for (not kept from an earlier ds[i])"
+    got = run(lambda: ds[1][0], call=call, point=point)
+    expect(_same_tensor(got, images[0][1]), call=call, point=point,
+           expected=describe(images[0][1]) + " (the new file)", got=describe(got))
 
 
 def test_custom_negative_indices_count_from_the_end(ex, tmp_path):

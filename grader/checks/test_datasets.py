@@ -267,6 +267,19 @@ def test_custom_rgb_images_exact(sub, rng):
         expect_equal(got[i]["x"], _tensor_field(img), call=call + "[0]", point=POINT_IMAGE)
 
 
+@pytest.mark.weight(1)
+def test_custom_alpha_images_exact(sub, rng):
+    """a PNG with an alpha channel comes back as read_image gives it: 2 (gray + alpha) or 4 (RGBA) x H x W"""
+    rows = _rows(rng, _randint(rng, 2, 5), channels=(2, 4))
+    got = sub.img_items(_files(rows), _csv(rows), list(range(len(rows))))
+    for i, (name, img, _) in enumerate(rows):
+        kind = "grayscale + alpha" if img.shape[0] == 2 else "RGBA"
+        call = f"CustomImageDataset(csv, img_dir)[{i}]  # {name}: {kind} {tuple(img.shape)}"
+        _check_pair(got[i], call)
+        expect_equal(got[i]["x"], _tensor_field(img), call=call + "[0]",
+                     point=POINT_IMAGE + " (the alpha channel included)")
+
+
 @pytest.mark.weight(2)
 def test_custom_labels_are_python_ints(sub, rng):
     """the label is the row's integer label, as a Python int"""
@@ -294,12 +307,13 @@ def test_custom_reads_images_lazily(sub, rng):
     expect_equal(got["late"], got["fresh"], call=call,
                  point="__init__ reads only the CSV: the image files may hold anything until ds[i] is asked for")
     replacement = _image(rng, 4 - rows[idx][1].shape[0])  # the other kind: gray <-> RGB
-    call = f"ds = CustomImageDataset(csv, img_dir); <replace image {idx} on disk>; ds[{idx}]"
+    call = f"ds = CustomImageDataset(csv, img_dir); ds[{idx}]; <replace image {idx} on disk>; ds[{idx}]"
     got = sub.img_lazy(_files(rows), _csv(rows), idx, "replace", replacement)
     expect("init_error" not in got, call="CustomImageDataset(csv, img_dir)", point="the dataset can be built",
            expected="construction succeeds", got=f"it raised {got.get('init_error')}")
     expect_equal(got["late"], got["fresh"], call=call,
-                 point="the image is read from disk when it is asked for: ds[i] returns the file as it is then")
+                 point="the image is read from disk each time it is asked for: ds[i] returns the file as it is "
+                       "then (not a copy kept from __init__ or from an earlier ds[i])")
 
 
 @pytest.mark.weight(1)

@@ -35,8 +35,13 @@ except ImportError:  # pragma: no cover - torchvision depends on pillow
 # ---------------------------------------------------------------- helpers (not probes)
 
 def _write_png(img: torch.Tensor, path: str) -> None:
+    img = img.to(torch.uint8).contiguous()
+    if img.shape[0] in (2, 4):  # with alpha: torchvision writes only 1 or 3 channels, Pillow (its dependency) all
+        from PIL import Image
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(path)  # H x W x 2 -> "LA", x 4 -> "RGBA"
+        return
     from torchvision.io import write_png
-    write_png(img.to(torch.uint8).contiguous(), path)
+    write_png(img, path)
 
 
 def _make(files: list, csv_text: str) -> tuple[str, str]:
@@ -156,8 +161,9 @@ def img_lazy(datasets: Any, files: list, csv_text: str, index: int, before: str,
 
     ``before="garbage"``: every image file holds bytes that are not an image while
     the dataset is built; the real PNGs are written afterwards.
-    ``before="replace"``: the files are real at construction; afterwards image
-    ``index`` is replaced by ``replacement``.
+    ``before="replace"``: the files are real at construction; ``ds[index]`` is read
+    once, then image ``index`` is replaced by ``replacement`` (so a dataset that
+    keeps what it read, up front or on first access, shows the old image).
     """
     csv_path, img_dir = _make(files, csv_text)
     if before == "garbage":
@@ -174,6 +180,7 @@ def img_lazy(datasets: Any, files: list, csv_text: str, index: int, before: str,
         for name, img in files:
             _write_png(img, os.path.join(img_dir, name))
     else:
+        ds[index]
         _write_png(replacement, os.path.join(img_dir, files[index][0]))
     late = _item(ds[index])
     # What the submission gives for the same file from a dataset built after the files settled.
