@@ -50,7 +50,8 @@ Pitfalls:
   end and raise ``IndexError`` when out of range (a ``for`` loop over
   ``net[i]`` relies on that to stop).
 * Do not take a shortcut through ``nn.Sequential``, ``nn.ModuleList`` or
-  ``nn.ModuleDict`` (neither subclassing them nor keeping one inside): the
+  ``nn.ModuleDict`` (neither subclassing them, nor keeping one inside, nor
+  borrowing or calling their methods such as ``nn.Sequential.forward``): the
   point is to see how little they do.
 
 Allowed: the standard library and ``torch``.
@@ -70,8 +71,9 @@ class MySequential(nn.Module):
 
     Contract:
         * ``MySequential`` subclasses ``nn.Module``; it must NOT subclass
-          ``nn.Sequential``, ``nn.ModuleList`` or ``nn.ModuleDict``, and must
-          not create or keep one of them inside (no wrapping).
+          ``nn.Sequential``, ``nn.ModuleList`` or ``nn.ModuleDict``, must
+          not create or keep one of them inside (no wrapping), and must not
+          borrow or call their methods (no ``forward = nn.Sequential.forward``).
         * The children are the very objects passed in (``net[0] is m0``), not
           copies. A module passed twice is a child under both names.
         * Because the children are registered, these behave exactly as for

@@ -50,6 +50,11 @@ def test_is_a_module_not_a_builtin_container(ex, monkeypatch):
     expect(not inside, call="MySequential(Linear(2, 2))",
            point="MySequential must not keep an nn.Sequential, nn.ModuleList or nn.ModuleDict inside",
            expected="no built-in container among net.modules()", got=f"{inside}")
+    theirs = {id(f): f"{c.__name__}.{name}" for c in banned for name, f in vars(c).items() if callable(f)}
+    borrowed = [f"{name} = {theirs[id(f)]}" for name, f in vars(type(net)).items() if id(f) in theirs]
+    expect(not borrowed, call="MySequential(Linear(2, 2))",
+           point="MySequential must not borrow the methods of nn.Sequential, nn.ModuleList or nn.ModuleDict",
+           expected="forward, __len__ and __getitem__ of your own", got=f"{borrowed}")
 
 
 def test_children_are_named_0_1_2_in_order(ex):
@@ -138,6 +143,47 @@ def test_print_looks_like_sequential(ex):
     expect(got == want, call=f"print({CALL3})",
            point="print(net) shows the same text as nn.Sequential, apart from the class name",
            expected="\n" + want, got="\n" + got)
+
+
+def test_print_nested_and_empty_look_like_sequential(ex):
+    inner = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    got = repr(_build(ex, inner, nn.Linear(3, 1)))
+    want = "My" + repr(nn.Sequential(inner, nn.Linear(3, 1)))
+    expect(got == want, call="print(MySequential(nn.Sequential(Linear(2, 3), ReLU()), Linear(3, 1)))",
+           point="print(net) shows the same text as nn.Sequential (a nested child's lines indented)",
+           expected="\n" + want, got="\n" + got)
+    got = repr(_build(ex))
+    expect(got == "MySequential()", call="print(MySequential())",
+           point="print(net) shows the same text as nn.Sequential (an empty one: no lines inside)",
+           expected=repr("MySequential()"), got=repr(got))
+
+
+def test_eval_reaches_nested_modules(ex):
+    bn = nn.BatchNorm1d(3)
+    net = _build(ex, nn.Linear(2, 3), nn.Sequential(bn, nn.ReLU()))
+    call = "MySequential(Linear(2, 3), nn.Sequential(bn, ReLU())).eval()"
+    out = run(net.eval, call=call, point=".eval() switches every module inside to eval mode")
+    expect(out is net, call=call, point=".eval() returns the module itself, as for nn.Sequential",
+           expected="net", got=describe(out))
+    expect(not bn.training, call=call + "; bn.training",
+           point=".eval() switches every module at any depth to eval mode, as for nn.Sequential",
+           expected="False", got=repr(bn.training))
+
+
+def test_forward_and_getitem_with_many_modules(ex):
+    steps = [_Affine(2.0, 0.0) if k == 10 else _Affine(1.0, 1.0) for k in range(12)]
+    net = _build(ex, *steps)
+    for i in [2, 10, 11, -1, -10]:
+        call = f"net[{i}] with net = MySequential(step0, ..., step11)"
+        got = run(lambda: net[i], call=call, point="net[i] is the i-th module passed, however many there are")
+        expect(got is steps[i], call=call, point="net[i] is the i-th module passed, however many there are",
+               expected=f"step{i % 12}", got=f"step{steps.index(got)}" if got in steps else describe(got))
+    x = torch.tensor([1.0, -1.0])
+    want = 2 * (x + 10) + 1
+    call = call_str("MySequential(x+1, x+1, ... (ten times), 2x, x+1)", x)
+    point = "forward applies the modules in the order passed (position 10 comes after 9, not after 1)"
+    expect_close(run(net, x, call=call, point=point, inputs={"x": x}), want, call=call, point=point,
+                 inputs={"x": x})
 
 
 def test_forward_applies_modules_in_order(ex):

@@ -32,7 +32,7 @@ def _x(rng: torch.Generator, *shape: int) -> torch.Tensor:
 
 @pytest.mark.weight(2)
 def test_not_a_builtin_container(sub, rng):
-    """MySequential is an nn.Module that neither subclasses nor wraps nn.Sequential, nn.ModuleList or nn.ModuleDict"""
+    """MySequential is an nn.Module: it does not subclass, wrap or borrow from nn.Sequential, ModuleList, ModuleDict"""
     spec, n_in = _mlp(rng)
     got = sub.containers(spec, _seed(rng), _x(rng, 4, n_in))
     call = f"{MLP_CALL}, then forward, len, [0], [-1], repr, state_dict"
@@ -45,6 +45,10 @@ def test_not_a_builtin_container(sub, rng):
            point="MySequential must not wrap an nn.Sequential, nn.ModuleList or nn.ModuleDict",
            expected="none of them created or kept inside",
            got=f"created: {got['built']}, kept inside: {got['inside']}")
+    expect(got["borrowed"] == [], call=call,
+           point="no shortcut through nn.Sequential, nn.ModuleList or nn.ModuleDict: "
+                 "forward, __len__ and __getitem__ are your own, not their methods borrowed or called",
+           expected="none of their methods in MySequential or called on it", got=f"{got['borrowed']}")
 
 
 # -- registration ------------------------------------------------------------------
@@ -133,6 +137,20 @@ def test_train_eval_reach_children(sub, rng):
 
 
 @pytest.mark.weight(1)
+def test_train_eval_reach_nested_modules(sub, ref, rng):
+    """.eval() and .train() switch the mode of every module at any depth and return the net, as for nn.Sequential"""
+    n = int(torch.randint(2, 7, (1,), generator=rng))
+    got, want = sub.modes_nested(n), ref.modes_nested(n)
+    call = (f"net = MySequential(Linear, nn.Sequential(Linear, BatchNorm1d), MySequential(Dropout, ReLU), "
+            f"a module with children bn and drop), width {n}")
+    expect_equal(got["returns_self"], want["returns_self"], call=call + "; net.eval() is net, net.train() is net, ...",
+                 point=".train()/.eval() return the module itself, as for nn.Sequential")
+    for step in ("eval()", "train()", "train(False)", "train(True)"):
+        expect_equal(got[step], want[step], call=f"{call}; net.{step} in turn: .training of each module",
+                     point=".train()/.eval() set the mode of every module inside, at any depth, as for nn.Sequential")
+
+
+@pytest.mark.weight(1)
 def test_apply_like_sequential(sub, ref, rng):
     """.apply(fn) visits the same modules in the same order as nn.Sequential"""
     spec, _ = _mlp(rng)
@@ -156,6 +174,22 @@ def test_print_like_sequential(sub, ref, rng):
            expected="\n" + want, got="\n" + str(got))
 
 
+@pytest.mark.weight(1)
+def test_print_nested_and_empty_like_sequential(sub, ref, rng):
+    """print(net) matches nn.Sequential for nested containers (indented) and for an empty net"""
+    a, b = (int(v) for v in torch.randint(2, 7, (2,), generator=rng))
+    got, want = sub.text_nested(a, b), ref.text_nested(a, b)
+    point = "print(net) shows the same text as nn.Sequential, apart from the class name"
+    expect(got["nested"] == want["nested"],
+           call=f"repr(MySequential(Linear({a}, {b}), nn.Sequential(BatchNorm1d({b}), ReLU()), "
+                f"MySequential(Affine, Tanh), MySequential(), Linear({b}, {a})))",
+           point=point + " (a child's own lines indented under it, as nn.Sequential does)",
+           expected="\n" + want["nested"], got="\n" + str(got["nested"]))
+    expect(got["empty"] == want["empty"], call="repr(MySequential())",
+           point=point + " (an empty one prints as nn.Sequential() does)",
+           expected=repr(want["empty"]), got=repr(got["empty"]))
+
+
 # -- forward ---------------------------------------------------------------------
 
 @pytest.mark.weight(3)
@@ -172,6 +206,18 @@ def test_forward_applies_modules_in_order(sub, ref, rng):
     expect_close(sub.forward(steps, None, 0, x), want,
                  call="MySequential(2x, x+1, -x+0.5, tanh, 3x-1)(x)",
                  point="forward(x) applies the modules in order and returns the last output")
+
+
+@pytest.mark.weight(1)
+def test_forward_order_with_many_modules(sub, ref, rng):
+    """forward(x) runs the modules in the order passed also with more than ten of them ("10" after "9")"""
+    n = int(torch.randint(11, 16, (1,), generator=rng))
+    x = _x(rng, 3, 2)
+    got, want = sub.forward_order(n, x), ref.forward_order(n, x)
+    call = f"MySequential(step0, step1, ..., step{n - 1})(x), each step an affine map that logs its number"
+    point = "forward(x) applies the modules in the order they were passed (position 10 comes after 9, not after 1)"
+    expect_equal(got["order"], want["order"], call=call + ": the steps in the order they ran", point=point)
+    expect_close(got["out"], want["out"], call=call, point=point)
 
 
 @pytest.mark.weight(1)
@@ -257,6 +303,20 @@ def test_getitem_negative(sub, rng):
     expect_equal(sub.getitem(spec, pattern, idx), [1, 2, 3, 0, 4],
                  call=f"[net[i] for i in {idx}], net = MySequential(*[layers[i] for i in {pattern}]): index into layers",
                  point="net[i] with a negative i counts from the end, as for a list")
+
+
+@pytest.mark.weight(1)
+def test_getitem_with_many_modules(sub, rng):
+    """net[i] is the i-th module passed also with more than ten modules (net[2] is not the module named "10")"""
+    n = int(torch.randint(11, 16, (1,), generator=rng))
+    steps = [["Affine", 1.0, float(k)] for k in range(n)]
+    idx = list(range(n)) + list(range(-1, -n - 1, -1))
+    want = list(range(n)) + list(range(n - 1, -1, -1))
+    expect_equal(sub.getitem(steps, None, idx), want,
+                 call=f"[net[i] for i in [0, 1, ..., {n - 1}, -1, -2, ..., -{n}]], net = MySequential(*layers) "
+                      f"with {n} layers: index into layers",
+                 point="net[i] returns the i-th module passed (negative i counting from the end), "
+                       "in the order passed, however many there are")
 
 
 @pytest.mark.weight(2)

@@ -20,6 +20,10 @@ from torch import nn
 from grader.probing import raised_by_stub, recording
 
 BANNED = ("torch.nn.Sequential.__init__", "torch.nn.ModuleList.__init__", "torch.nn.ModuleDict.__init__")
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# Their own methods that a shortcut would call on a MySequential (nn.Sequential.forward(self, x), ...).
+USED = tuple(f"torch.nn.{c.__name__}.{m}" for c in _CONTAINERS
+             for m in ("forward", "__iter__", "__len__", "__getitem__", "_get_item_by_idx") if m in vars(c))
 
 
 class Affine(nn.Module):
@@ -69,11 +73,32 @@ def _index_of(obj: Any, mods: list[nn.Module]) -> int | str:
     return f"not one of the modules passed in (a {type(obj).__name__})"
 
 
+def _borrowed(cls: type) -> list[str]:
+    """Methods of nn.Sequential / ModuleList / ModuleDict put into the submission's own classes
+    (``forward = nn.Sequential.forward``), found by identity, not by reading the source."""
+    theirs: dict[int, str] = {}
+    for c in _CONTAINERS:
+        for name, v in vars(c).items():
+            for f in (v, getattr(v, "__func__", None), getattr(v, "fget", None)):
+                if callable(f):
+                    theirs[id(f)] = f"{c.__name__}.{name}"
+    found = []
+    for c in cls.__mro__:
+        if c.__module__.startswith("torch.") or c is object:
+            continue
+        for name, v in vars(c).items():
+            for f in (v, getattr(v, "__func__", None), getattr(v, "fget", None), getattr(v, "fset", None),
+                      getattr(v, "__wrapped__", None), getattr(v, "func", None)):
+                if f is not None and id(f) in theirs and f"{name} = {theirs[id(f)]}" not in found:
+                    found.append(f"{name} = {theirs[id(f)]}")
+    return found
+
+
 def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
-    """Subclassing or building an nn.Sequential / ModuleList / ModuleDict at any point of use."""
+    """Subclassing, building or borrowing from an nn.Sequential / ModuleList / ModuleDict at any point of use."""
     mods = _layers(spec, seed)
-    banned = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    with recording(list(BANNED)) as built:
+    banned = _CONTAINERS
+    with recording(list(BANNED) + list(USED)) as calls:
         net = mod.MySequential(*mods)
         # Only which containers get built matters here; other checks judge the results.
         for use in (lambda: net(x), lambda: len(net), lambda: net[0], lambda: net[-1],
@@ -87,11 +112,14 @@ def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
     for value in vars(net).values():
         items = value if isinstance(value, (list, tuple)) else [value]
         inside += [type(v).__name__ for v in items if isinstance(v, banned)]
+    borrowed = _borrowed(type(net))
+    borrowed += [f"calls {name.removeprefix('torch.nn.')}" for name in dict.fromkeys(calls) if name in USED]
     return {
         "is_module": isinstance(net, nn.Module),
         "bad_bases": [c.__name__ for c in type(net).__mro__ if issubclass(c, banned)],
-        "built": sorted({name.split(".")[-2] for name in built}),
+        "built": sorted({name.split(".")[-2] for name in calls if name in BANNED}),
         "inside": inside,
+        "borrowed": borrowed,
     }
 
 
@@ -179,6 +207,74 @@ def apply_order(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
 
 def text(mod: Any, spec: list, seed: int) -> str:
     return repr(mod.MySequential(*_layers(spec, seed)))
+
+
+def text_nested(mod: Any, a: int, b: int) -> dict:
+    """repr of a net whose children include containers (multi-line reprs), and of an empty net."""
+    net = mod.MySequential(
+        nn.Linear(a, b),
+        nn.Sequential(nn.BatchNorm1d(b), nn.ReLU()),
+        mod.MySequential(Affine(2.0, 1.0), nn.Tanh()),
+        mod.MySequential(),
+        nn.Linear(b, a),
+    )
+    return {"nested": repr(net), "empty": repr(mod.MySequential())}
+
+
+class _Block(nn.Module):
+    """A plain module with children of its own (not a container class)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.bn(x))
+
+
+def modes_nested(mod: Any, n: int) -> dict:
+    """.eval() / .train() / .train(False) on a net with nested modules: the mode of every module, at any depth."""
+    bn, drop, block = nn.BatchNorm1d(n), nn.Dropout(0.5), _Block(n)
+    seq = nn.Sequential(nn.Linear(n, n), bn)
+    own = mod.MySequential(drop, nn.ReLU())
+    net = mod.MySequential(nn.Linear(n, n), seq, own, block)
+    watched = [("net", net), ("net[1] (nn.Sequential)", seq), ("net[1][1] (BatchNorm1d)", bn),
+               ("net[2] (MySequential)", own), ("net[2][0] (Dropout)", drop),
+               ("net[3] (a module with children)", block), ("net[3].bn (BatchNorm1d)", block.bn),
+               ("net[3].drop (Dropout)", block.drop)]
+
+    def seen() -> list:
+        return [(label, m.training) for label, m in watched]
+
+    out: dict = {"returns_self": []}
+    for step, call in (("eval()", lambda: net.eval()), ("train()", lambda: net.train()),
+                       ("train(False)", lambda: net.train(False)), ("train(True)", lambda: net.train(True))):
+        out["returns_self"].append((step, call() is net))
+        out[step] = seen()
+    return out
+
+
+class _Logged(nn.Module):
+    """x -> a * x + b that writes its number into a shared log when it runs."""
+
+    def __init__(self, k: int, log: list) -> None:
+        super().__init__()
+        self.k, self.log = k, log
+        self.a, self.b = 1.0 + 0.1 * (k % 4), 0.25 * k - 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.log.append(self.k)
+        return self.a * x + self.b
+
+
+def forward_order(mod: Any, n: int, x: torch.Tensor) -> dict:
+    """Run MySequential(step0, ..., step{n-1}) on x: which steps ran, in which order, and the output."""
+    log: list = []
+    net = mod.MySequential(*[_Logged(k, log) for k in range(n)])
+    with torch.no_grad():
+        out = net(x)
+    return {"order": log, "out": out if isinstance(out, torch.Tensor) else repr(out)[:100]}
 
 
 def forward(mod: Any, spec: list, pattern: list | None, seed: int, x: torch.Tensor) -> torch.Tensor:
