@@ -56,6 +56,58 @@ def test_gather_target_uses_gather(ex, gather_calls):
            expected="at least one call of gather", got="no call of gather")
 
 
+def _graph_names(out):
+    """The names of the backward nodes in the autograd graph of ``out``."""
+    names, stack = [], [getattr(out, "grad_fn", None)]
+    while stack:
+        node = stack.pop()
+        if node is not None:
+            names.append(type(node).__name__)
+            stack.extend(f for f, _ in node.next_functions)
+    return names
+
+
+def test_gather_target_result_comes_from_gather(ex):
+    # A gather call made on the side does not count: the values returned must come out of it.
+    scores = SCORES.clone().requires_grad_(True)
+    call = call_str("gather_target", scores, TARGET)
+    point = "the values returned come out of torch.gather / take_along_dim (advanced indexing does not count)"
+    got = run(ex.gather_target, scores, TARGET, call=call, point=point)
+    names = _graph_names(got)
+    expect(any(n.startswith("GatherBackward") for n in names), call=call, point=point,
+           expected="a GatherBackward node in the result's autograd graph", got=f"graph: {names}")
+
+
+def test_gather_target_does_not_modify_inputs(ex):
+    for requires_grad in (False, True):
+        scores, target = SCORES.clone().requires_grad_(requires_grad), TARGET.clone()
+        call = call_str("gather_target", scores, target)
+        run(ex.gather_target, scores, target, call=call, point="scores and target are not modified")
+        expect(torch.equal(scores.detach(), SCORES) and torch.equal(target, TARGET), call=call,
+               point="scores and target are not modified (values, shape, dtype)",
+               expected=f"scores still {SCORES.tolist()}, target still {TARGET.tolist()}",
+               got=f"scores {describe(scores.detach())}, target {describe(target)}")
+
+
+@pytest.mark.parametrize("layout", ["transposed", "sliced"])
+def test_non_contiguous_scores(ex, layout):
+    # Any (N, C) tensor is allowed: a transpose or a strided slice has the same values, another layout.
+    if layout == "transposed":
+        scores, how = SCORES.t().contiguous().t(), "scores = x.T for x of shape (C, N)"
+    else:
+        scores = torch.stack([SCORES, torch.zeros_like(SCORES)], 2).flatten(1)[:, ::2]
+        how = "scores = x[:, ::2] for x of shape (N, 2C)"
+    assert not scores.is_contiguous() and torch.equal(scores, SCORES)
+    inputs = {"scores": SCORES, "target": TARGET}
+    point = "works on any (N, C) tensor, a non-contiguous one too (use view only where it is safe, or reshape)"
+    call = call_str("gather_target", scores, TARGET) + f"  # {how}"
+    got = run(ex.gather_target, scores, TARGET, call=call, point=point, inputs=inputs)
+    expect_close(got, torch.tensor([0.7, 3.0]), call=call, point=point, inputs=inputs)
+    call = call_str("cross_entropy", scores, TARGET, reduction="none") + f"  # {how}"
+    got = run(ex.cross_entropy, scores, TARGET, reduction="none", call=call, point=point, inputs=inputs)
+    expect_close(got, F.cross_entropy(SCORES, TARGET, reduction="none"), call=call, point=point, inputs=inputs)
+
+
 def test_gather_target_gradient(ex):
     scores = SCORES.clone().requires_grad_(True)
     ex.gather_target(scores, TARGET).sum().backward()

@@ -234,6 +234,36 @@ def test_init_normal_mean_and_std(ex):
            got=f"{100 * tail:.2f}%")
 
 
+def _pairs_agree(w: torch.Tensor, median_abs: float) -> list[tuple[str, float]]:
+    """For disjoint pairs (x, y) of weights: the fraction whose signs agree and the fraction whose
+    |x|, |y| fall on the same side of the median |w|. Independent draws give 1/2 for each."""
+    r, c = w.shape
+    flat, h = w.flatten(), w.numel() // 2
+    out = []
+    for label, x, y in (("w[i, 2j], w[i, 2j+1]", w[:, 0:c - 1:2], w[:, 1:c:2]),
+                        ("w[2k, j], w[2k+1, j]", w[0:r - 1:2], w[1:r:2]),
+                        ("first half, second half", flat[:h], flat[h:2 * h])):
+        out.append((f"{label}: signs agree", ((x > 0) == (y > 0)).double().mean().item()))
+        out.append((f"{label}: same side of the median |w|",
+                    ((x.abs() > median_abs) == (y.abs() > median_abs)).double().mean().item()))
+    return out
+
+
+def test_init_normal_tails_and_independence(ex):
+    layer = _big_linear()
+    call = "init_normal(nn.Linear(500, 200))"
+    run(ex.init_normal, layer, call=call, point="weights drawn from N(0, 0.01**2)")
+    w = layer.weight.detach().double()
+    # P(|Z| > 3) = 0.27%. Over 1e5 weights, Chernoff (KL form): outside [0.16%, 0.40%] w.p. < 6e-12.
+    tail = (w.abs() > 0.03).double().mean().item()
+    expect(0.0016 < tail < 0.0040, call=call, point="a normal distribution, tails included (not truncated)",
+           expected="about 0.27% of the weights beyond 3 standard deviations (|w| > 0.03)", got=f"{100 * tail:.3f}%")
+    # >= 50000 disjoint pairs each: Hoeffding 2 exp(-2 * 50000 * 0.02^2) = 8e-18 per fraction.
+    for label, frac in _pairs_agree(w, 0.6744897501960817 * 0.01):
+        expect(abs(frac - 0.5) < 0.02, call=call, point="every weight is drawn independently",
+               expected=f"pairs {label} in about half of the pairs", got=f"{frac:.2%}")
+
+
 def test_init_constant_all_ones(ex):
     layer = nn.Linear(3, 2)
     call = "init_constant(nn.Linear(3, 2))"
@@ -288,12 +318,26 @@ def test_my_init_values_and_fractions(ex):
 
 
 def test_my_init_prints_nothing(ex):
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     call, point = "net.apply(my_init)", "my_init prints nothing"
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         run(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply, ex.my_init, call=call, point=point)
-    expect(out.getvalue() == "", call=call, point=point,
-           expected="no output", got=repr(out.getvalue()[:80]))
+    expect(out.getvalue() == "" and err.getvalue() == "", call=call, point=point + " (on stdout or stderr)",
+           expected="no output", got=repr((out.getvalue() + err.getvalue())[:80]))
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_called_on_a_container_changes_nothing(ex, name):
+    # apply reaches the linear layers inside a container by itself; the function acts on its argument only.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 40), nn.ReLU())
+    before = [p.detach().clone() for p in net.parameters()]
+    call = f"{name}(nn.Sequential(nn.Linear(6, 40), nn.ReLU()))"
+    point = "called on a module that is not an nn.Linear (a container too), it changes nothing"
+    run(getattr(ex, name), net, call=call, point=point)
+    expect(all(torch.equal(p.detach(), b) for p, b in zip(net.parameters(), before)), call=call, point=point,
+           expected="the Linear inside unchanged (net.apply(fn) would call fn on it)",
+           got=f"weight {describe(net[0].weight.detach())}")
 
 
 # ------------------------------------------------------------- xavier_uniform_
@@ -326,6 +370,18 @@ def test_xavier_uniform_bound(ex, shape, gain):
     # Hoeffding on (w/a)^2 in [0, 1]: 2 exp(-2 * 11520 * 0.03^2) = 2e-9.
     expect(abs(r - 1 / 3) < 0.03, call=call, point=point + ": a uniform, standard deviation a / sqrt(3)",
            expected=f"std {a / math.sqrt(3):.5f}", got=f"std {math.sqrt(r) * a:.5f}")
+
+
+def test_xavier_uniform_independent(ex):
+    torch.manual_seed(0)
+    t = torch.empty(100, 400)
+    call = "xavier_uniform_(torch.empty(100, 400))"
+    run(ex.xavier_uniform_, t, call=call, point="fills every element from U(-a, a)")
+    a = _xavier_bound((100, 400))
+    # >= 20000 disjoint pairs each: Hoeffding 2 exp(-2 * 20000 * 0.03^2) = 4.6e-16 per fraction.
+    for label, frac in _pairs_agree(t.double(), a / 2):
+        expect(abs(frac - 0.5) < 0.03, call=call, point="every element is an independent draw from U(-a, a)",
+               expected=f"pairs {label} in about half of the pairs", got=f"{frac:.2%}")
 
 
 def test_xavier_uniform_returns_same_tensor(ex):

@@ -41,6 +41,56 @@ def test_gather_uses_gather(sub, rng):
            expected="a call of gather", got="no call of gather")
 
 
+@pytest.mark.weight(1.5)
+def test_gather_result_comes_from_gather(sub, rng):
+    """gather_target's result is the output of gather (not of indexing, with gather called on the side)"""
+    scores, target = _batch(rng, 6, 5, torch.float64)
+    call = _call("gather_target", scores, target) + " with scores.requires_grad=True"
+    got = sub.gather_graph(scores, target, "gather_target")
+    # Read from the autograd graph of the result: the backward node of torch.gather / Tensor.gather /
+    # torch.take_along_dim is GatherBackward0, whatever reshaping (squeeze, view, [:, 0]) follows it.
+    expect(got["graph"] is True and got["through_gather"] is True, call=call,
+           point="must use torch.gather / Tensor.gather (or torch.take_along_dim): the values returned come "
+           "out of it (advanced indexing does not count, a gather call beside it neither)",
+           expected="the result computed from scores by gather (a GatherBackward node in its autograd graph)",
+           got=("no autograd graph (the result does not depend on scores)" if not got["graph"]
+                else f"no gather on the way from scores to the result; its graph: {', '.join(got['nodes'])}"))
+    expect(got["bypass"] is False, call=call,
+           point="the values returned come out of gather only (advanced indexing does not count)",
+           expected="every dependence of the result on scores goes through gather",
+           got=f"the result also depends on scores by another way; its graph: {', '.join(got['nodes'])}")
+
+
+@pytest.mark.weight(1)
+def test_gather_inputs_unchanged(sub, rng):
+    """gather_target does not modify scores or target (values, shape, dtype)"""
+    for requires_grad in (False, True):
+        scores, target = _batch(rng, 7, 4)
+        call = _call("gather_target", scores, target) + (" with scores.requires_grad=True" if requires_grad else "")
+        got = sub.gather_inputs_kept(scores, target, requires_grad)
+        for name in ("scores", "target"):
+            f = got[name]
+            expect(f["same_values"] is True, call=call, point="scores and target are not modified",
+                   expected=f"{name} unchanged: {f['dtype_before']} {tuple(f['shape_before'])}, the same values",
+                   got=(f"{name} is now {f['dtype']} {tuple(f['shape'])}" if (f["shape"], f["dtype"]) !=
+                        (f["shape_before"], f["dtype_before"]) else f"the values of {name} changed (in place)"))
+        expect(got["scores_requires_grad"] is requires_grad, call=call, point="scores and target are not modified",
+               expected=f"scores.requires_grad still {requires_grad}",
+               got=f"scores.requires_grad = {got['scores_requires_grad']}")
+
+
+@pytest.mark.weight(1)
+def test_gather_non_contiguous(sub, ref, rng):
+    """gather_target works on any (N, C) scores, a non-contiguous one too (a transpose, a strided slice)"""
+    for layout, how in (("transposed", "scores = x.T for an x of shape (C, N)"),
+                        ("strided", "scores = x[:, ::2] for an x of shape (N, 2C)")):
+        scores, target = _batch(rng, 6, 5)
+        expect_close(sub.gather_layout(scores, target, layout), ref.gather(scores, target)["out"],
+                     call=_call("gather_target", scores, target) + f" with {how} (not contiguous)",
+                     point="scores is any floating tensor of shape (N, C): a non-contiguous one gives "
+                     "the same result as a contiguous copy")
+
+
 def test_gather_gradient(sub, ref, rng):
     """gradients flow from gather_target back to scores"""
     scores, target = _batch(rng, 5, 4, torch.float64)
@@ -115,6 +165,30 @@ def test_uses_gather(sub, rng):
     got = sub.value(logits, target, "mean")
     expect(got["gathered"] is True, call=_call("cross_entropy", logits, target, "mean"),
            point="must select the target entries with gather", expected="a call of gather", got="none")
+
+
+@pytest.mark.weight(1)
+def test_loss_goes_through_gather(sub, rng):
+    """cross_entropy's loss depends on the logits through gather (the target entries are not picked by indexing)"""
+    logits, target = _batch(rng, 6, 5, torch.float64)
+    got = sub.gather_graph(logits, target, "cross_entropy")
+    expect(got["graph"] is True and got["through_gather"] is True,
+           call=_call("cross_entropy", logits, target, "none") + " with logits.requires_grad=True",
+           point="must select the target entries with gather: the loss is computed from gather's output",
+           expected="a GatherBackward node between the logits and the loss in its autograd graph",
+           got=("no autograd graph" if not got["graph"]
+                else f"no gather on the way from logits to the loss; its graph: {', '.join(got['nodes'])}"))
+
+
+def test_non_contiguous_logits(sub, ref, rng):
+    """cross_entropy works on any (N, C) logits, a non-contiguous one too (a transpose, a strided slice)"""
+    for layout, how in (("transposed", "logits = x.T for an x of shape (C, N)"),
+                        ("strided", "logits = x[:, ::2] for an x of shape (N, 2C)")):
+        logits, target = _batch(rng, 6, 5)
+        expect_close(sub.value_layout(logits, target, layout, "none"), ref.value(logits, target, "none")["out"],
+                     call=_call("cross_entropy", logits, target, "none") + f" with {how} (not contiguous)",
+                     point="logits is any floating tensor of shape (N, C): a non-contiguous one gives "
+                     "the same losses as a contiguous copy")
 
 
 @pytest.mark.weight(3)

@@ -67,6 +67,49 @@ def _uniform_cdf(lo: float, hi: float) -> Callable[[torch.Tensor], torch.Tensor]
     return lambda x: ((x - lo) / (hi - lo)).clamp(0, 1)
 
 
+def _pairings(w: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Disjoint pairs of elements of a 2-D weight ``(R, C)``, in several arrangements.
+
+    Within one arrangement every element is in at most one pair, so for independent draws the
+    pairs are independent of each other. The arrangements cover the usual ways of re-using
+    draws: a neighbour in the row or in the column (either parity), the other half of the tensor.
+    """
+    r, c = w.shape
+    flat = w.flatten()
+    h = flat.numel() // 2
+    return [
+        ("w[i, 2j] and w[i, 2j+1]", w[:, 0:c - 1:2], w[:, 1:c:2]),
+        ("w[i, 2j+1] and w[i, 2j+2]", w[:, 1:c - 1:2], w[:, 2:c:2]),
+        ("w[2k, j] and w[2k+1, j]", w[0:r - 1:2], w[1:r:2]),
+        ("w[2k+1, j] and w[2k+2, j]", w[1:r - 1:2], w[2:r:2]),
+        ("the first and the second half of the flattened weight", flat[:h], flat[h:2 * h]),
+    ]
+
+
+def _expect_independent(w: torch.Tensor, median_abs: float, *, call: str, point: str) -> None:
+    """Every element an independent draw from a continuous law symmetric about 0 with median |w| = median_abs.
+
+    For each arrangement of disjoint pairs (x, y) two agreements are counted: the signs agree, and
+    |x|, |y| lie on the same side of the median of |w|. For independent draws each agreement has
+    probability exactly 1/2, independently from pair to pair, whatever the law's scale details; a
+    copied, negated or shared draw agrees (or disagrees) nearly always.
+    Hoeffding: P(|fraction - 1/2| >= eps) <= 2 exp(-2 m eps^2) = 1e-10 with m pairs, for each of
+    the 10 fractions: a correct implementation fails with probability below 1e-9.
+    """
+    w = w.double()
+    for label, x, y in _pairings(w):
+        m = x.numel()
+        eps = _dkw_eps(m, 1e-10)  # sqrt(ln(2 / 1e-10) / (2 m)): the same Hoeffding bound
+        for what, fx, fy in (("signs agree", x > 0, y > 0),
+                             (f"both |w| above or both below the median {median_abs:.4g}",
+                              x.abs() > median_abs, y.abs() > median_abs)):
+            frac = float((fx == fy).double().mean())
+            expect(abs(frac - 0.5) < eps, call=call, point=point,
+                   expected=f"pairs {label}: {what} in about half of the {m} pairs (within {eps:.4f}), "
+                   "as for independent draws",
+                   got=f"{frac:.2%} of the pairs")
+
+
 def _stats(w: torch.Tensor) -> str:
     w = w.double()
     return (f"{w.numel()} weights: mean {w.mean().item():.4g}, std {w.std().item():.4g}, "
@@ -246,6 +289,25 @@ def test_other_modules_untouched(sub):
                got=f"{100 * got['linear_changed']:.0f}% of its weights changed")
 
 
+@pytest.mark.weight(1)
+def test_container_call_changes_nothing(sub, rng):
+    """called directly on a container, it changes nothing (net.apply reaches the linear layers inside by itself)"""
+    for fn in INITS:
+        i, o = _int(rng, 20, 40), _int(rng, 20, 40)
+        # Only a function that initialises a linear layer earns this point.
+        got, call = _init(sub, fn, i, o, via="direct")
+        _require_initialised(fn, got, i, o, call)
+        for kind, box in (("sequential", f"nn.Sequential(nn.Linear({i}, {o}), nn.ReLU())"),
+                          ("custom", f"Holder()  # a module with .proj = nn.Linear({i}, {o}) and "
+                                     f".blocks = nn.ModuleList([nn.Linear({o}, {i})])")):
+            res = sub.init_container(fn, kind, i, o)
+            expect(res["changed"] == [], call=f"{fn}({box})",
+                   point="acts only on the module it is given when that is an nn.Linear; any other module "
+                   "(a container too) is left untouched: net.apply calls it on each layer inside",
+                   expected="every parameter inside unchanged (values and objects)",
+                   got=f"changed: {', '.join(res['changed'])}")
+
+
 @pytest.mark.weight(1.5)
 def test_same_parameter_objects(sub, rng):
     """changes the parameters in place: the same nn.Parameter objects afterwards"""
@@ -405,6 +467,35 @@ def test_init_normal_centred_gaussian(sub, rng):
            got=f"KS distance {d:.4f}; {_stats(w)}")
 
 
+@pytest.mark.weight(1)
+def test_init_normal_tails(sub, rng):
+    """init_normal: about 0.27% of the weights lie beyond 3 standard deviations, as for a normal"""
+    i = _int(rng, 500, 600)
+    got, call = _init(sub, "init_normal", i, 200)
+    w = got["weight"].double()
+    n = w.numel()  # 100000 to 120000
+    # P(|Z| > 3) = p = 0.0026998. Chernoff (KL form), n >= 100000: P(fraction <= 0.0016) <=
+    # exp(-n KL(0.0016 || p)) = 3.7e-12, P(fraction >= 0.0040) <= exp(-n KL(0.0040 || p)) = 1.4e-12.
+    # A normal truncated at +-3 sd (trunc_normal_) has none there; the KS check cannot see it.
+    frac = float((w.abs() > 0.03).double().mean())
+    expect(0.0016 < frac < 0.0040, call=call,
+           point="weights drawn from the normal distribution N(0, 0.01**2): its tails included (not truncated)",
+           expected=f"about 0.27% of the {n} weights with |w| > 0.03 (3 standard deviations), "
+           "between 0.16% and 0.40%", got=f"{100 * frac:.3f}% ({round(frac * n)} weights); {_stats(w)}")
+
+
+@pytest.mark.weight(1)
+def test_init_normal_independent(sub, rng):
+    """init_normal: every weight is drawn independently (no weight copies or mirrors another)"""
+    i = _int(rng, 500, 600)
+    got, call = _init(sub, "init_normal", i, 200)
+    _require_initialised("init_normal", got, i, 200, call)
+    # >= 49500 pairs per arrangement; failure probability below 1e-9 (see _expect_independent).
+    # The median of |N(0, s^2)| is 0.6744898 s.
+    _expect_independent(got["weight"], 0.6744897501960817 * 0.01, call=call,
+                        point="init_normal: every weight is drawn independently from N(0, 0.01**2)")
+
+
 # ----------------------------------------------------------------- init_constant
 
 @pytest.mark.weight(1)
@@ -507,6 +598,9 @@ def test_my_init_prints_nothing(sub, rng):
     _require_initialised("my_init", got, i, o, call)
     expect(got["printed"] == "", call=call, point="my_init prints nothing (the notes' print is not part of it)",
            expected="no output", got=repr(got["printed"][:200]))
+    expect(got["printed_stderr"] == "", call=call,
+           point="my_init prints nothing, not even to sys.stderr (the notes' print is not part of it)",
+           expected="no output on stderr", got=repr(got["printed_stderr"][:200]))
 
 
 # ----------------------------------------------------------------- xavier_uniform_
@@ -570,6 +664,22 @@ def test_xavier_uniform_moments(sub, rng):
     m1 = float(w.mean())
     expect(abs(m1) < 0.04, call=call, point="a uniform on [-a, a]: mean 0",
            expected="mean about 0", got=f"mean {m1 * a:.5g} (a = {a:.5g})")
+
+
+@pytest.mark.weight(1)
+def test_xavier_uniform_independent(sub, rng):
+    """xavier_uniform_ overwrites every element by an independent draw (no element copies or mirrors another)"""
+    shape = [_int(rng, 60, 80), _int(rng, 500, 700)]
+    got = sub.xavier(shape)
+    a = _xavier_a(shape)
+    call = _xu_call(shape)
+    expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=call,
+           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
+    # >= 14500 pairs per arrangement; failure probability below 1e-9 (see _expect_independent).
+    # The median of |U(-a, a)| is a / 2.
+    _expect_independent(got["values"], a / 2, call=call,
+                        point="every element is overwritten by an independent draw from U(-a, a)")
 
 
 @pytest.mark.weight(1.5)

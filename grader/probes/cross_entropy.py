@@ -20,6 +20,107 @@ def gather(mod, scores, target):
     return {"out": out, "gathered": bool(calls)}
 
 
+def _layout(t, layout):
+    """The same values as ``t`` (N, C) in another memory layout: "contiguous", "transposed"
+    (a view of a (C, N) tensor) or "strided" (every other column of an (N, 2C) tensor)."""
+    if layout == "transposed":
+        out = t.t().contiguous().t()
+    elif layout == "strided":
+        wide = torch.zeros(t.shape[0], 2 * t.shape[1], dtype=t.dtype)
+        wide[:, ::2] = t
+        out = wide[:, ::2]
+    elif layout == "contiguous":
+        return t
+    else:
+        raise KeyError(f"probe misuse: layout {layout!r}")
+    assert torch.equal(out, t) and not out.is_contiguous()
+    return out
+
+
+def gather_layout(mod, scores, target, layout):
+    """``gather_target`` on scores with the same values in a non-contiguous layout."""
+    return mod.gather_target(_layout(scores, layout), target)
+
+
+def value_layout(mod, logits, target, layout, reduction="none"):
+    """``cross_entropy`` on logits with the same values in a non-contiguous layout."""
+    return mod.cross_entropy(_layout(logits, layout), target, reduction=reduction)
+
+
+def gather_inputs_kept(mod, scores, target, requires_grad):
+    """Did ``gather_target`` leave ``scores`` and ``target`` as they were (values, shape, dtype)?"""
+    scores = scores.clone().requires_grad_(bool(requires_grad))
+    target = target.clone()
+    before = {"scores": torch.Tensor.detach(scores).clone(), "target": target.clone()}
+    mod.gather_target(scores, target)
+    now = {"scores": scores, "target": target}
+    facts = {}
+    for name, t in now.items():
+        b = before[name]
+        t = torch.Tensor.detach(t)
+        facts[name] = {
+            "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
+            "shape_before": list(b.shape), "dtype_before": str(b.dtype).replace("torch.", ""),
+            "same_values": bool(t.shape == b.shape and t.dtype == b.dtype and torch.equal(t, b)),
+        }
+    facts["scores_requires_grad"] = bool(scores.requires_grad)
+    return facts
+
+
+# Backward nodes of torch.gather / Tensor.gather / torch.take_along_dim (GatherBackward0).
+def _is_gather_node(node):
+    name = type(node).__name__
+    return name.startswith("GatherBackward") or name.startswith("TakeAlongDimBackward")
+
+
+def _reaches(node, leaf, stop_at_gather, limit=20000):
+    """Does the graph below ``node`` reach the AccumulateGrad of ``leaf``? (Optionally not through gather.)"""
+    seen, stack, keep = set(), [node], []
+    while stack and len(seen) < limit:
+        n = stack.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        keep.append(n)  # hold the objects so that ids are not reused during the walk
+        if getattr(n, "variable", None) is leaf:
+            return True
+        if stop_at_gather and _is_gather_node(n):
+            continue
+        stack.extend(f for f, _ in n.next_functions)
+    return False
+
+
+def gather_graph(mod, scores, target, fn="gather_target"):
+    """How the result of ``fn`` (gather_target or cross_entropy) depends on its scores, in autograd.
+
+    Returns: whether the graph has a gather node through which the result depends on the scores
+    (``through_gather``), whether the result also depends on the scores by a path that avoids
+    every gather node (``bypass``), and the names of the backward nodes (for the message).
+    """
+    scores = scores.clone().requires_grad_(True)
+    out = mod.gather_target(scores, target) if fn == "gather_target" else mod.cross_entropy(scores, target, reduction="none")
+    root = getattr(out, "grad_fn", None)
+    if root is None:
+        return {"graph": False, "through_gather": False, "bypass": False, "nodes": []}
+    names, seen, stack, keep, gathers = [], set(), [root], [], []
+    while stack and len(seen) < 20000:
+        n = stack.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        keep.append(n)
+        names.append(type(n).__name__)
+        if _is_gather_node(n):
+            gathers.append(n)
+        stack.extend(f for f, _ in n.next_functions)
+    return {
+        "graph": True,
+        "through_gather": any(_reaches(g, scores, False) for g in gathers),
+        "bypass": _reaches(root, scores, True),
+        "nodes": list(dict.fromkeys(names))[:30],
+    }
+
+
 def gather_grad(mod, scores, target):
     scores = scores.clone().requires_grad_(True)
     out = mod.gather_target(scores, target)

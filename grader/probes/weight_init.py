@@ -111,9 +111,12 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
     weight, b = layer.weight, layer.bias
     before = _copy(weight)
     params_before = list(net.parameters())
-    printed = io.StringIO()
+    printed, printed_err = io.StringIO(), io.StringIO()
     returned: Any = None
-    with contextlib.redirect_stdout(printed):
+    # Warnings (torch's own, a deprecation) are recorded, not shown: only what the code prints
+    # to sys.stdout or sys.stderr (print(..., file=sys.stderr), a logging handler) counts.
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed_err), \
+            warnings.catch_warnings(record=True):
         if via == "apply":
             net.apply(f)
         else:
@@ -133,6 +136,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
         "weight_autograd": _autograd(w_now),
         "bias_autograd": None if b_now is None else _autograd(b_now),
         "printed": printed.getvalue()[:2000],
+        "printed_stderr": printed_err.getvalue()[:2000],
         "returned": "None" if returned is None else f"{type(returned).__name__} {returned!r}"[:120],
     }
     # Can the layer still be trained? A backward pass must reach the weight's .grad.
@@ -184,6 +188,38 @@ def init_mixed(mod: Any, fn: str) -> dict[str, Any]:
             for p, (q, v) in zip(now, snap[label])))
     changed = (torch.Tensor.detach(linear.weight) != lin_before).double().mean().item()
     return {"untouched": untouched, "linear_changed": changed}
+
+
+class _Holder(nn.Module):
+    """A custom container: a linear layer as an attribute and another inside an nn.ModuleList."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_features, out_features)
+        self.blocks = nn.ModuleList([nn.Linear(out_features, in_features)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks[0](self.proj(x))
+
+
+def init_container(mod: Any, fn: str, kind: str, in_features: int, out_features: int) -> dict[str, Any]:
+    """Call ``fn`` directly on a container (not through ``apply``) that holds linear layers.
+
+    ``kind`` is "sequential" (``nn.Sequential(nn.Linear, nn.ReLU())``) or "custom" (a module
+    holding an nn.Linear and an nn.ModuleList of one). Reports whether every parameter inside
+    kept its value and identity.
+    """
+    f = _init_fn(mod, fn)
+    i, o = int(in_features), int(out_features)
+    box: nn.Module = (nn.Sequential(nn.Linear(i, o), nn.ReLU()) if kind == "sequential" else _Holder(i, o))
+    snap = [(name, p, _copy(p)) for name, p in box.named_parameters()]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings(record=True):
+        returned = f(box)
+    now = dict(box.named_parameters())
+    changed = [name for name, p, v in snap if now.get(name) is not p
+               or not torch.equal(torch.Tensor.detach(now[name]), v)]
+    return {"changed": changed, "returned": None if returned is None else type(returned).__name__}
 
 
 def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "float32",
