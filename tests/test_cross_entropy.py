@@ -11,6 +11,14 @@ SCORES = torch.tensor([[0.1, 0.7, 0.2], [1.5, -0.5, 3.0]])
 TARGET = torch.tensor([1, 2])
 
 
+@pytest.fixture(autouse=True)
+def _fresh_inputs(monkeypatch):
+    """Fresh copies of SCORES and TARGET for every test: code that changes its inputs in place
+    fails the test that checks for it, not every test that runs after it."""
+    monkeypatch.setitem(globals(), "SCORES", SCORES.clone())
+    monkeypatch.setitem(globals(), "TARGET", TARGET.clone())
+
+
 @pytest.fixture
 def gather_calls(monkeypatch):
     """Records calls of torch.gather / Tensor.gather (and take_along_dim, the same operation)."""
