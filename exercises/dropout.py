@@ -47,7 +47,8 @@ Pitfalls:
 * Do not forget to scale the survivors by ``1 / (1 - p)``, and do not scale
   by ``1 / p``.
 * ``p == 1`` drops everything: ``mask / (1 - p)`` is then ``0 / 0 = NaN``.
-  Handle it on its own and return zeros.
+  Handle it on its own and return zeros that stay connected to ``x``
+  (``x * 0``, not ``torch.zeros_like(x)``), so gradients still flow (as zeros).
 * Create the mask on ``x.device`` (``torch.rand(shape, device=x.device)``);
   a CPU mask times a GPU tensor raises an error.
 * Mind the dtype: a ``float64`` mask times a ``float32`` input gives a
@@ -95,7 +96,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
           ``x.device``; it must not change the dtype).
         * ``x`` itself is never modified (no in-place operations on it).
         * Gradients flow to ``x``: for a kept element the gradient is
-          multiplied by ``1 / (1 - p)``, for a dropped one it is 0.
+          multiplied by ``1 / (1 - p)``, for a dropped one it is 0 (so at
+          ``p == 1`` the gradient is all zeros, not missing).
         * Forbidden: ``torch.nn.functional.dropout`` and its variants
           (``dropout1d/2d/3d``, ``alpha_dropout``, ``feature_alpha_dropout``),
           ``torch.dropout``, ``nn.Dropout``. Using them scores zero for this

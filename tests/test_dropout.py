@@ -121,6 +121,16 @@ def test_dropout_elements_and_calls_are_independent(ex):
     expect(abs(same - 0.5) < 0.03, call=call + " twice",
            point="every call draws a fresh mask",
            expected="two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+    # More dims: neighbours along each dim, 1e5 disjoint pairs per dim; Hoeffding 2 e^-180 each.
+    x = torch.ones(40, 50, 100)
+    c = ex.dropout(x, 0.5) == 0
+    call = call_str("dropout", x, 0.5)
+    for dim in range(3):
+        a = c.movedim(dim, -1)
+        both = (a[..., 0::2] & a[..., 1::2]).double().mean().item()
+        expect(abs(both - 0.25) < 0.03, call=call,
+               point="each element is zeroed independently, whatever x's number of dims",
+               expected=f"neighbours along dim {dim} both dropped in about 25% of the pairs", got=f"{both:.1%}")
 
 
 def test_dropout_training_false_and_p_zero_return_x(ex):
@@ -172,6 +182,15 @@ def test_dropout_gradient_flows_to_x(ex):
     want = torch.where(out.detach() != 0, g / (1 - p), torch.zeros(()))
     expect_close(x.grad, want, call=call + ".backward(g)",
                  point="the gradient is g / (1 - p) where kept and 0 where dropped")
+    x = _nonzero(20, 30, seed=9).requires_grad_()
+    out = ex.dropout(x, 1.0)
+    call = call_str("dropout", x, 1.0)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
+           point="at p == 1 too gradients flow (as zeros): return x * 0, not torch.zeros_like(x)",
+           expected="a result with requires_grad=True", got=describe(out))
+    out.backward(g)
+    expect_close(x.grad, torch.zeros_like(g), rtol=0, atol=0, call=call + ".backward(g)",
+                 point="at p == 1 everything is dropped: the gradient is 0 everywhere")
 
 
 def test_dropout_mask_is_made_on_x_device(ex):
@@ -249,6 +268,39 @@ def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
            expected="mask != 0 where the output is kept", got=describe(mask))
 
 
+def test_epoch_every_feature_decides_on_its_own(ex):
+    torch.manual_seed(23)
+    x = torch.ones(2, 40, 50, 100)
+    m = ex.EpochDropout(0.5)
+    dropped = m(x)[0] == 0
+    call = "EpochDropout(0.5)(torch.ones(2, 40, 50, 100))"
+    # F = (40, 50, 100): 1e5 disjoint neighbour pairs along each dim; Hoeffding 2 e^-180 each.
+    for dim in range(3):
+        a = dropped.movedim(dim, -1)
+        both = (a[..., 0::2] & a[..., 1::2]).double().mean().item()
+        expect(abs(both - 0.25) < 0.03, call=call,
+               point="one keep/drop decision per feature: every position of x.shape[1:] (not one per channel)",
+               expected=f"neighbouring features along x's dim {dim + 1} both dropped in about 25% of the pairs",
+               got=f"{both:.1%}")
+
+
+def test_epoch_instances_have_their_own_masks(ex):
+    torch.manual_seed(24)
+    x = torch.ones(4, 200)
+    a = ex.EpochDropout(0.5)
+    first = _pattern(a(x))
+    b = ex.EpochDropout(0.5)
+    other = _pattern(b(x))
+    call = "a = EpochDropout(0.5); a(x); b = EpochDropout(0.5); b(x)"
+    # Two independent masks of 200 features coincide with probability 2^-200.
+    expect(not torch.equal(first, other), call=call, point="each EpochDropout draws its own mask",
+           expected="different drop patterns for a and b", got="the same (a mask shared by the class?)")
+    b.reset_mask()
+    expect(a.mask is not None and torch.equal(_pattern(a(x)), first), call=call + "; b.reset_mask(); a(x)",
+           point="each EpochDropout keeps its own mask: another instance never changes or resets it",
+           expected="a's first pattern, a.mask still set", got=describe(a.mask))
+
+
 def test_epoch_mask_is_reused_whatever_the_batch_size(ex):
     torch.manual_seed(11)
     m = ex.EpochDropout(0.5)
@@ -296,6 +348,14 @@ def test_epoch_new_mask_when_per_sample_shape_changes(ex):
         expect(m.mask is not None and tuple(m.mask.shape) == (1, *shape[1:]), call=call,
                point="the mask has shape (1, *x.shape[1:])",
                expected=f"mask of shape {(1, *shape[1:])}", got=describe(m.mask))
+    # As many features in another shape: a fresh draw, not the old mask reshaped.
+    old = _pattern(m(torch.ones(2, 100, 120))).flatten()
+    new = _pattern(m(torch.ones(2, 12000))).flatten()
+    agree = (old == new).double().mean().item()
+    # 12000 independent pairs; Hoeffding, t = 0.05: 2 exp(-2 * 12000 * 0.0025) = 2 e^-60.
+    expect(abs(agree - 0.5) < 0.05, call="EpochDropout(0.5): x of shape (2, 100, 120), then (2, 12000)",
+           point="a new mask is drawn for the new shape, also with as many features (not the old one reshaped)",
+           expected="the two masks agree on about 50% of the features", got=f"{agree:.1%}")
 
 
 def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
@@ -319,6 +379,12 @@ def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
     expect(m.mask is not None and m.mask.shape == saved.shape and torch.equal(m.mask, saved),
            call="m.train(); m(x); m.eval(); m(other)", point="eval mode leaves the mask alone",
            expected=describe(saved), got=describe(m.mask))
+    run(m, x.double(), call="m.train(); m(x); m.eval(); m(x.double())",
+        point="eval mode is the identity whatever the dtype")
+    expect(m.mask is not None and m.mask.dtype == saved.dtype and torch.equal(m.mask, saved),
+           call="m.train(); m(x); m.eval(); m(x.double())",
+           point="eval mode leaves the mask alone (not even converted to the input's dtype)",
+           expected=describe(saved), got=describe(m.mask))
     m.train()
     expect(torch.equal(_pattern(m(x)), first), call="m.train(); m(x); m.eval(); m(...); m.train(); m(x)",
            point="after eval the epoch's mask is still used", expected="the same pattern",
@@ -329,10 +395,20 @@ def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
     x = _nonzero(6, 9, seed=17)
     expect_close(ex.EpochDropout(0.0)(x), x, call="EpochDropout(0.0)(x)",
                  point="p == 0 is the identity", inputs={"x": x})
+    m = ex.EpochDropout(0.0)
+    m(x)
+    expect(isinstance(m.mask, torch.Tensor) and tuple(m.mask.shape) == (1, 9) and bool((m.mask != 0).all()),
+           call="m = EpochDropout(0.0); m(x)", point="p == 0 still holds a mask (one that keeps every feature)",
+           expected="m.mask of shape (1, 9), non-zero everywhere", got=describe(m.mask))
     m = ex.EpochDropout(1.0)
     for _ in range(2):
         expect_close(m(x), torch.zeros_like(x), rtol=0, atol=0, call="EpochDropout(1.0)(x)",
                      point="p == 1 gives zeros (never NaN)", inputs={"x": x})
+    xg = x.clone().requires_grad_()
+    out = m(xg)
+    expect(out.requires_grad, call="EpochDropout(1.0)(x) with x.requires_grad",
+           point="at p == 1 too gradients flow (as zeros): return x * 0, not torch.zeros_like(x)",
+           expected="a result with requires_grad=True", got=describe(out))
 
 
 def test_epoch_mask_is_not_a_parameter_nor_saved(ex):

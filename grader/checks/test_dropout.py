@@ -205,6 +205,31 @@ def test_dropout_independent_elements_and_calls(sub, rng):
            expected="x[2i, j] and x[2i+1, j] both zeroed in about 25% of the pairs", got=f"{vert:.1%}")
     expect(abs(same - 0.5) < 0.02, call=call, point="every call draws a fresh, independent mask",
            expected="the two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+    # Inputs with more dims: neighbours along every dim are dropped independently. Each shape
+    # has 2e5 elements, all its sizes even: 1e5 disjoint neighbour pairs per dim, both dropped
+    # with probability 1/4. Hoeffding, t = 0.02: 2 e^-80 per dim, 7 dims in all: < 1e-33.
+    # A decision shared along one dim (the last, say) gives 0.5 along it.
+    for shape in [(40, 50, 100), (20, 10, 20, 50)]:
+        x = _nonzero(rng, *shape)
+        call = f"dropout(x, {p}) with {_xs(x)}"
+        r = sub.dropout_call(x, p)
+        _own_mask(r, call)
+        _tensor(r, shape, "float32", "cpu", call, "the result has x's shape, dtype and device")
+        dropped = r["out"] == 0
+        # The dim farthest from 25% first: one shared along a dim also makes the others noisy.
+        for both, dim in sorted(((_both_along(dropped, d), d) for d in range(len(shape))),
+                                key=lambda t: -abs(t[0] - 0.25)):
+            expect(abs(both - 0.25) < 0.02, call=call,
+                   point="each element is zeroed independently of the others (whatever x's number of dims)",
+                   expected=f"neighbours along dim {dim} both zeroed in about 25% of the pairs",
+                   got=f"{both:.1%} (one decision shared along dim {dim}?)" if both > 0.4 else f"{both:.1%}")
+
+
+def _both_along(dropped: torch.Tensor, dim: int) -> float:
+    """The share of disjoint neighbour pairs along ``dim`` (indices 2k, 2k+1) that are both True."""
+    a = dropped.movedim(dim, -1)
+    n = a.shape[-1] // 2 * 2
+    return (a[..., 0:n:2] & a[..., 1:n:2]).double().mean().item()
 
 
 def _exact_half_share(outs: list, n: int) -> float:
@@ -346,7 +371,7 @@ def test_dropout_does_not_modify_x(sub, rng):
 @pytest.mark.weight(2)
 def test_dropout_gradient_flows(sub, rng):
     """gradients flow to x: g / (1 - p) where kept, 0 where dropped"""
-    for p, training in [(0.4, None), (0.7, True), (0.5, False)]:
+    for p, training in [(0.4, None), (0.7, True), (0.5, False), (1.0, None)]:
         x = _nonzero(rng, 20, 30)
         g = torch.randn(20, 30, generator=rng)
         args = f", training={training}" if training is not None else ""
@@ -354,10 +379,15 @@ def test_dropout_gradient_flows(sub, rng):
         r = sub.dropout_call(x, p, training=training, grad_out=g)
         _own_mask(r, call)
         _tensor(r, (20, 30), "float32", "cpu", call, "the result has x's shape, dtype and device")
-        expect(r["requires_grad"] is True, call=call, point="gradients flow to x (no detach, no torch.no_grad)",
+        point = ("at p == 1 too gradients flow to x (as zeros): return zeros connected to x, like x * 0, "
+                 "not a new tensor (torch.zeros_like(x))" if p == 1.0
+                 else "gradients flow to x (no detach, no torch.no_grad)")
+        expect(r["requires_grad"] is True, call=call, point=point,
                expected="a result with requires_grad=True", got="requires_grad=False")
         if training is False:
             want = g
+        elif p == 1.0:
+            want = torch.zeros_like(g)
         else:
             want = torch.where(r["out"] != 0, g / (1 - p), torch.zeros(()))
         expect(isinstance(r["grad"], torch.Tensor), call=call, point="gradients flow to x",
@@ -433,6 +463,25 @@ def test_epoch_one_scaled_mask_per_feature(sub, rng):
 
 
 @pytest.mark.weight(2)
+def test_epoch_features_independent(sub, rng):
+    """with several feature dims, every feature gets its own decision (not one per channel)"""
+    p, shape = 0.5, (2, 40, 50, 100)
+    x = _nonzero(rng, *shape)
+    call = f"EpochDropout({p})(x) with {_xs(x)}"
+    (_, e) = _script(sub, p, [_fwd(x)], call)
+    _tensor(e, shape, "float32", "cpu", call, "the output has x's shape, dtype and device")
+    dropped = ~_shared_pattern(e, call, "one keep/drop decision per feature, shared by every sample of the batch")
+    # F = (40, 50, 100): 2e5 features, 1e5 disjoint neighbour pairs along each feature dim, both
+    # dropped with probability 1/4. Hoeffding, t = 0.02: 2 e^-80 per dim, 6 e^-80 ~ 1e-34 in
+    # all. One decision per channel (or shared along any dim) gives 0.5 along that dim.
+    for both, dim in sorted(((_both_along(dropped, d), d) for d in range(3)), key=lambda t: -abs(t[0] - 0.25)):
+        expect(abs(both - 0.25) < 0.02, call=call,
+               point="one keep/drop decision per feature: every position of F = x.shape[1:] decides on its own",
+               expected=f"neighbouring features along x's dim {dim + 1} both dropped in about 25% of the pairs",
+               got=f"{both:.1%}" + (f" (one decision shared along x's dim {dim + 1}?)" if both > 0.4 else ""))
+
+
+@pytest.mark.weight(2)
 def test_epoch_mask_attribute(sub, rng):
     """self.mask holds the (1, *features) mask, is no parameter and is not in state_dict()"""
     x = _nonzero(rng, 10, 3, 20)
@@ -455,6 +504,21 @@ def test_epoch_mask_attribute(sub, rng):
     bad = [k for k in st["state_keys"] if "mask" in k.lower()] + [n for n in st["params"] if "mask" in n.lower()]
     expect(not bad, call=call, point="mask is neither a parameter nor part of state_dict()",
            expected="no mask in state_dict() or named_parameters()", got=f"{bad}")
+    # p == 0 is no exception: the training forward still holds a mask (one that keeps everything).
+    # (p == 1 is left alone: a mask of zeros, or none at all, both give zeros.)
+    x = _nonzero(rng, 5, 2, 6)
+    call = f"m = EpochDropout(0.0); m(x) with {_xs(x)}"
+    (_, e) = _script(sub, 0.0, [_fwd(x)], call)
+    mask = e["mask"]
+    ok = (mask.get("present") and mask.get("is_tensor") and tuple(mask["shape"]) == (1, 2, 6)
+          and (mask["kept"] is None or bool(mask["kept"].all())))
+    expect(bool(ok), call=call,
+           point="after a training forward self.mask holds the current mask, of shape (1, *x.shape[1:]), "
+                 "also at p == 0 (a mask that keeps every feature)",
+           expected="m.mask a tensor of shape (1, 2, 6), non-zero everywhere",
+           got=("no attribute mask" if not mask.get("present") else "None" if mask.get("none")
+                else f"a {mask.get('type')}" if not mask.get("is_tensor") else f"shape {tuple(mask['shape'])}"
+                if tuple(mask["shape"]) != (1, 2, 6) else f"{int((~mask['kept']).sum())} zeros in it"))
 
 
 @pytest.mark.weight(2)
@@ -551,6 +615,26 @@ def test_epoch_new_mask_when_feature_shape_changes(sub, rng):
                point="if the per-sample shape changes, a new mask of shape (1, *x.shape[1:]) is drawn",
                expected=f"for x of shape {s}: m.mask of shape {(1, *s[1:])}",
                got=f"{tuple(mask['shape']) if mask.get('is_tensor') else mask}")
+    # The same number of features in another shape: a fresh draw, not the old mask reshaped.
+    shapes = [(2, 100, 120), (2, 12000), (2, 30, 400)]
+    xs = [_nonzero(rng, *s) for s in shapes]
+    call = f"m = EpochDropout(0.5); m(x) for x of shapes {shapes}"
+    log = _script(sub, 0.5, [_fwd(x) for x in xs], call)
+    pats = []
+    for s, e in zip(shapes, log[1:]):
+        _tensor(e, s, "float32", "cpu", call, f"with the per-sample shape {s[1:]} the output has x's shape")
+        pats.append(_shared_pattern(e, call, "one decision per feature, shared by the batch").flatten())
+    for i in (1, 2):
+        agree = (pats[i] == pats[i - 1]).double().mean().item()
+        # 12000 decisions of two independent masks, each pair agreeing with probability 1/2.
+        # Hoeffding, t = 0.05: 2 exp(-2 * 12000 * 0.0025) = 2 e^-60 per pair, 4 e^-60 ~ 4e-26.
+        # The old mask reshaped agrees everywhere.
+        expect(abs(agree - 0.5) < 0.05, call=call,
+               point="if the per-sample shape changes, a new mask is drawn for the new shape "
+                     "(also when the number of features stays the same: not the old mask reshaped)",
+               expected=f"the masks for {shapes[i - 1][1:]} and {shapes[i][1:]} agree (flattened) on about "
+                        f"50% of the features, as two independent draws do",
+               got=f"{agree:.1%}" + (" (the old mask reshaped?)" if agree > 0.99 else ""))
     # Back to an earlier shape is a change too: a new draw, not a mask kept from before.
     a, b = _nonzero(rng, 4, 256), _nonzero(rng, 4, 100)
     call = "m = EpochDropout(0.5); m(a); m(b); m(a) with a of shape (4, 256) and b of shape (4, 100)"
@@ -593,6 +677,59 @@ def test_epoch_eval_identity_mask_untouched(sub, rng):
     last = _shared_pattern(log[9], call, "one decision per feature, shared by the batch")
     expect(torch.equal(last, first), call=call, point="back in training mode the epoch's mask is still used",
            expected="the same drop pattern as before eval", got="a different one")
+    # Eval inputs of another dtype and device must not convert the stored mask either.
+    call = "m = EpochDropout(0.5); m(x); m.eval(); m(x.double()); m(x.bfloat16()); m(x_meta)"
+    log = _script(sub, 0.5, [_fwd(x), {"op": "eval"}, _fwd(x, dtype="float64"), _fwd(x, dtype="bfloat16"),
+                             _fwd(x, device="meta")], call)
+    drawn = log[1]["mask"]
+    desc = _mask_desc(drawn)
+    for i, what in [(3, "float64"), (4, "bfloat16"), (5, "meta")]:
+        dev = "meta" if what == "meta" else "cpu"
+        _tensor(log[i], (6, f), "float32" if what == "meta" else what, dev, call,
+                "eval mode returns x unchanged (its dtype and device too)")
+        now = log[i]["mask"]
+        same = (now.get("is_tensor") and drawn.get("is_tensor") and _mask_desc(now) == desc
+                and now["values"] is not None and torch.equal(now["values"], drawn["values"]))
+        expect(bool(same), call=call,
+               point="eval mode leaves the mask alone: no change at all, not even to the input's dtype or device",
+               expected=f"m.mask unchanged after the eval forward on the {what} input: {desc}",
+               got=_mask_desc(now) + ("" if _mask_desc(now) != desc else ", other values"))
+
+
+def _mask_desc(mask: dict[str, Any]) -> str:
+    if not mask.get("present"):
+        return "no attribute mask"
+    if mask.get("none"):
+        return "None"
+    if not mask.get("is_tensor"):
+        return f"a {mask.get('type')}"
+    return f"tensor {mask['dtype']} {tuple(mask['shape'])} on {mask['device']}"
+
+
+@pytest.mark.weight(2)
+def test_epoch_instances_have_own_masks(sub, rng):
+    """every EpochDropout has its own mask: two layers draw apart, and resetting one leaves the other"""
+    f = 256
+    x = _nonzero(rng, 4, f)
+    call = "a = EpochDropout(0.5); a(x); b = EpochDropout(0.5); b(x); a(x); b.reset_mask(); a(x); b(x); a(x)"
+    steps = [_fwd(x), {"op": "build"}, _fwd(x, m=1), _fwd(x, m=0), {"op": "reset", "m": 1}, _fwd(x, m=0),
+             _fwd(x, m=1), _fwd(x, m=0)]
+    log = _script(sub, 0.5, steps, call)
+    a = _shared_pattern(log[1], call, "one decision per feature, shared by the batch")
+    b = _shared_pattern(log[3], call, "one decision per feature, shared by the batch")
+    # Two independent masks of 256 features at p = 0.5 coincide with probability 2^-256.
+    expect(not torch.equal(a, b), call=call, point="each EpochDropout draws its own mask (self.mask, per instance)",
+           expected="b's drop pattern independent of a's", got="b uses a's pattern (a mask shared by the class?)")
+    for i, what in [(4, "after b was built and used"), (6, "after b.reset_mask()"), (8, "after b drew again")]:
+        again = _shared_pattern(log[i], call, "one decision per feature, shared by the batch")
+        expect(torch.equal(again, a), call=call,
+               point="each EpochDropout keeps its own mask: another instance never changes or resets it",
+               expected=f"a's first drop pattern {what}",
+               got=f"{int((again != a).sum())} of {f} features changed (a mask shared by the class?)")
+    mask = log[6]["mask"]
+    expect(bool(mask.get("is_tensor")), call=call,
+           point="reset_mask() on one instance leaves the other's mask alone",
+           expected="a.mask still a tensor after b.reset_mask()", got=_mask_desc(mask))
 
 
 @pytest.mark.weight(2)
@@ -633,10 +770,21 @@ def test_epoch_gradient_and_input_untouched(sub, rng):
         expect_close(e["grad"], want, call=call,
                      point="the gradient is g / (1 - p) for kept features and 0 for dropped ones")
     x = _nonzero(rng, 4, 10)
-    call = "m = EpochDropout(1.0); m(x)"
-    log = _script(sub, 1.0, [_fwd(x)], call)
-    expect(log[1]["x_unchanged"] is True, call=call, point="inputs are never modified in place",
+    g = torch.randn(4, 10, generator=rng)
+    call = "m = EpochDropout(1.0); m(x).backward(g) with x.requires_grad=True"
+    log = _script(sub, 1.0, [_fwd(x, grad_out=g)], call)
+    e = log[1]
+    _tensor(e, (4, 10), "float32", "cpu", call, "the output has x's shape, dtype and device")
+    expect(e["x_unchanged"] is True, call=call, point="inputs are never modified in place",
            expected="x unchanged after the forward", got="x was modified")
+    expect(e["requires_grad"] is True, call=call,
+           point="at p == 1 too gradients flow to x (as zeros): return zeros connected to x, like x * 0, "
+                 "not a new tensor (torch.zeros_like(x))",
+           expected="an output with requires_grad=True", got="requires_grad=False")
+    expect(isinstance(e["grad"], torch.Tensor), call=call, point="gradients flow to x",
+           expected="x.grad set by backward", got="x.grad is None")
+    expect_close(e["grad"], torch.zeros(4, 10), rtol=0, atol=0, call=call,
+                 point="at p == 1 every feature is dropped: the gradient is 0 everywhere")
 
 
 @pytest.mark.weight(2)

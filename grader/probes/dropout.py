@@ -151,6 +151,7 @@ def _mask_info(m: Any) -> dict[str, Any]:
     if mask.device.type != "meta":
         kept = (mask.detach() != 0).to("cpu")
     return {"present": True, "none": False, "is_tensor": True, "shape": list(mask.shape),
+            "dtype": str(mask.dtype).replace("torch.", ""), "device": mask.device.type,
             "kept": kept, "values": None if kept is None else mask.detach().to("cpu").double(),
             "is_parameter": isinstance(mask, torch.nn.Parameter)}
 
@@ -169,16 +170,24 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
     Steps: ``{"op": "forward", "x": tensor, "dtype"?: str, "device"?: str,
     "grad_out"?: tensor}``, ``{"op": "reset"}``, ``{"op": "train"}``,
     ``{"op": "eval"}``, ``{"op": "to", "device"?: str, "dtype"?: str}``,
-    ``{"op": "state"}`` (state_dict keys and parameter names).
-    Each step yields a dict with the mask as seen after it.
+    ``{"op": "state"}`` (state_dict keys and parameter names),
+    ``{"op": "build"}`` (build another ``EpochDropout(p)``: module 1, 2, ...).
+    A step acts on module ``step.get("m", 0)`` (0 is the one built first).
+    Each step yields a dict with the mask of its module as seen after it.
     """
     log: list[dict[str, Any]] = []
     with _watch() as forbidden:
-        m = mod.EpochDropout() if p is None else mod.EpochDropout(p)
-        log.append({"op": "init", "mask": _mask_info(m)})
+        mods = [mod.EpochDropout() if p is None else mod.EpochDropout(p)]
+        log.append({"op": "init", "mask": _mask_info(mods[0])})
         for step in steps:
             op = step["op"]
             entry: dict[str, Any] = {"op": op}
+            if op == "build":
+                mods.append(mod.EpochDropout() if p is None else mod.EpochDropout(p))
+                entry["mask"] = _mask_info(mods[-1])
+                log.append(entry)
+                continue
+            m = mods[step.get("m", 0)]
             if op == "forward":
                 device = step.get("device", "cpu")
                 x = _make(step["x"], step.get("dtype"), device)
