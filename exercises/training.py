@@ -86,7 +86,8 @@ def train_epoch(model: nn.Module, loader: Loader, loss_fn: LossFn,
     * Returns the epoch's **mean loss per sample** as a Python ``float`` (not a
       tensor): each batch's loss (the value computed for that batch, before its
       step) weighted by the batch's number of samples ``len(y)``, divided by the
-      total number of samples. A short last batch counts for what it holds::
+      total number of samples in those batches. A short last batch counts for
+      what it holds::
 
           batches of 4, 4 and 2 samples with losses l1, l2, l3
           -> (4*l1 + 4*l2 + 2*l3) / 10        (not (l1 + l2 + l3) / 3)
@@ -148,9 +149,9 @@ def fit(model: nn.Module, train_loader: Loader, loss_fn: LossFn,
       too (pass ``device`` on to ``train_epoch`` and ``evaluate``).
     * For each epoch ``i = 0, 1, ..., epochs - 1``, in this order:
       1. calls ``reset_mask()`` on every submodule that has such a method, at
-         any depth of nesting (``model.modules()`` walks them all), so that an
-         ``EpochDropout`` draws a fresh mask for the new epoch; modules without
-         ``reset_mask`` are left alone;
+         any depth of nesting (``model.modules()`` walks them all, the model
+         itself included), so that an ``EpochDropout`` draws a fresh mask for
+         the new epoch; modules without ``reset_mask`` are left alone;
       2. trains one epoch with ``train_epoch`` on ``train_loader``;
       3. when ``val_loader`` is given, evaluates on it with ``evaluate``.
     * Returns a list with one dict per epoch, in order::

@@ -233,6 +233,40 @@ def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
            expected="to_device(model, cpu)", got=f"model moves: {moved}")
 
 
+def test_train_uses_lr_and_the_given_device(ex, load, monkeypatch):
+    training = load("training")
+    real_fit, seen = training.fit, []
+
+    def recording_fit(*args, **kwargs):  # records what train hands to fit; trains nothing
+        seen.append((args, kwargs))
+        return []
+
+    monkeypatch.setattr(training, "fit", recording_fit)
+    for name, value in list(vars(ex).items()):  # `from training import fit` too
+        if value is real_fit:
+            monkeypatch.setattr(ex, name, recording_fit)
+    model = torch.nn.Linear(64, 10)
+    # meta: a device that is neither the CPU nor anything pick_device() answers; fit is not run.
+    call = "train(Linear(64, 10), train_loader, val_loader, epochs=1, lr=0.0123, device='meta') with fit recorded"
+    run(ex.train, model, *_loaders(40, 20), epochs=1, lr=0.0123, device="meta", call=call,
+        point="moves the model to the given device, builds Adam(model.parameters(), lr=lr), calls fit")
+    expect(len(seen) == 1, call=call, point="trains with one call of your training.fit",
+           expected="1 call", got=f"{len(seen)} calls")
+    args, kwargs = seen[0]
+    places = sorted({str(p.device) for p in model.parameters()})
+    expect(places == ["meta"], call=call, point="a given device is used: the model is moved there",
+           expected="every parameter on meta", got=f"parameters on {places}")
+    device = kwargs.get("device", args[6] if len(args) > 6 else None)
+    expect(device is not None and str(torch.device(device)) == "meta", call=call,
+           point="fit gets the device (to move every batch there)", expected="device=meta", got=f"device={device!r}")
+    opt = kwargs.get("optimizer", args[3] if len(args) > 3 else None)
+    groups = getattr(opt, "param_groups", [{}])
+    expect([g.get("lr") for g in groups] == [0.0123], call=call, point="the optimiser's learning rate is lr",
+           expected="lr=0.0123", got=f"{type(opt).__name__} with lr={[g.get('lr') for g in groups]}")
+    expect(type(opt) is torch.optim.Adam, call=call, point="the optimiser is a torch.optim.Adam",
+           expected="torch.optim.Adam", got=type(opt).__name__)
+
+
 def test_train_learns(ex):
     torch.manual_seed(0)
     model = _build(ex, hidden=32, p=0.1)

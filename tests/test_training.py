@@ -163,6 +163,72 @@ def test_train_epoch_switches_to_training_mode(ex):
            expected="(training, grad enabled) = (True, True) at both forwards", got=str(spy.seen))
 
 
+def test_train_epoch_trains_every_layer(ex):
+    spy = Spy()
+    model = nn.Sequential(nn.Linear(4, 3), spy)
+    model.train()
+    spy.eval()  # one layer left in eval mode, as a partial .eval() leaves it
+    X, y = classification_data(n=6)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    call = call_str("train_epoch", "a model in training mode with one layer left in eval mode", "2 batches",
+                    "CrossEntropyLoss()", "SGD")
+    point = "model.train() whatever mode the model was in: it sets every layer, even when the model itself is training"
+    run(ex.train_epoch, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt,
+        call=call, point=point)
+    expect(spy.seen == [(True, True)] * 2, call=call, point=point,
+           expected="(training, grad enabled) = (True, True) at both forwards in that layer", got=str(spy.seen))
+
+
+def test_train_epoch_counts_the_samples_it_sees(ex):
+    # drop_last=True: 10 samples in batches of 4 give two batches; the last 2 samples are never seen.
+    X, y = classification_data(n=10)
+    torch.manual_seed(1)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    loader = DataLoader(TensorDataset(X, y), batch_size=4, drop_last=True)
+    call = call_str("train_epoch", "Linear(4, 3)", "10 samples, batch_size=4, drop_last=True", "CrossEntropyLoss()",
+                    "SGD(lr=0)")
+    point = ("the mean loss per sample of the samples the batches held (8 here, not len(dataset) = 10): "
+             "with lr=0, the loss over the first 8 samples")
+    inputs = {"X": X, "y": y}
+    got = run(ex.train_epoch, model, loader, nn.CrossEntropyLoss(), opt, call=call, point=point, inputs=inputs)
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(model(X[:8]), y[:8]).item()
+    expect_close(float(got), want, call=call, point=point, inputs=inputs)
+
+
+class InputSpy(nn.Module):
+    """Identity layer that records the device of every input it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.devices: list[str] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.devices.append(str(x.device))
+        return x
+
+
+def test_train_epoch_without_device_leaves_batches_alone(ex):
+    # The model sits on meta (another device), the batches on the CPU: with device=None the batch
+    # goes to the model as it is, so the first forward pass fails; what reached the model counts.
+    spy = InputSpy()
+    model = nn.Sequential(spy, nn.Linear(4, 3)).to("meta")
+    X, y = classification_data(n=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    try:
+        ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt)
+    except NotImplementedError:
+        if not spy.devices:
+            raise  # an unwritten stub
+    except Exception:  # noqa: BLE001 - expected: CPU batches cannot meet meta weights
+        pass
+    expect(spy.devices != [] and all(d == "cpu" for d in spy.devices),
+           call=call_str("train_epoch", "model on meta", "CPU loader", "CrossEntropyLoss()", "SGD"),
+           point="with device=None the batch is used where it is (not moved, not even to the model's device)",
+           expected="the model's input on the CPU", got=f"inputs on {spy.devices}")
+
+
 def record_moves(monkeypatch, real: dict) -> list[torch.Tensor]:
     """Patch Tensor.to and Tensor.cpu so that every tensor moved to the CPU is remembered.
 
@@ -311,6 +377,22 @@ def test_evaluate_eval_mode_without_graphs(ex):
            expected="(training, grad enabled) = (False, False) at both forwards", got=str(spy.seen))
 
 
+def test_evaluate_evaluates_every_layer(ex):
+    spy = Spy()
+    model = nn.Sequential(nn.Linear(4, 3), spy)
+    model.eval()
+    spy.train()  # one layer left in training mode
+    X, y = classification_data(n=6)
+    call = call_str("evaluate", "a model in eval mode with one layer left in training mode", "2 batches",
+                    "CrossEntropyLoss()")
+    point = ("model.eval() whatever mode the model was in: it sets every layer, even when the model itself "
+             "is in eval mode")
+    run(ex.evaluate, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(),
+        call=call, point=point)
+    expect(spy.seen == [(False, False)] * 2, call=call, point=point,
+           expected="(training, grad enabled) = (False, False) at both forwards in that layer", got=str(spy.seen))
+
+
 def test_evaluate_leaves_parameters_alone(ex):
     X, y = classification_data(n=6)
     model = nn.Linear(4, 3)
@@ -421,25 +503,79 @@ def test_fit_resets_masks_every_epoch(ex):
            expected=f"(resets, training forwards after them) per epoch: {want}", got=str(got))
 
 
-def test_fit_moves_model_to_device(ex):
+@pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["str", "torch.device"])
+def test_fit_moves_model_to_device(ex, device):
     # The model starts on the CPU and fit is asked for meta, another device: training cannot run
-    # there (meta tensors hold no values), but where the parameters end up is what counts.
-    model = nn.Linear(4, 3)
+    # there (meta tensors hold no values), but where the parameters end up is what counts. A
+    # spy records where the weights were at the first forward pass: fit moves the model first.
+    model = nn.Sequential(nn.Linear(4, 3))
+    seen: list[str] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(str(module[0].weight.device)))
     X, y = classification_data(n=4)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     try:
         ex.fit(model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt, epochs=1,
-               device="meta")
+               device=device)
     except NotImplementedError:
-        if model.weight.device.type != "meta":
+        if model[0].weight.device.type != "meta":
             raise  # an unwritten stub
     except Exception:  # noqa: BLE001 - expected on meta; only the parameters' device is judged
         pass
+    call = call_str("fit", "model on the CPU", "loader", "CrossEntropyLoss()", "SGD", epochs=1, device=device)
     places = sorted({str(p.device) for p in model.parameters()})
-    expect(places == ["meta"], call=call_str("fit", "model on the CPU", "loader", "CrossEntropyLoss()", "SGD",
-                                             epochs=1, device="meta"),
-           point="when device is given, fit moves the model there (model.to(device))",
+    expect(places == ["meta"], call=call,
+           point="when device is given (a str or a torch.device), fit moves the model there (model.to(device))",
            expected="every parameter on meta", got=f"parameters on {places}")
+    expect(seen[:1] == ["meta"], call=call, point="fit moves the model first, before training",
+           expected="the weights on meta at the first forward pass",
+           got=f"weights on {seen[0]} at the first forward pass" if seen else "no forward pass")
+
+
+class MaskedModel(nn.Module):
+    """A model with a reset_mask() of its own, holding a layer whose reset_mask() is inherited."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+        self.body = nn.Sequential(nn.Linear(4, 3), InheritedMask(log, "inherited"))
+
+    def reset_mask(self) -> None:
+        self.log.append("reset model")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class InheritedMask(MaskLike):
+    """MaskLike under another name: its reset_mask() comes from the base class."""
+
+
+def test_fit_resets_the_model_itself_and_inherited_masks(ex):
+    log: list[str] = []
+    model = MaskedModel(log)
+    X, y = classification_data(n=6)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    call = call_str("fit", "a model with a reset_mask() of its own, holding a layer that inherits one", "2 batches",
+                    "CrossEntropyLoss()", "SGD", epochs=2)
+    point = ("every module of model.modules() that has reset_mask() gets the call at the start of each epoch: "
+             "the model itself included, an inherited method too")
+    run(ex.fit, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
+        call=call, point=point)
+    resets = [e for e in log if e.startswith("reset")]
+    expect(sorted(resets) == ["reset inherited"] * 2 + ["reset model"] * 2, call=call, point=point,
+           expected="'reset model' and 'reset inherited' once per epoch", got=str(resets))
+
+
+def test_fit_with_device_keeps_the_given_optimizer(ex):
+    X, y = classification_data(n=6)
+    model = nn.Linear(4, 3)
+    opt = CountingSGD(model.parameters(), lr=0.1)
+    call = call_str("fit", "Linear(4, 3)", "2 batches", "CrossEntropyLoss()", "SGD(lr=0.1)", epochs=2, device="cpu")
+    point = "fit does not create an optimizer: the one it is given makes every step, with a device too"
+    run(ex.fit, model, DataLoader(TensorDataset(X, y), batch_size=3), nn.CrossEntropyLoss(), opt, epochs=2,
+        device="cpu", call=call, point=point)
+    expect(opt.steps == 4, call=call, point=point, expected="4 steps of the given optimizer (2 epochs x 2 batches)",
+           got=f"{opt.steps} steps")
 
 
 def test_fit_passes_device_on(ex, monkeypatch):

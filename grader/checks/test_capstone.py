@@ -157,6 +157,42 @@ def test_training_uses_your_pieces(sub):
            expected="to_device(model, device)", got="no call of to_device with the model")
 
 
+def _setup(sub, lr: float, device: str, as_object: bool = False) -> tuple[dict, str]:
+    """``train`` on a small linear model with fit replaced by a recorder: what it handed to fit."""
+    shown = f"torch.device({device!r})" if as_object else repr(device)
+    call = f"train(model, train_loader, val_loader, epochs=1, lr={lr}, device={shown}) with fit recorded, not run"
+    got = sub.train_setup(lr, device, as_object)
+    expect(got["fit_calls"] == 1, call=call, point="trains with one call of your training.fit",
+           expected="1 call of training.fit", got=f"{got['fit_calls']} calls")
+    return got, call
+
+
+def test_train_optimizer(sub, rng):
+    """train() builds a torch.optim.Adam optimiser over model.parameters() with learning rate lr"""
+    lr = round(0.003 + 0.027 * float(torch.rand((), generator=rng)), 6)  # never the default 0.002
+    got, call = _setup(sub, lr, "cpu")
+    expect("lr" in got, call=call, point="fit gets a torch.optim optimiser",
+           expected="a torch.optim.Optimizer", got=f"a {got.get('optimizer')}")
+    expect(got["same_params"] is True, call=call, point="the optimiser is built over model.parameters()",
+           expected="an optimiser holding the model's parameters", got="other parameters")
+    expect(all(v == lr for v in got["lr"]), call=call, point="the optimiser's learning rate is train's lr",
+           expected=f"lr={lr}", got=f"lr={got['lr']}")
+    expect(got["is_adam"] is True, call=call, point="the optimiser is a torch.optim.Adam",
+           expected="torch.optim.Adam", got=got["optimizer"])
+
+
+def test_train_given_device(sub):
+    """train(..., device=d) moves the model to d and passes d on to fit (d a str or a torch.device)"""
+    # meta: neither the CPU nor what pick_device() could answer; nothing runs there, fit is not run.
+    for as_object in (False, True):
+        got, call = _setup(sub, 0.002, "meta", as_object)
+        expect(got["model_devices"] == ["meta"], call=call,
+               point="a given device is used (pick_device only when device is None): the model is moved there",
+               expected="every parameter on meta", got=f"parameters on {got['model_devices']}")
+        expect(got["fit_device"] == "meta", call=call, point="fit gets the device, to move every batch there",
+               expected="fit(..., device=meta)", got=f"fit(..., device={got['fit_device']})")
+
+
 def test_history(sub):
     """train() returns fit's history: one dict per epoch with train_loss, val_loss and val_acc"""
     got = _run(sub)

@@ -24,6 +24,15 @@ GPU = {"rtol": 1e-6, "atol": 1e-9}  # float64 on CUDA vs CPU: other kernels, sam
 ELSEWHERE = " with every batch starting on another device (meta)"
 
 
+# `device` is typed `str | torch.device | None`: the device checks hand it over in both forms.
+FORMS = (False, True)  # as_object: the string 'cpu', then torch.device('cpu')
+
+
+def _dev(name: str, as_object: bool) -> str:
+    """How a device appears in a call: device='cpu' or device=torch.device('cpu')."""
+    return f"torch.device({name!r})" if as_object else repr(name)
+
+
 def _never_moved(got: dict) -> str:
     raised = f"; then it raised {got['raised']}" if got.get("raised") else ""
     if not got.get("batches"):
@@ -133,24 +142,62 @@ def test_train_epoch_one_step_per_batch(sub, rng):
 @pytest.mark.weight(2)
 def test_train_epoch_training_mode(sub, rng):
     """train_epoch puts the model in training mode (model.train()) and builds graphs"""
-    n, bs = _uneven(rng)
-    X, y = _classes(rng, n)
-    got = sub.train_epoch(_spec(rng), X, y, bs, mode="eval")
-    seen = [e[4:] for e in got["log"]]
-    expect(len(seen) > 0 and all(e == "train:grad" for e in seen),
-           call=_call("train_epoch", n, bs) + " on a model left in eval mode",
-           point="every forward pass of train_epoch runs in training mode (model.train()) with grad enabled",
-           expected="train:grad at every forward", got=f"{seen}")
+    # Second case: the model itself in training mode but a layer of it left in eval mode (a partial
+    # .eval()); model.train() sets every submodule, so "whatever mode it was in before" covers it.
+    for mode, state in (("eval", "a model left in eval mode"),
+                        ("train-child-eval", "a model in training mode with one layer left in eval mode")):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        got = sub.train_epoch(_spec(rng), X, y, bs, mode=mode)
+        seen = [e[4:] for e in got["log"]]
+        expect(len(seen) > 0 and all(e == "train:grad" for e in seen),
+               call=_call("train_epoch", n, bs) + " on " + state,
+               point="every forward pass of train_epoch runs in training mode (model.train(), whatever mode "
+                     "the model or its layers were in before) with grad enabled",
+               expected="train:grad at every forward (in the layer left in eval mode too)", got=f"{seen}")
 
 
 def test_train_epoch_moves_batches(sub, rng):
-    """train_epoch moves X and y of every batch to `device`"""
+    """train_epoch moves X and y of every batch to `device` (given as a str or a torch.device)"""
+    for as_object in FORMS:
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object)
+        expect(_all_moved(got), call=_call("train_epoch", n, bs, f", device={_dev('cpu', as_object)}") + ELSEWHERE,
+               point="when device is given (a str or a torch.device), both X and y of every batch are moved "
+                     "to it (X.to(device))",
+               expected="every batch moved", got=_never_moved(got))
+
+
+def test_train_epoch_device_none_uses_batches_where_they_are(sub, rng):
+    """with device=None, train_epoch feeds the model each batch where the loader made it (no move)"""
     n, bs = _uneven(rng)
     X, y = _classes(rng, n)
-    got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu", elsewhere=True)
-    expect(_all_moved(got), call=_call("train_epoch", n, bs, ", device='cpu'") + ELSEWHERE,
-           point="when device is given, both X and y of every batch are moved to it (X.to(device))",
-           expected="every batch moved", got=_never_moved(got))
+    # The model sits on meta, the batches on the CPU: training cannot run (the first forward pass
+    # fails), but what reached the model is judged: the batch as the loader gave it, on the CPU.
+    got = sub.train_epoch(_spec(rng), X, y, bs, model_on="meta")
+    inputs = [f["input"] for f in got["forwards"]]
+    raised = f"; it raised {got['raised']}" if got["raised"] and not inputs else ""
+    expect(inputs != [] and all(d == "cpu" for d in inputs),
+           call=_call("train_epoch", n, bs) + " (device=None) with the model on meta and the batches on the CPU",
+           point="with device=None the batch is used where it is: X is not moved (not even to the model's device)",
+           expected="the model's input on the CPU at every forward", got=f"inputs on {inputs}{raised}")
+
+
+def test_train_epoch_counts_samples_seen(sub, ref, rng):
+    """train_epoch divides by the samples its batches held (a loader with drop_last=True)"""
+    # lr=0: the model never changes; the loader drops its short last batch, so the right answer is
+    # the loss over the samples of the full batches, not their sum divided by the data set's size.
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    call = (f"train_epoch(model, DataLoader of {n} samples, batch_size={bs}, drop_last=True: batches "
+            f"{[bs] * (n // bs)}, the last {n % bs} samples dropped, SGD(lr=0))")
+    point = ("returns sum(batch loss * len(y)) / the number of samples in the batches the loader handed out "
+             "(not len(loader.dataset))")
+    got = _num(sub.train_epoch(*args, opt="sgd0", drop_last=True)["result"], call=call, point=point)
+    want = ref.train_epoch(*args, opt="sgd0", drop_last=True)["result"]["value"]
+    expect_close(got, want, call=call, point=point, **NUMBER)
 
 
 @pytest.mark.weight(0.5)
@@ -231,14 +278,18 @@ def test_evaluate_accuracy(sub, ref, rng):
 @pytest.mark.weight(2)
 def test_evaluate_eval_mode(sub, rng):
     """evaluate puts the model in evaluation mode (model.eval())"""
-    n, bs = _uneven(rng)
-    X, y = _classes(rng, n)
-    got = sub.evaluate(_spec(rng), X, y, bs, mode="train")
-    modes = [e.split(":")[1] for e in got["log"]]
-    expect(len(modes) > 0 and all(m == "eval" for m in modes),
-           call=_call("evaluate", n, bs) + " on a model left in training mode",
-           point="every forward pass of evaluate runs in eval mode",
-           expected="eval at every forward", got=f"{modes}")
+    # Second case: the model itself in eval mode but a layer of it left in training mode.
+    for mode, state in (("train", "a model left in training mode"),
+                        ("eval-child-train", "a model in eval mode with one layer left in training mode")):
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        got = sub.evaluate(_spec(rng), X, y, bs, mode=mode)
+        modes = [e.split(":")[1] for e in got["log"]]
+        expect(len(modes) > 0 and all(m == "eval" for m in modes),
+               call=_call("evaluate", n, bs) + " on " + state,
+               point="every forward pass of evaluate runs in eval mode (model.eval(), whatever mode the model "
+                     "or its layers were in before)",
+               expected="eval at every forward (in the layer left in training mode too)", got=f"{modes}")
 
 
 @pytest.mark.weight(2)
@@ -265,13 +316,14 @@ def test_evaluate_keeps_parameters(sub, rng):
 
 
 def test_evaluate_moves_batches(sub, rng):
-    """evaluate moves X and y of every batch to `device`"""
-    n, bs = _uneven(rng)
-    X, y = _classes(rng, n)
-    got = sub.evaluate(_spec(rng), X, y, bs, device="cpu", elsewhere=True)
-    expect(_all_moved(got), call=_call("evaluate", n, bs, ", device='cpu'") + ELSEWHERE,
-           point="when device is given, both X and y of every batch are moved to it",
-           expected="every batch moved", got=_never_moved(got))
+    """evaluate moves X and y of every batch to `device` (given as a str or a torch.device)"""
+    for as_object in FORMS:
+        n, bs = _uneven(rng)
+        X, y = _classes(rng, n)
+        got = sub.evaluate(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object)
+        expect(_all_moved(got), call=_call("evaluate", n, bs, f", device={_dev('cpu', as_object)}") + ELSEWHERE,
+               point="when device is given (a str or a torch.device), both X and y of every batch are moved to it",
+               expected="every batch moved", got=_never_moved(got))
 
 
 # --------------------------------------------------------------------------- fit
@@ -369,16 +421,14 @@ def test_fit_trajectory_without_val(sub, ref, rng):
     _check_trajectory(sub, ref, rng, val=False)
 
 
-@pytest.mark.weight(2)
-def test_fit_resets_masks_every_epoch(sub, rng):
-    """fit calls reset_mask() on every submodule that has one, at the start of every epoch"""
-    args, kwargs, call = _fit_args(rng, epochs=3, val=True)
-    got = sub.fit(*args, **kwargs)
-    n_batches = len(_sizes(len(args[2]), args[3]))
-    # Blocks of (resets seen, training batches drawn after them); resets during evaluation are
-    # harmless and fold into the next epoch's block; a trailing block without training is ignored.
+def _reset_blocks(log: list[str]) -> list[tuple[list[str], int]]:
+    """(modules reset, training batches drawn after them), block by block.
+
+    Resets during evaluation are harmless and fold into the next epoch's block; a trailing block
+    without training is ignored.
+    """
     blocks: list[list] = []
-    for e in got["log"]:
+    for e in log:
         if e.startswith("reset:"):
             if not blocks or blocks[-1][1] > 0:
                 blocks.append([set(), 0])
@@ -389,11 +439,35 @@ def test_fit_resets_masks_every_epoch(sub, rng):
             blocks[-1][1] += 1
     if blocks and blocks[-1][1] == 0 and len(blocks) > 1:
         blocks.pop()
-    summary = [(sorted(r), k) for r, k in blocks]
+    return [(sorted(r), k) for r, k in blocks]
+
+
+@pytest.mark.weight(2)
+def test_fit_resets_masks_every_epoch(sub, rng):
+    """fit calls reset_mask() on every submodule that has one, at the start of every epoch"""
+    args, kwargs, call = _fit_args(rng, epochs=3, val=True)
+    got = sub.fit(*args, **kwargs)
+    n_batches = len(_sizes(len(args[2]), args[3]))
+    summary = _reset_blocks(got["log"])
     want = [(["a", "b"], n_batches)] * 3
-    expect(summary == want, call=call + " on a model with reset_mask() in submodules 'a' and 'b' (b nested)",
+    expect(summary == want, call=call + " on a model with reset_mask() in submodules 'a' and 'b' "
+                                        "(b nested, its class inheriting reset_mask from a base class)",
            point="before each epoch's training, reset_mask() is called on every submodule that has it "
-                 "(nested ones too), and never during training",
+                 "(nested ones too, inherited methods too), and never during training",
+           expected=f"(modules reset, training batches after) per epoch: {want}", got=f"{summary}")
+
+
+def test_fit_resets_mask_of_model_itself(sub, rng):
+    """fit calls reset_mask() on the model itself too when it has one (model.modules() includes it)"""
+    args, kwargs, call = _fit_args(rng, epochs=2, val=False)
+    got = sub.fit(*args, root_mask=True, **kwargs)
+    n_batches = len(_sizes(len(args[2]), args[3]))
+    summary = _reset_blocks(got["log"])
+    want = [(["a", "b", "root"], n_batches)] * 2
+    expect(summary == want, call=call + " on a model that has a reset_mask() of its own ('root') "
+                                        "and in submodules 'a' and 'b'",
+           point="every module of model.modules() that has reset_mask() gets the call, the model itself "
+                 "included, at the start of every epoch",
            expected=f"(modules reset, training batches after) per epoch: {want}", got=f"{summary}")
 
 
@@ -411,24 +485,60 @@ def test_fit_modes_and_order(sub, rng):
 
 
 def test_fit_moves_model(sub, rng):
-    """fit moves the model to `device` and its parameters end there"""
+    """fit moves the model to `device` (a str or a torch.device) and its parameters end there"""
+    for as_object in FORMS:
+        args, kwargs, call = _fit_args(rng, epochs=1, val=False)
+        # The model starts on the CPU and is sent to meta, another device: training cannot run
+        # there (no values), but where the parameters end up is what this point is about.
+        got = sub.fit(*args, device="meta", as_object=as_object, **kwargs)
+        call = call[:-1] + f", device={_dev('meta', as_object)}) with the model on the CPU"
+        expect(all(d == "meta" for d in got["devices"]), call=call,
+               point="when device is given (a str or a torch.device), fit moves the model there: its parameters "
+                     "end on that device",
+               expected="every parameter on meta",
+               got=f"{sorted(set(got['devices']))} (model moves: {got['model_moves']})")
+
+
+def test_fit_moves_model_first(sub, rng):
+    """fit moves the model to `device` before training: the first forward pass runs there"""
     args, kwargs, call = _fit_args(rng, epochs=1, val=False)
-    # The model starts on the CPU and is sent to meta, another device: training cannot run
-    # there (no values), but where the parameters end up is what this point is about.
+    # As above, training on meta fails after the first forward pass; where the weights were then counts.
     got = sub.fit(*args, device="meta", **kwargs)
     call = call[:-1] + ", device='meta') with the model on the CPU"
-    expect(all(d == "meta" for d in got["devices"]), call=call,
-           point="when device is given, fit moves the model there: its parameters end on that device",
-           expected="every parameter on meta", got=f"{sorted(set(got['devices']))} (model moves: {got['model_moves']})")
+    first = got["forwards"][0]["params"] if got["forwards"] else None
+    raised = f"; it raised {got['raised']}" if got["raised"] else ""
+    expect(first == "meta", call=call,
+           point="when device is given, fit first moves the model there, then trains: the parameters are on "
+                 "that device at the first forward pass",
+           expected="parameters on meta at the first forward pass",
+           got=(f"parameters on {first} at the first forward pass" if first else "no forward pass") + raised)
 
 
 def test_fit_moves_batches(sub, rng):
-    """fit passes `device` on: every training and validation batch is moved"""
-    args, kwargs, call = _fit_args(rng, epochs=1, val=True)
-    got = sub.fit(*args, device="cpu", elsewhere=True, **kwargs)
-    expect(_all_moved(got), call=call[:-1] + ", device='cpu')" + ELSEWHERE,
-           point="with device given, X and y of every training and validation batch are moved to it",
-           expected="every batch moved", got=_never_moved(got))
+    """fit passes `device` (a str or a torch.device) on: every training and validation batch is moved"""
+    for as_object in FORMS:
+        args, kwargs, call = _fit_args(rng, epochs=1, val=True)
+        got = sub.fit(*args, device="cpu", elsewhere=True, as_object=as_object, **kwargs)
+        expect(_all_moved(got), call=call[:-1] + f", device={_dev('cpu', as_object)})" + ELSEWHERE,
+               point="with device given (a str or a torch.device), X and y of every training and validation "
+                     "batch are moved to it",
+               expected="every batch moved", got=_never_moved(got))
+
+
+def test_fit_with_device_uses_given_optimizer(sub, ref, rng):
+    """fit with a device trains with the optimizer it is given (Adam: same parameters as the reference)"""
+    args, kwargs, call = _fit_args(rng, epochs=2, val=True)
+    call = call[:-1] + ", device='cpu') with an Adam optimizer"
+    # Everything is on the CPU already, so the moves change nothing: the run must match the reference's
+    # run without a device. Adam's steps differ from any other optimizer's (a fresh SGD, for instance).
+    got, want = sub.fit(*args, opt="adam", device="cpu", **kwargs), ref.fit(*args, opt="adam", **kwargs)
+    n_steps = want["steps"]
+    expect(got["steps"] == n_steps, call=call,
+           point="fit does not build an optimizer of its own: the one it is given takes every step",
+           expected=f"{n_steps} steps of the given optimizer (one per training batch)", got=f"{got['steps']} steps")
+    for i, (g, w) in enumerate(zip(got["params"], want["params"])):
+        expect_close(g, w, call=call, **TIGHT,
+                     point=f"trains with the given optimizer: same parameters as the reference (parameter {i})")
 
 
 # --------------------------------------------------------------------------- CUDA

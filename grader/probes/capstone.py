@@ -37,11 +37,12 @@ _STATE: dict[str, Any] = {}
 @contextlib.contextmanager
 def _watching(capstone: Any, targets: list[str],
               hooks: dict[str, Callable[[tuple, dict], tuple[tuple, dict]]] | None = None,
+              stubs: dict[str, Callable[..., Any]] | None = None,
               ) -> Iterator[dict[str, list]]:
     """Record the calls of ``module.function`` for each target, still calling through.
 
     Each record is ``(args, kwargs, result)``; ``hooks[target]`` may rewrite the
-    arguments on the way in.
+    arguments on the way in; ``stubs[target]`` is called instead of the original.
     """
     calls: dict[str, list] = {t: [] for t in targets}
     saved: list[tuple[Any, str, Any]] = []
@@ -60,7 +61,7 @@ def _watching(capstone: Any, targets: list[str],
                 hook = (hooks or {}).get(__target)
                 if hook is not None:
                     args, kwargs = hook(args, kwargs)
-                result = __original(*args, **kwargs)
+                result = (stubs or {}).get(__target, __original)(*args, **kwargs)
                 # Only a count for the loss: its arguments and results would keep every batch's graph alive.
                 calls[__target].append(None if __target in COUNT_ONLY else (args, kwargs, result))
                 return result
@@ -259,3 +260,52 @@ def run(mod, key, epochs):
     }
     _STATE.update(result_for=epochs, result=result)
     return result
+
+
+def _arg(args: tuple, kwargs: dict, name: str, index: int) -> Any:
+    return kwargs[name] if name in kwargs else args[index] if len(args) > index else None
+
+
+def _device_name(value: Any) -> str | None:
+    """A device argument as a string ('meta'), whatever form it came in; None when there is none."""
+    if value is None:
+        return None
+    try:
+        return str(torch.device(value))
+    except (RuntimeError, TypeError, ValueError):
+        return f"a {type(value).__name__}"
+
+
+def train_setup(mod, lr, device, as_object=False):
+    """``train`` on a small linear model with ``training.fit`` replaced by a recorder (no training).
+
+    Reports what ``train`` handed to fit: the optimizer's class, learning rate and
+    parameters, fit's ``device``; and where the model's parameters are afterwards. ``device``
+    may be 'meta': nothing runs on it, since fit does not run.
+    """
+    torch.manual_seed(0)
+    model = nn.Linear(64, 10)
+    X, y = torch.rand(8, 64), torch.randint(0, 10, (8,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=4)
+    history = [{"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, "val_acc": 0.5}]
+
+    def fit(*args: Any, **kwargs: Any) -> list[dict]:
+        return history
+
+    with _watching(mod, ["training.fit", "devices.pick_device"], stubs={"training.fit": fit}) as calls:
+        mod.train(model, loader, loader, epochs=1, lr=lr, device=torch.device(device) if as_object else device)
+    fits = calls["training.fit"]
+    info: dict[str, Any] = {"fit_calls": len(fits), "pick_device_calls": len(calls["devices.pick_device"]),
+                            "model_devices": sorted({str(p.device) for p in model.parameters()})}
+    if fits:
+        args, kwargs, _ = fits[0]
+        opt = _arg(args, kwargs, "optimizer", 3)
+        info["fit_device"] = _device_name(_arg(args, kwargs, "device", 6))
+        info["optimizer"] = type(opt).__name__
+        info["is_adam"] = type(opt) is torch.optim.Adam  # AdamW subclasses Adam (torch >= 2.8): the exact class
+        if isinstance(opt, torch.optim.Optimizer):
+            groups = opt.param_groups
+            held = {id(p) for g in groups for p in g["params"]}
+            info.update(lr=[_plain(g.get("lr")) for g in groups],
+                        same_params=held == {id(p) for p in model.parameters()})
+    return info

@@ -50,12 +50,22 @@ class _Resettable(nn.Module):
         return x
 
 
+class _Inherited(_Resettable):
+    """A masked layer whose reset_mask() is inherited, not written in its own class."""
+
+
 class _Net(nn.Sequential):
-    """The probe model: an nn.Sequential that records how it is moved."""
+    """The probe model: an nn.Sequential that records how it is moved and what each forward sees."""
 
     def __init__(self, *layers: nn.Module) -> None:
         super().__init__(*layers)
         self._moves: list[Any] = []
+        self._forwards: list[dict[str, str]] = []  # per forward: the input's and the weights' device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        self._forwards.append({"input": str(x.device) if isinstance(x, torch.Tensor) else type(x).__name__,
+                               "params": str(next(self.parameters()).device)})
+        return super().forward(x)
 
     def to(self, *args: Any, **kwargs: Any):  # type: ignore[override]
         self._moves.append(_target(args, kwargs))
@@ -71,6 +81,17 @@ class _Net(nn.Sequential):
         return super().cuda(device)
 
 
+class _MaskedNet(_Net):
+    """A probe model that has a reset_mask() of its own (the root of model.modules())."""
+
+    def __init__(self, log: list[str], *layers: nn.Module) -> None:
+        super().__init__(*layers)
+        self._log = log
+
+    def reset_mask(self) -> None:
+        self._log.append("reset:root")
+
+
 def _target(args: tuple, kwargs: dict) -> str | None:
     """The device named by a ``.to(...)`` call, as a string, or None."""
     cand = kwargs.get("device", args[0] if args else None)
@@ -84,13 +105,18 @@ def _target(args: tuple, kwargs: dict) -> str | None:
     return None
 
 
-def _model(spec: dict, log: list[str]) -> _Net:
-    """``spec``: in, out, hidden (0: a single linear layer), seed, weight (optional tensor)."""
+def _model(spec: dict, log: list[str], root_mask: bool = False) -> _Net:
+    """``spec``: in, out, hidden (0: a single linear layer), seed, weight (optional tensor).
+
+    With hidden units the model holds two masked layers: ``a``, and ``b`` nested one level
+    deeper, whose ``reset_mask`` is inherited; with ``root_mask`` the model has one itself.
+    """
     torch.manual_seed(int(spec["seed"]))
     d_in, d_out, hidden = int(spec["in"]), int(spec["out"]), int(spec.get("hidden", 0))
     if hidden:
-        net = _Net(nn.Linear(d_in, hidden), _Spy(log), _Resettable(log, "a"),
-                   nn.Sequential(nn.Tanh(), _Resettable(log, "b")), nn.Linear(hidden, d_out))
+        layers = (nn.Linear(d_in, hidden), _Spy(log), _Resettable(log, "a"),
+                  nn.Sequential(nn.Tanh(), _Inherited(log, "b")), nn.Linear(hidden, d_out))
+        net = _MaskedNet(log, *layers) if root_mask else _Net(*layers)
     else:
         net = _Net(nn.Linear(d_in, d_out), _Spy(log))
     net = net.double()
@@ -141,7 +167,8 @@ class _Batches:
     """A DataLoader over (X, y) whose batch tensors are all kept, to spot moves of them."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int,
-                 log: list[str] | None = None, name: str = "", elsewhere: bool = False) -> None:
+                 log: list[str] | None = None, name: str = "", elsewhere: bool = False,
+                 drop_last: bool = False) -> None:
         self.made: list[torch.Tensor] = []
 
         def collate(items):
@@ -154,7 +181,7 @@ class _Batches:
             return X_b, y_b
 
         self.loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=False,
-                                 collate_fn=collate)
+                                 collate_fn=collate, drop_last=drop_last)
 
 
 @contextlib.contextmanager
@@ -245,6 +272,20 @@ def _steps(opt: torch.optim.Optimizer) -> list[int]:
     return count
 
 
+def _set_mode(model: nn.Module, mode: str) -> None:
+    """``train`` / ``eval``, or ``train-child-eval`` / ``eval-child-train``: the model in one mode
+    and its spy layer (model[1]) left in the other, as a partial ``.eval()`` or ``.train()`` leaves it."""
+    top, _, child = mode.partition("-child-")
+    model.train(top == "train")
+    if child:
+        model[1].train(child == "train")  # type: ignore[index]
+
+
+def _as_given(device: str | None, as_object: bool) -> Any:
+    """The device as the submission gets it: the string, or ``torch.device(string)``."""
+    return torch.device(device) if as_object and device is not None else device
+
+
 def _place(model: nn.Module, where: str | None) -> None:
     if where is not None:
         nn.Module.to(model, where)  # not through _Net.to: the probe's own move is not recorded
@@ -255,36 +296,40 @@ def _place(model: nn.Module, where: str | None) -> None:
 
 def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: str = "sgd",
                 mode: str = "eval", device: str | None = None, model_on: str | None = None,
-                elsewhere: bool = False) -> dict:
+                elsewhere: bool = False, as_object: bool = False, drop_last: bool = False) -> dict:
     """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable.
 
     ``elsewhere``: the batches start on the meta device (see ``_from_elsewhere``).
+    ``as_object``: ``device`` is handed over as a ``torch.device``, not as a string.
     """
     log: list[str] = []
     model = _model(spec, log)
     _place(model, model_on)
-    model.train(mode == "train")
+    _set_mode(model, mode)
     optimizer = _optimizer(opt, model)
     steps = _steps(optimizer)
-    batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
+    batches = _Batches(X, y, batch_size, elsewhere=elsewhere, drop_last=drop_last)
     raised: dict = {"raised": None}
     result = None
-    # On meta (the model left on the CPU) training cannot run: only where the model ends counts.
-    with _recording_moves() as moves, _noting(raised, elsewhere or device == "meta", mod):
-        result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=device) \
+    # On meta (the model left on the CPU, or the model on meta and the batches on the CPU)
+    # training cannot run: only where the model ends, or what reached it, counts.
+    with _recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
+        result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=_as_given(device, as_object)) \
             if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
             "batches": len(batches.made) // 2, "raised": raised["raised"], "devices": _devices(model),
+            "forwards": list(model._forwards),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
 def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
-             device: str | None = None, model_on: str | None = None, elsewhere: bool = False) -> dict:
+             device: str | None = None, model_on: str | None = None, elsewhere: bool = False,
+             as_object: bool = False) -> dict:
     """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients."""
     log: list[str] = []
     model = _model(spec, log)
     _place(model, model_on)
-    model.train(mode == "train")
+    _set_mode(model, mode)
     for p in model.parameters():  # stale gradients, as a training epoch leaves them
         p.grad = torch.full_like(p, 0.5)
     before = _params(model)
@@ -292,7 +337,7 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     raised: dict = {"raised": None}
     result = None
     with _recording_moves() as moves, _noting(raised, elsewhere, mod):
-        result = mod.evaluate(model, batches.loader, _loss(loss), device=device) \
+        result = mod.evaluate(model, batches.loader, _loss(loss), device=_as_given(device, as_object)) \
             if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
@@ -319,18 +364,19 @@ def _history(h: Any) -> Any:
 
 def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
         val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None,
-        elsewhere: bool = False) -> dict:
+        elsewhere: bool = False, as_object: bool = False, root_mask: bool = False) -> dict:
     """Run ``fit`` on a fresh model; report history, final parameters, event log and moves."""
     log: list[str] = []
-    model = _model(spec, log)
+    model = _model(spec, log, root_mask=root_mask)
     optimizer = _optimizer(opt, model)
+    steps = _steps(optimizer)
     batches = _Batches(X, y, batch_size, log, "train", elsewhere=elsewhere)
     val = _Batches(Xv, yv, val_batch_size, log, "val", elsewhere=elsewhere) if Xv is not None else None
     kwargs: dict[str, Any] = {}
     if val is not None:
         kwargs["val_loader"] = val.loader
     if device is not None:
-        kwargs["device"] = device
+        kwargs["device"] = _as_given(device, as_object)
     raised: dict = {"raised": None}
     history = None
     # On meta training cannot run (no values): only where the model ends up counts then.
@@ -343,4 +389,5 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
             unmoved += [f"val {n}" for n in _unmoved(val, moves, device)]
     return {"history": _history(history), "params": _params(model), "devices": _devices(model),
             "raised": raised["raised"], "batches": len(batches.made) // 2,
-            "log": log, "model_moves": list(model._moves), "unmoved": unmoved}
+            "log": log, "model_moves": list(model._moves), "unmoved": unmoved, "steps": steps[0],
+            "forwards": list(model._forwards)}
