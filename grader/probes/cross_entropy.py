@@ -121,11 +121,16 @@ def gather_graph(mod, scores, target, fn="gather_target"):
     }
 
 
+def _dense(grad):
+    """A ``.grad`` as a strided tensor: gather(..., sparse_grad=True) leaves a sparse one, with the same values."""
+    return grad.to_dense() if grad is not None and grad.layout != torch.strided else grad
+
+
 def gather_grad(mod, scores, target):
     scores = scores.clone().requires_grad_(True)
     out = mod.gather_target(scores, target)
     out.backward(torch.arange(1, out.numel() + 1, dtype=out.dtype).reshape(out.shape))
-    return scores.grad
+    return _dense(scores.grad)
 
 
 def value(mod, logits, target, reduction="mean"):
@@ -151,7 +156,7 @@ def grad(mod, logits, target, reduction="mean"):
     out = mod.cross_entropy(logits, target, reduction=reduction)
     weights = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).reshape(out.shape)
     (out * weights).sum().backward()
-    return logits.grad
+    return _dense(logits.grad)
 
 
 def on_cuda(mod, logits, target, reduction="mean"):
@@ -159,4 +164,4 @@ def on_cuda(mod, logits, target, reduction="mean"):
     out = mod.cross_entropy(x, target.cuda(), reduction=reduction)
     weights = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
     (out * weights).sum().backward()
-    return {"device": str(out.device), "out": out.cpu(), "grad": x.grad.cpu()}
+    return {"device": str(out.device), "out": out.cpu(), "grad": _dense(x.grad).cpu()}
