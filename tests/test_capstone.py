@@ -179,6 +179,16 @@ def _loaders(n_train: int = 200, n_val: int = 100):
             DataLoader(TensorDataset(X[n_train:], y[n_train:]), batch_size=50))
 
 
+def _replace(monkeypatch, ex, owner, name: str, replacement) -> None:
+    """Replace ``owner.name`` for the capstone, also where it was imported by name
+    (``from training import fit``): the grader accepts both ways of using your pieces."""
+    original = getattr(owner, name)
+    monkeypatch.setattr(owner, name, replacement)
+    for alias, value in list(vars(ex).items()):
+        if value is original:
+            monkeypatch.setattr(ex, alias, replacement)
+
+
 def test_train_returns_fits_history(ex, load, monkeypatch):
     training = load("training")
     seen = {}
@@ -189,7 +199,7 @@ def test_train_returns_fits_history(ex, load, monkeypatch):
         seen["loss_fn"] = kwargs.get("loss_fn", args[2] if len(args) > 2 else None)
         return seen["history"]
 
-    monkeypatch.setattr(training, "fit", spy_fit)
+    _replace(monkeypatch, ex, training, "fit", spy_fit)
     torch.manual_seed(0)
     model = _build(ex, hidden=32)
     call = "train(model, train_loader, val_loader, epochs=2, device='cpu')"
@@ -221,8 +231,8 @@ def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
             moved.append(str(device))
         return real_to_device(obj, device, *args, **kwargs)
 
-    monkeypatch.setattr(devices, "pick_device", spy_pick)
-    monkeypatch.setattr(devices, "to_device", spy_to_device)
+    _replace(monkeypatch, ex, devices, "pick_device", spy_pick)
+    _replace(monkeypatch, ex, devices, "to_device", spy_to_device)
     model = _build(ex, hidden=16)
     call = "train(model, train_loader, val_loader, epochs=1)"
     run(ex.train, model, *_loaders(40, 20), epochs=1, call=call,
@@ -235,16 +245,13 @@ def test_train_picks_device_and_moves_model(ex, load, monkeypatch):
 
 def test_train_uses_lr_and_the_given_device(ex, load, monkeypatch):
     training = load("training")
-    real_fit, seen = training.fit, []
+    seen = []
 
     def recording_fit(*args, **kwargs):  # records what train hands to fit; trains nothing
         seen.append((args, kwargs))
         return []
 
-    monkeypatch.setattr(training, "fit", recording_fit)
-    for name, value in list(vars(ex).items()):  # `from training import fit` too
-        if value is real_fit:
-            monkeypatch.setattr(ex, name, recording_fit)
+    _replace(monkeypatch, ex, training, "fit", recording_fit)
     model = torch.nn.Linear(64, 10)
     # meta: a device that is neither the CPU nor anything pick_device() answers; fit is not run.
     call = "train(Linear(64, 10), train_loader, val_loader, epochs=1, lr=0.0123, device='meta') with fit recorded"
