@@ -404,6 +404,9 @@ def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
     for _ in range(2):
         expect_close(m(x), torch.zeros_like(x), rtol=0, atol=0, call="EpochDropout(1.0)(x)",
                      point="p == 1 gives zeros (never NaN)", inputs={"x": x})
+    expect(isinstance(m.mask, torch.Tensor) and tuple(m.mask.shape) == (1, 9) and bool((m.mask == 0).all()),
+           call="m = EpochDropout(1.0); m(x)", point="p == 1 still holds a mask (one that drops every feature)",
+           expected="m.mask of shape (1, 9), zero everywhere", got=describe(m.mask))
     xg = x.clone().requires_grad_()
     out = m(xg)
     expect(out.requires_grad, call="EpochDropout(1.0)(x) with x.requires_grad",

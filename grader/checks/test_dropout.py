@@ -504,21 +504,25 @@ def test_epoch_mask_attribute(sub, rng):
     bad = [k for k in st["state_keys"] if "mask" in k.lower()] + [n for n in st["params"] if "mask" in n.lower()]
     expect(not bad, call=call, point="mask is neither a parameter nor part of state_dict()",
            expected="no mask in state_dict() or named_parameters()", got=f"{bad}")
-    # p == 0 is no exception: the training forward still holds a mask (one that keeps everything).
-    # (p == 1 is left alone: a mask of zeros, or none at all, both give zeros.)
-    x = _nonzero(rng, 5, 2, 6)
-    call = f"m = EpochDropout(0.0); m(x) with {_xs(x)}"
-    (_, e) = _script(sub, 0.0, [_fwd(x)], call)
-    mask = e["mask"]
-    ok = (mask.get("present") and mask.get("is_tensor") and tuple(mask["shape"]) == (1, 2, 6)
-          and (mask["kept"] is None or bool(mask["kept"].all())))
-    expect(bool(ok), call=call,
-           point="after a training forward self.mask holds the current mask, of shape (1, *x.shape[1:]), "
-                 "also at p == 0 (a mask that keeps every feature)",
-           expected="m.mask a tensor of shape (1, 2, 6), non-zero everywhere",
-           got=("no attribute mask" if not mask.get("present") else "None" if mask.get("none")
-                else f"a {mask.get('type')}" if not mask.get("is_tensor") else f"shape {tuple(mask['shape'])}"
-                if tuple(mask["shape"]) != (1, 2, 6) else f"{int((~mask['kept']).sum())} zeros in it"))
+    # p == 0 and p == 1 are no exceptions: the training forward still holds a mask
+    # (one that keeps every feature, one that drops every feature).
+    for p, kept_all in ((0.0, True), (1.0, False)):
+        x = _nonzero(rng, 5, 2, 6)
+        call = f"m = EpochDropout({p}); m(x) with {_xs(x)}"
+        (_, e) = _script(sub, p, [_fwd(x)], call)
+        mask = e["mask"]
+        want = "non-zero everywhere" if kept_all else "zero everywhere"
+        right = mask.get("kept") is None or bool((mask["kept"] if kept_all else ~mask["kept"]).all())
+        ok = mask.get("present") and mask.get("is_tensor") and tuple(mask["shape"]) == (1, 2, 6) and right
+        expect(bool(ok), call=call,
+               point="after a training forward self.mask holds the current mask, of shape (1, *x.shape[1:]), "
+                     "also at p == 0 (keeping every feature) and p == 1 (dropping every feature)",
+               expected=f"m.mask a tensor of shape (1, 2, 6), {want}",
+               got=("no attribute mask" if not mask.get("present") else "None" if mask.get("none")
+                    else f"a {mask.get('type')}" if not mask.get("is_tensor") else f"shape {tuple(mask['shape'])}"
+                    if tuple(mask["shape"]) != (1, 2, 6) else
+                    f"{int((~mask['kept'] if kept_all else mask['kept']).sum())} "
+                    f"{'zeros' if kept_all else 'non-zeros'} in it"))
 
 
 @pytest.mark.weight(2)

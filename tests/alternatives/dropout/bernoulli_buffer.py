@@ -32,8 +32,9 @@ class EpochDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        if self.p == 1:
-            return x * torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if self.p == 1:  # every feature dropped: a mask of zeros (no bernoulli draw, no 0/0)
+            self.mask = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+            return x * self.mask
         if self.mask is None or self.mask.shape[1:] != x.shape[1:]:
             probs = torch.full((1, *x.shape[1:]), 1 - self.p, dtype=torch.float64, device=x.device)
             self.mask = (torch.bernoulli(probs) / (1 - self.p)).to(x.dtype)
