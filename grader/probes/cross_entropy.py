@@ -73,21 +73,23 @@ def _is_gather_node(node):
     return name.startswith("GatherBackward") or name.startswith("TakeAlongDimBackward")
 
 
-def _reaches(node, leaf, stop_at_gather, limit=20000):
-    """Does the graph below ``node`` reach the AccumulateGrad of ``leaf``? (Optionally not through gather.)"""
-    seen, stack, keep = set(), [node], []
+def _walk(root, stop_at_gather=False, limit=20000):
+    """The backward nodes below ``root``, each once (optionally not past a gather node)."""
+    seen, stack, keep = set(), [root], []
     while stack and len(seen) < limit:
         n = stack.pop()
         if n is None or id(n) in seen:
             continue
         seen.add(id(n))
         keep.append(n)  # hold the objects so that ids are not reused during the walk
-        if getattr(n, "variable", None) is leaf:
-            return True
-        if stop_at_gather and _is_gather_node(n):
-            continue
-        stack.extend(f for f, _ in n.next_functions)
-    return False
+        yield n
+        if not (stop_at_gather and _is_gather_node(n)):
+            stack.extend(f for f, _ in n.next_functions)
+
+
+def _reaches(node, leaf, stop_at_gather):
+    """Does the graph below ``node`` reach the AccumulateGrad of ``leaf``? (Optionally not through gather.)"""
+    return any(getattr(n, "variable", None) is leaf for n in _walk(node, stop_at_gather))
 
 
 def gather_graph(mod, scores, target, fn="gather_target"):
@@ -102,22 +104,12 @@ def gather_graph(mod, scores, target, fn="gather_target"):
     root = getattr(out, "grad_fn", None)
     if root is None:
         return {"graph": False, "through_gather": False, "bypass": False, "nodes": []}
-    names, seen, stack, keep, gathers = [], set(), [root], [], []
-    while stack and len(seen) < 20000:
-        n = stack.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        keep.append(n)
-        names.append(type(n).__name__)
-        if _is_gather_node(n):
-            gathers.append(n)
-        stack.extend(f for f, _ in n.next_functions)
+    nodes = list(_walk(root))
     return {
         "graph": True,
-        "through_gather": any(_reaches(g, scores, False) for g in gathers),
+        "through_gather": any(_reaches(g, scores, False) for g in nodes if _is_gather_node(g)),
         "bypass": _reaches(root, scores, True),
-        "nodes": list(dict.fromkeys(names))[:30],
+        "nodes": list(dict.fromkeys(type(n).__name__ for n in nodes))[:30],
     }
 
 
