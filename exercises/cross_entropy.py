@@ -24,7 +24,10 @@ Picking ``o_y`` for every row at once is what ``torch.gather`` is for:
 Pitfalls the grader catches: using advanced indexing instead of gather,
 calling PyTorch's own loss functions, clipping probabilities (``log(p +
 1e-9)``) instead of computing the loss exactly, changing the dtype, and
-modifying the inputs in place.
+modifying the inputs in place. The points for *how* a function computes
+(gather used, no forbidden call, inputs left alone) count only when its
+values are right. The grader watches the call itself: work handed to
+another thread or process cannot be watched and earns none of them.
 """
 from __future__ import annotations
 
@@ -76,11 +79,12 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "
         - Select the target entries with ``gather`` (use your ``gather_target``).
         - Do not call ``torch.nn.functional.cross_entropy``, ``nll_loss``,
           ``log_softmax``, ``torch.log_softmax``, ``Tensor.log_softmax``,
-          ``nn.CrossEntropyLoss`` or ``nn.NLLLoss``. ``torch.logsumexp``,
-          ``exp``, ``log`` and ``max`` are fine.
+          ``nn.CrossEntropyLoss`` or ``nn.NLLLoss``, under any name
+          (``torch.ops.aten.*`` included). ``torch.logsumexp``, ``exp``,
+          ``log`` and ``max`` are fine.
         - Numerically stable: finite and accurate for logits as large as
           ±1e4 in float32, and exact when the target is very unlikely
-          (logits ``[[0., -50.]]`` with target ``[1]`` give 50, not a
+          (logits ``[[7., -43.]]`` with target ``[1]`` give 50, not a
           clipped value like 20.7).
         - Gradients with respect to ``logits`` are the true gradients
           (``softmax(o) - onehot(y)``, divided by N for ``"mean"``).

@@ -100,9 +100,11 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
           ``p == 1`` the gradient is all zeros, not missing).
         * Forbidden: ``torch.nn.functional.dropout`` and its variants
           (``dropout1d/2d/3d``, ``alpha_dropout``, ``feature_alpha_dropout``),
-          ``torch.dropout``, ``nn.Dropout``. Using them scores zero for this
-          function. Draw the mask yourself (``torch.rand``,
-          ``torch.bernoulli``, ...).
+          ``torch.dropout``, ``nn.Dropout``, under any name and in any thread.
+          Using them scores zero for this function. Draw the mask yourself
+          (``torch.rand``, ``torch.bernoulli``, ...).
+        * The points for the mask's device, for leaving ``x`` alone and for
+          drawing your own mask count only for a dropout that drops.
 
     Examples:
         >>> x = torch.ones(2, 4)

@@ -90,16 +90,18 @@ def discover(submissions: Path, work: Path, skip: Path | None = None) -> tuple[d
     found: dict[str, Path] = {}
     bad: dict[str, str] = {}
     for entry in candidates(submissions, skip):
-        if entry.is_dir():
-            found[entry.name] = submission_root(entry)
-        else:
-            sid = entry.stem
-            dest = work / sid
-            shutil.rmtree(dest, ignore_errors=True)
-            try:
+        sid = entry.name if entry.is_dir() else entry.stem
+        try:
+            if entry.is_dir():
+                found[sid] = submission_root(entry)
+            else:
+                dest = work / sid
+                shutil.rmtree(dest, ignore_errors=True)
                 found[sid] = extract_zip(entry, dest)
-            except BadSubmission as err:
-                bad[sid] = str(err)
+        except BadSubmission as err:
+            bad[sid] = str(err)
+        except OSError as err:  # an unreadable folder: that student's problem, not the batch's
+            bad[sid] = f"{entry.name}: cannot be read ({type(err).__name__}: {err})"
     return found, bad
 
 

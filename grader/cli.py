@@ -122,14 +122,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
         result.submission = args.dir  # the temporary folder it was unpacked into is gone
     from grader import report
 
+    # The files first: a reader that stops early (`grade ... | head`) must not cost them.
+    if args.json:
+        _write_json(result, args.json, note)
+    if args.junit:
+        report.write_junit(result, args.junit)
     print(report.summary(result))
     if note:
         print(f"note: {note}")
     if args.json:
-        _write_json(result, args.json, note)
         print(f"results written to {args.json}")
     if args.junit:
-        report.write_junit(result, args.junit)
         print(f"JUnit report written to {args.junit}")
     return 0
 
@@ -317,3 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly; Python's flush at exit would
+        # complain about the closed pipe too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

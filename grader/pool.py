@@ -7,6 +7,7 @@ and process group with a scratch directory that is deleted when it stops.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -134,8 +135,10 @@ class WorkerHandle:
                  policy: Policy | None = None, pool: "Pool | None" = None) -> None:
         self.exercise, self.zygote, self.policy, self.pool = exercise, zygote, policy, pool
         self.scratch = tempfile.mkdtemp(prefix="kata-worker-")
-        self.output = os.path.join(self.scratch, ".output")
-        open(self.output, "wb").close()
+        # What the worker prints goes to a file outside its scratch folder (which it owns, so it
+        # could swap a file there for a symlink or a FIFO), opened by the worker before it is
+        # confined. The grader reads it through this descriptor, never by its path.
+        self.output_fd, self.output = tempfile.mkstemp(prefix="kata-output-")
         if policy is not None:
             copy_submission(impl, Path(self.scratch) / "submission")
             impl = Path(self.scratch) / "submission"
@@ -191,9 +194,8 @@ class WorkerHandle:
     def read_output(self, cap: int = OUTPUT_CAP) -> tuple[str, int]:
         """The first ``cap`` bytes the worker printed, and the total size."""
         try:
-            size = os.path.getsize(self.output)
-            with open(self.output, "rb") as f:
-                return f.read(cap).decode("utf-8", "replace"), size
+            size = os.fstat(self.output_fd).st_size
+            return os.pread(self.output_fd, cap, 0).decode("utf-8", "replace"), size
         except OSError:
             return "", 0
 
@@ -243,6 +245,10 @@ class WorkerHandle:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(self.output)
+        with contextlib.suppress(OSError):
+            os.close(self.output_fd)
 
 
 def _as_wait_status(returncode: int) -> int:

@@ -10,6 +10,10 @@ from typing import Any, Iterator
 
 _MISSING = object()
 
+# Threads and processes started since count_spawns(); see there.
+_SPAWNS = [0]
+SPAWNED = "a thread or process started during the call (what runs there cannot be watched)"
+
 
 def raised_by_stub(err: BaseException, theirs: str | None) -> bool:
     """Is ``err`` an exercise's own ``raise NotImplementedError`` (an unwritten stub)?
@@ -83,3 +87,42 @@ def recording(targets: list[str]) -> Iterator[list[str]]:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+def count_spawns() -> None:
+    """From now on, count every thread and process this process starts.
+
+    Called in a worker before the submission is imported. The watchers (``recording``, torch
+    function modes, profile hooks) see only the calling thread of this process: work handed to
+    another thread or process escapes them. So a watcher that sees :func:`spawns` change during a
+    call reports :data:`SPAWNED` among the forbidden calls (it cannot vouch for the call), and the
+    point fails closed. Correct code for these exercises starts neither.
+    """
+    import _thread
+    import os
+    import threading
+
+    try:
+        import _posixsubprocess  # subprocess, multiprocessing's spawn
+    except ImportError:
+        _posixsubprocess = None
+    # threading keeps its own reference to _thread's starter, so both names are wrapped.
+    for owner, name in ((_thread, "start_new_thread"), (_thread, "start_joinable_thread"),
+                        (threading, "_start_new_thread"), (threading, "_start_joinable_thread"),
+                        (os, "fork"), (os, "forkpty"), (os, "posix_spawn"), (os, "posix_spawnp"),
+                        (os, "system"), (_posixsubprocess, "fork_exec")):
+        func = getattr(owner, name, None) if owner is not None else None
+        if func is None or getattr(func, "_kata_counted", False):
+            continue
+
+        def counted(*args: Any, __f=func, **kwargs: Any) -> Any:
+            _SPAWNS[0] += 1
+            return __f(*args, **kwargs)
+
+        counted._kata_counted = True  # type: ignore[attr-defined]
+        setattr(owner, name, counted)
+
+
+def spawns() -> int:
+    """How many threads and processes were started since :func:`count_spawns`."""
+    return _SPAWNS[0]

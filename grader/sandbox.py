@@ -6,9 +6,11 @@ Layers, each applied when the machine allows it and reported when it does not:
   process it started ends too, and ``kill(-1)`` reaches nothing outside), a new
   mount namespace (the reference solutions, hidden checks, tests, git history,
   other submissions and the temp directory are covered by empty read-only
-  mounts; ``/proc`` shows only the worker's own processes) and a new network
-  namespace (no network). As root these need nothing more; otherwise a user
-  namespace provides them where the kernel allows unprivileged ones.
+  mounts; every world-writable folder such as ``/dev/shm`` and the socket folder
+  ``/run`` get a private tmpfs; ``/proc`` shows only the worker's own processes),
+  a new network namespace (no network) and a new IPC namespace (no SysV shared
+  memory or message queue outlives the worker). As root these need nothing more;
+  otherwise a user namespace provides them where the kernel allows unprivileged ones.
 - a separate unprivileged user (uid 65534) when the grader runs as root, with
   ``no_new_privs``, so the worker cannot undo any of this or touch root's files.
 - resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
@@ -32,6 +34,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
@@ -82,7 +85,8 @@ def _write(path: str, text: str) -> None:
 
 
 def _new_namespaces() -> None:
-    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET
+    # IPC: SysV shared memory and POSIX message queues of its own, gone with the worker.
+    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC
     if os.geteuid() == 0:
         _unshare(flags)
         return
@@ -137,6 +141,46 @@ def _reopen_for_others(needed: list[str], hidden: list[str]) -> None:
             os.close(fd)
 
 
+# Where every user may write (files there would outlive the worker, fill shared memory and pass
+# notes to the next submission), besides the temp directory and any world-writable mount point.
+SHARED_WRITABLE = ("/dev/shm", "/run/shm", "/var/tmp", "/run/lock", "/var/lock", "/dev/mqueue", "/var/crash")
+# Local sockets of the machine's services (D-Bus, databases, docker.sock) live here: a network
+# namespace does not cover sockets that are files.
+SOCKET_DIRS = ("/run",)
+
+
+def _mount_points() -> list[str]:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return [ln.split()[4].encode().decode("unicode_escape") for ln in f if len(ln.split()) > 4]
+    except OSError:
+        return []
+
+
+def _privatise_shared_dirs(keep: list[str]) -> list[str]:
+    """Give the worker its own small, empty tmpfs over each directory others can write to and over
+    the socket directories. Paths holding something the worker needs (``keep``) are left alone."""
+    def needed(d: str) -> bool:
+        return any(k == d or k.startswith(d.rstrip("/") + "/") for k in keep)
+
+    covered = []
+    for d in SOCKET_DIRS:
+        real = os.path.realpath(d)
+        if os.path.isdir(real) and real != "/" and not needed(real):
+            _mount("tmpfs", real, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=256,mode=755")
+            covered.append(real)
+    candidates = list(SHARED_WRITABLE) + [m for m in _mount_points() if not m.startswith(("/proc", "/sys"))]
+    for d in dict.fromkeys(os.path.realpath(c) for c in candidates):
+        try:
+            world_writable = os.path.isdir(d) and bool(os.stat(d).st_mode & 0o002)
+        except OSError:
+            continue
+        if world_writable and d != "/" and d not in covered and not needed(d):
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,nr_inodes=1024,mode=1777")
+            covered.append(d)
+    return covered
+
+
 def _setup_mounts(policy: Policy, scratch: str) -> None:
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     if policy.drop_user and os.geteuid() == 0:
@@ -149,6 +193,7 @@ def _setup_mounts(policy: Policy, scratch: str) -> None:
     os.makedirs(scratch, exist_ok=True)
     _mount(f"/proc/self/fd/{keep}", scratch, None, MS_BIND)
     os.close(keep)
+    _privatise_shared_dirs(keep=[tmp, scratch] + _python_paths())
     for path in policy.hide:
         real = os.path.realpath(path)
         if real == tmp or real.startswith(tmp + os.sep):
@@ -240,8 +285,8 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
                 _relay(child, as_init=_level == "init")
             if _level == "outside":
                 _setup_mounts(policy, scratch)
-        active += ["pid namespace", "mount namespace (reference, checks and other submissions hidden)",
-                   "network namespace (no network)"]
+        active += ["pid namespace", "mount namespace (reference, checks and other submissions hidden; "
+                   "shared writable folders and /run private)", "network namespace (no network)", "ipc namespace"]
     active += _limits(policy)
     if policy.drop_user and os.geteuid() == 0:
         _drop_user(scratch)

@@ -65,6 +65,10 @@ def extract_zip(archive: Path, dest: Path) -> Path:
                     shutil.copyfileobj(src, out)
     except zipfile.BadZipFile as err:
         raise BadSubmission(f"{archive.name}: not a zip file ({err})") from None
+    except (OSError, ValueError, RuntimeError, EOFError, NotImplementedError) as err:
+        # A member named both as a file and as a folder, an encrypted or unsupported entry, a
+        # truncated stream: this archive cannot be unpacked, and the batch goes on without it.
+        raise BadSubmission(f"{archive.name}: cannot be unpacked ({type(err).__name__}: {err})") from None
     return submission_root(dest)
 
 

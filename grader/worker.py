@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import codec
-from grader.probing import raised_by_stub
+from grader.probing import count_spawns, raised_by_stub
 
 PROBE_PACKAGE = "grader.probes"
 # One intra-op thread per worker: checks use small tensors, and parallel jobs share the cores.
@@ -196,6 +196,7 @@ def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, pol
             p for p in sys.path if p and os.path.realpath(p) != here and p != "."]
         if gpu_attached():
             warm_cuda()
+        count_spawns()  # before any submitted code is imported
         codec.send(sock, {"ready": True})  # start-up (imports, sandbox, CUDA) is not the submission's time
         Worker(sock, impl, exercise).serve()
     except BaseException as err:  # noqa: BLE001

@@ -17,6 +17,12 @@ def _batch(rng, n=6, c=5, dtype=torch.float32, scale=3.0):
     return logits, target
 
 
+def _right(got, want, call, point):
+    """How a result was computed (gather used, nothing banned, inputs untouched) earns points only
+    when the result is right: otherwise a function that does nothing useful would earn them."""
+    expect_close(got, want, call=call, point=f"{point}: this point counts only when the values are right")
+
+
 def _call(name, logits, target, reduction=None):
     red = "" if reduction is None else f", reduction={reduction!r}"
     return f"{name}(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}{red})"
@@ -32,21 +38,24 @@ def test_gather_values(sub, ref, rng):
 
 
 @pytest.mark.weight(2)
-def test_gather_uses_gather(sub, rng):
+def test_gather_uses_gather(sub, ref, rng):
     """gather_target uses torch.gather"""
     scores, target = _batch(rng)
     got = sub.gather(scores, target)
+    _right(got["out"], ref.gather(scores, target)["out"], _call("gather_target", scores, target),
+           "gather_target uses torch.gather")
     expect(got["gathered"] is True, call=_call("gather_target", scores, target),
            point="must use torch.gather / Tensor.gather (or torch.take_along_dim; advanced indexing does not count)",
            expected="a call of gather", got="no call of gather")
 
 
 @pytest.mark.weight(1.5)
-def test_gather_result_comes_from_gather(sub, rng):
+def test_gather_result_comes_from_gather(sub, ref, rng):
     """gather_target's result is the output of gather (not of indexing, with gather called on the side)"""
     scores, target = _batch(rng, 6, 5, torch.float64)
     call = _call("gather_target", scores, target) + " with scores.requires_grad=True"
     got = sub.gather_graph(scores, target, "gather_target")
+    _right(got["out"], ref.gather(scores, target)["out"], call, "the result comes out of gather")
     # Read from the autograd graph of the result: the backward node of torch.gather / Tensor.gather /
     # torch.take_along_dim is GatherBackward0, whatever reshaping (squeeze, view, [:, 0]) follows it.
     expect(got["graph"] is True and got["through_gather"] is True, call=call,
@@ -62,12 +71,13 @@ def test_gather_result_comes_from_gather(sub, rng):
 
 
 @pytest.mark.weight(1)
-def test_gather_inputs_unchanged(sub, rng):
+def test_gather_inputs_unchanged(sub, ref, rng):
     """gather_target does not modify scores or target (values, shape, dtype)"""
     for requires_grad in (False, True):
         scores, target = _batch(rng, 7, 4)
         call = _call("gather_target", scores, target) + (" with scores.requires_grad=True" if requires_grad else "")
         got = sub.gather_inputs_kept(scores, target, requires_grad)
+        _right(got["out"], ref.gather(scores, target)["out"], call, "scores and target are not modified")
         for name in ("scores", "target"):
             f = got[name]
             expect(f["same_values"] is True, call=call, point="scores and target are not modified",
@@ -151,27 +161,35 @@ def test_large_logits_float32(sub, ref, rng):
 @pytest.mark.weight(2)
 def test_tiny_probability(sub, ref):
     """exact when the target has a tiny probability (no clipping)"""
+    # The top logit is 7, not 0: with 0, a loss missing its logsumexp term (-o_y) would also give the gap.
     for gap in (50.0, 90.0, 200.0):
-        logits, target = torch.tensor([[0.0, -gap]]), torch.tensor([1])
+        logits, target = torch.tensor([[7.0, 7.0 - gap]]), torch.tensor([1])
         got, want = sub.value(logits, target, "sum"), ref.value(logits, target, "sum")
-        expect_close(got["out"], want["out"], call=_call("cross_entropy", logits, target, "sum") + f" with logits [0, -{gap:g}]",
-                     point=f"logits [0, -{gap:g}] with target 1 give {gap:g}, not a clipped value")
+        expect_close(got["out"], want["out"], call=_call("cross_entropy", logits, target, "sum") + f" with logits [7, {7 - gap:g}]",
+                     point=f"logits [7, {7 - gap:g}] with target 1 give {gap:g}, not a clipped value")
 
 
 @pytest.mark.weight(2)
-def test_uses_gather(sub, rng):
+def test_uses_gather(sub, ref, rng):
     """cross_entropy selects the target entries with gather"""
     logits, target = _batch(rng)
+    got = sub.value(logits, target, "none")
+    _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
+           "cross_entropy selects the target entries with gather")
+    expect(got["gathered"] is True, call=_call("cross_entropy", logits, target, "mean"),
+           point="must select the target entries with gather", expected="a call of gather", got="none")
     got = sub.value(logits, target, "mean")
     expect(got["gathered"] is True, call=_call("cross_entropy", logits, target, "mean"),
            point="must select the target entries with gather", expected="a call of gather", got="none")
 
 
 @pytest.mark.weight(1)
-def test_loss_goes_through_gather(sub, rng):
+def test_loss_goes_through_gather(sub, ref, rng):
     """cross_entropy's loss depends on the logits through gather (the target entries are not picked by indexing)"""
     logits, target = _batch(rng, 6, 5, torch.float64)
     got = sub.gather_graph(logits, target, "cross_entropy")
+    _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
+           "the loss is computed from gather's output")
     expect(got["graph"] is True and got["through_gather"] is True,
            call=_call("cross_entropy", logits, target, "none") + " with logits.requires_grad=True",
            point="must select the target entries with gather: the loss is computed from gather's output",
@@ -192,13 +210,17 @@ def test_non_contiguous_logits(sub, ref, rng):
 
 
 @pytest.mark.weight(3)
-def test_no_builtin_loss(sub, rng, source):
+def test_no_builtin_loss(sub, ref, rng, source):
     """cross_entropy does not call PyTorch's own losses or log_softmax"""
     logits, target = _batch(rng)
-    got = sub.value(logits, target, "mean")
-    expect(got["forbidden"] == [], call=_call("cross_entropy", logits, target, "mean"),
-           point="must not call F.cross_entropy, nll_loss, log_softmax or their nn.Module forms",
-           expected="none of them called", got=f"called {got['forbidden']}")
+    for reduction in ("none", "mean", "sum"):
+        call = _call("cross_entropy", logits, target, reduction)
+        got = sub.value(logits, target, reduction)
+        expect(got["forbidden"] == [], call=call,
+               point="must not call F.cross_entropy, nll_loss, log_softmax or their nn.Module forms",
+               expected="none of them called", got=f"called {got['forbidden']}")
+        _right(got["out"], ref.value(logits, target, reduction)["out"], call,
+               "cross_entropy computes the loss itself, without PyTorch's losses")
     found = uses_any(source, BANNED)
     expect(found == [], call="cross_entropy.py", point="must not use PyTorch's own cross-entropy pieces",
            expected="no reference to them", got=", ".join(found))
@@ -209,9 +231,10 @@ def test_keeps_dtype(sub, rng, dtype):
     """the loss keeps the dtype of the logits"""
     logits, target = _batch(rng, dtype=dtype)
     for reduction in ("mean", "sum", "none"):
-        got = sub.value(logits, target, reduction)
-        expect_equal(got["dtype"], str(dtype), call=_call("cross_entropy", logits, target, reduction),
-                     point="keeps the dtype of the logits")
+        got = sub.value(logits, target, reduction)["out"]
+        # Read from the decoded result, not from what the worker says about it.
+        expect_equal(str(got.dtype) if isinstance(got, torch.Tensor) else f"a {type(got).__name__}", str(dtype),
+                     call=_call("cross_entropy", logits, target, reduction), point="keeps the dtype of the logits")
 
 
 @pytest.mark.weight(2)
@@ -233,11 +256,13 @@ def test_gradient_large_logits(sub, ref):
                  point="gradients are finite and exact for logits of ±1e4")
 
 
-def test_inputs_unchanged(sub, rng):
+def test_inputs_unchanged(sub, ref, rng):
     """cross_entropy never modifies its arguments"""
     for reduction in ("mean", "none"):
         logits, target = _batch(rng)
         got = sub.value(logits, target, reduction)
+        _right(got["out"], ref.value(logits, target, reduction)["out"], _call("cross_entropy", logits, target, reduction),
+               "never modifies logits or target")
         expect(got["unchanged"] is True, call=_call("cross_entropy", logits, target, reduction),
                point="never modifies logits or target", expected="inputs unchanged", got="modified in place")
 

@@ -95,6 +95,29 @@ def _frac_dropped(out: torch.Tensor) -> float:
     return (out == 0).double().mean().item()
 
 
+def _gate(out: dict[str, Any], shape: tuple, call: str, point: str) -> None:
+    """Device, no-side-effect and own-mask points count only for a dropout that drops: otherwise
+    the identity (or a NaN everywhere) would earn them for nothing. ``out``: a p = 0.5 result
+    with at least 1000 independent decisions."""
+    point = f"{point}: this point counts only for a dropout that drops"
+    _tensor(out, shape, "float32", "cpu", call, point)
+    frac = _frac_dropped(out["out"])
+    # At least 1000 independent decisions; Hoeffding: P(|frac - 0.5| >= 0.15) <= 2 exp(-2 * 1000 * 0.15^2)
+    # = 2 e^-45 = 6e-20.
+    expect(abs(frac - 0.5) < 0.15, call=call, point=point, expected="about half zeroed (p = 0.5)",
+           got=f"{frac:.1%} zeroed")
+
+
+def _dropout_drops(sub, point: str) -> None:
+    _gate(sub.dropout_call(torch.ones(4, 500), 0.5), (4, 500), "dropout(torch.ones(4, 500), 0.5)", point)
+
+
+def _epoch_drops(sub, point: str) -> None:
+    call = "EpochDropout(0.5)(torch.ones(2, 1000))"
+    (_, e) = _script(sub, 0.5, [_fwd(torch.ones(2, 1000))], call)
+    _gate(e, (2, 1000), call, point)
+
+
 def _region_hits(source: str | None, names: list[str], other: str) -> list[str]:
     """Forbidden names used anywhere in the file except inside the top-level def/class ``other``.
 
@@ -168,6 +191,10 @@ def test_dropout_expectation_equals_x(sub, rng):
     r = sub.dropout_call(x, p)
     _own_mask(r, call)
     _tensor(r, (n,), "float32", "cpu", call, "the result has x's shape, dtype and device")
+    frac = _frac_dropped(r["out"])
+    # Hoeffding: P(|frac - p| >= 0.02) <= 2 exp(-2 * 200000 * 0.02^2) = 2 e^-160.
+    expect(abs(frac - p) < 0.02, call=call, point="each element is zeroed with probability p (the identity is unbiased too)",
+           expected=f"about {p:.0%} zeroed", got=f"{frac:.2%}")
     mean = (r["out"].double() / x.double()).mean().item()
     # out_i / x_i lies in [0, 1/(1-p)] = [0, 1.43], mean 1 when correct. Hoeffding:
     # P(|mean - 1| >= 0.03) <= 2 exp(-2 n 0.03^2 (1-p)^2) = 2 exp(-176) ~ 1e-76.
@@ -246,7 +273,13 @@ def test_dropout_count_is_random(sub, rng):
     call = f"dropout(x, {p}) called {calls} times with {_xs(x)}"
     r = sub.dropout_call(x, p, repeat=calls)
     _own_mask(r, call)
-    share = _exact_half_share([r.get("out")] + list(r["more"]), n)
+    outs = [r.get("out")] + list(r["more"])
+    _tensor(r, (n,), "float32", "cpu", call, "the result has x's shape, dtype and device")
+    frac = sum(_frac_dropped(o) for o in outs if isinstance(o, torch.Tensor)) / len(outs)
+    # 4000 independent drops; Hoeffding: P(|frac - 0.5| >= 0.1) <= 2 exp(-2 * 4000 * 0.1^2) = 2 e^-80.
+    expect(abs(frac - p) < 0.1, call=call, point="each element is zeroed with probability p",
+           expected=f"about {p:.0%} zeroed over all calls", got=f"{frac:.1%}")
+    share = _exact_half_share(outs, n)
     # Independent drops: the count is Bin(10, 1/2), exactly 5 with probability 252/1024 = 0.246.
     # Hoeffding over 400 calls: P(share >= 0.5) <= exp(-2 * 400 * 0.254^2) = e^-51.6 = 4e-23.
     # Dropping exactly round(p * n) elements (a randperm) gives share 1.
@@ -330,6 +363,7 @@ def test_dropout_keeps_dtype(sub, rng):
 @pytest.mark.weight(2)
 def test_dropout_follows_device(sub, rng):
     """dropout(x, p) makes its mask on x's device (the meta device stands in for a GPU)"""
+    _dropout_drops(sub, "the mask is made on x's device")
     x = _nonzero(rng, 4, 6)
     for p, dtype in [(0.5, None), (0.3, "float16"), (1.0, None), (0.0, None)]:
         call = f"dropout(x, {p}) with x a {dtype or 'float32'} (4, 6) tensor on the meta device"
@@ -359,6 +393,7 @@ def test_dropout_on_cuda(sub, rng):
 @pytest.mark.weight(2)
 def test_dropout_does_not_modify_x(sub, rng):
     """dropout never modifies x itself"""
+    _dropout_drops(sub, "x itself is never modified")
     for p, dtype in [(0.5, None), (0.3, "float64"), (1.0, None), (0.8, "float16")]:
         x = _nonzero(rng, 10, 10)
         call = f"dropout(x, {p}) with {_xs(x.to(getattr(torch, dtype or 'float32')))}"
@@ -399,6 +434,7 @@ def test_dropout_gradient_flows(sub, rng):
 @pytest.mark.weight(3)
 def test_dropout_source_does_not_use_torch_dropout(sub, source):
     """dropout does not use torch's own dropout (source scan and a run)"""
+    _dropout_drops(sub, NO_TORCH_DROPOUT)
     x = torch.ones(4, 4)
     for p, training in [(0.5, None), (0.5, False)]:
         args = f", training={training}" if training is not None else ""
@@ -553,6 +589,10 @@ def test_epoch_count_is_random(sub, rng):
     call = f"m = EpochDropout(0.5); m(x), then m.reset_mask(); m(x) {masks - 1} times, with {_xs(x)}"
     log = _script(sub, 0.5, steps, call)
     outs = [e.get("out") for e in log if e["op"] == "forward"]
+    frac = sum(_frac_dropped(o) for o in outs if isinstance(o, torch.Tensor)) / len(outs)
+    # 4000 independent features; Hoeffding: P(|frac - 0.5| >= 0.1) <= 2 exp(-2 * 4000 * 0.1^2) = 2 e^-80.
+    expect(abs(frac - 0.5) < 0.1, call=call, point="each feature is dropped with probability p",
+           expected="about 50% of the features dropped over all masks", got=f"{frac:.1%}")
     share = _exact_half_share(outs, f)
     # As for dropout: Bin(10, 1/2) is exactly 5 with probability 0.246; over 400 masks,
     # Hoeffding gives P(share >= 0.5) <= e^-51.6 = 4e-23.
@@ -821,6 +861,7 @@ def test_epoch_follows_dtype(sub, rng):
 @pytest.mark.weight(2)
 def test_epoch_follows_device(sub, rng):
     """the mask follows the input's device, also mid-epoch (the meta device stands in for a GPU)"""
+    _epoch_drops(sub, "the mask follows the input's device")
     x = _nonzero(rng, 8, 20)
     call = "EpochDropout(0.5)(x) with x a float32 (8, 20) tensor on the meta device"
     (_, e) = _script(sub, 0.5, [_fwd(x, device="meta")], call)
@@ -860,6 +901,7 @@ def test_epoch_same_pattern_on_cuda(sub, rng):
 @pytest.mark.weight(3)
 def test_epoch_source_does_not_use_torch_dropout(sub, source):
     """EpochDropout does not use torch's own dropout (source scan and a run)"""
+    _epoch_drops(sub, NO_TORCH_DROPOUT)
     x = torch.ones(4, 4)
     _script(sub, 0.5, [_fwd(x), _fwd(x), {"op": "eval"}, _fwd(x)], "m = EpochDropout(0.5); m(x); m(x); m.eval(); m(x)")
     hits = _region_hits(source, FORBIDDEN_NAMES, other="dropout")

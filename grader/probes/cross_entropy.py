@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import torch
+from torch.overrides import TorchFunctionMode
 
-from grader.probing import recording
+from grader.probing import SPAWNED, recording, spawns
 
 FORBIDDEN = [
     "torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.log_softmax",
@@ -11,6 +12,9 @@ FORBIDDEN = [
     "torch.nn.NLLLoss.forward", "torch._C._nn.cross_entropy_loss", "torch._C._nn.nll_loss",
     "torch.special.log_softmax",
 ]
+# Any torch function by these names, however reached (torch.ops.aten.cross_entropy_loss,
+# torch._C._nn.nll_loss fetched before the call, an alias): the names above miss those.
+_LOSS_WORDS = ("cross_entropy", "nll_loss", "log_softmax")
 GATHER = ["torch.gather", "torch.Tensor.gather", "torch.take_along_dim", "torch.Tensor.take_along_dim"]
 
 
@@ -52,7 +56,7 @@ def gather_inputs_kept(mod, scores, target, requires_grad):
     scores = scores.clone().requires_grad_(bool(requires_grad))
     target = target.clone()
     before = {"scores": torch.Tensor.detach(scores).clone(), "target": target.clone()}
-    mod.gather_target(scores, target)
+    out = mod.gather_target(scores, target)
     now = {"scores": scores, "target": target}
     facts = {}
     for name, t in now.items():
@@ -64,6 +68,7 @@ def gather_inputs_kept(mod, scores, target, requires_grad):
             "same_values": bool(t.shape == b.shape and t.dtype == b.dtype and torch.equal(t, b)),
         }
     facts["scores_requires_grad"] = bool(scores.requires_grad)
+    facts["out"] = _detached(out)
     return facts
 
 
@@ -103,14 +108,19 @@ def gather_graph(mod, scores, target, fn="gather_target"):
     out = mod.gather_target(scores, target) if fn == "gather_target" else mod.cross_entropy(scores, target, reduction="none")
     root = getattr(out, "grad_fn", None)
     if root is None:
-        return {"graph": False, "through_gather": False, "bypass": False, "nodes": []}
+        return {"graph": False, "through_gather": False, "bypass": False, "nodes": [], "out": _detached(out)}
     nodes = list(_walk(root))
     return {
+        "out": _detached(out),
         "graph": True,
         "through_gather": any(_reaches(g, scores, False) for g in nodes if _is_gather_node(g)),
         "bypass": _reaches(root, scores, True),
         "nodes": list(dict.fromkeys(type(n).__name__ for n in nodes))[:30],
     }
+
+
+def _detached(out):
+    return torch.Tensor.detach(out) if isinstance(out, torch.Tensor) else out
 
 
 def _dense(grad):
@@ -125,15 +135,35 @@ def gather_grad(mod, scores, target):
     return _dense(scores.grad)
 
 
+class _LossSpy(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            name = str(getattr(func, "__name__", "") or "").lower()
+        except Exception:  # noqa: BLE001 - never let the spy break the call
+            name = ""
+        if any(w in name for w in _LOSS_WORDS):
+            self.calls.append(f"torch function {name}")
+        return func(*args, **(kwargs or {}))
+
+
 def value(mod, logits, target, reduction="mean"):
     """The loss, the calls it made, and whether the inputs survived unchanged."""
     before = (logits.clone(), target.clone())
+    spy, started = _LossSpy(), spawns()
     with recording(FORBIDDEN + GATHER) as calls:
-        out = mod.cross_entropy(logits, target, reduction=reduction)
+        with spy:
+            out = mod.cross_entropy(logits, target, reduction=reduction)
+    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls))
+    if spawns() != started:
+        forbidden.append(SPAWNED)
     return {
         "out": out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,
-        "forbidden": sorted({c for c in calls if c not in GATHER}),
+        "forbidden": forbidden,
         "gathered": any(c in GATHER for c in calls),
         "unchanged": bool(torch.equal(before[0], logits) and torch.equal(before[1], target)),
     }

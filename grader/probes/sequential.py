@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.probing import raised_by_stub, recording
+from grader.probing import SPAWNED, raised_by_stub, recording, spawns
 
 BANNED = ("torch.nn.Sequential.__init__", "torch.nn.ModuleList.__init__", "torch.nn.ModuleDict.__init__")
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -97,7 +97,7 @@ def _borrowed(cls: type) -> list[str]:
 def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
     """Subclassing, building or borrowing from an nn.Sequential / ModuleList / ModuleDict at any point of use."""
     mods = _layers(spec, seed)
-    banned = _CONTAINERS
+    banned, started = _CONTAINERS, spawns()
     with recording(list(BANNED) + list(USED)) as calls:
         net = mod.MySequential(*mods)
         # Only which containers get built matters here; other checks judge the results.
@@ -114,6 +114,8 @@ def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
         inside += [type(v).__name__ for v in items if isinstance(v, banned)]
     borrowed = _borrowed(type(net))
     borrowed += [f"calls {name.removeprefix('torch.nn.')}" for name in dict.fromkeys(calls) if name in USED]
+    if spawns() != started:
+        borrowed.append(SPAWNED)
     return {
         "is_module": isinstance(net, nn.Module),
         "bad_bases": [c.__name__ for c in type(net).__mro__ if issubclass(c, banned)],

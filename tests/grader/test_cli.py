@@ -68,3 +68,17 @@ def test_grade_writes_gradescope_json(tmp_path: Path) -> None:
     ce = [t for t in data["tests"] if t["tags"][0] == "cross_entropy"]
     assert all(t["status"] == "passed" for t in ce)
     assert abs(sum(t["max_score"] for t in ce) - 15) < 0.05
+
+
+def test_a_reader_that_stops_early_costs_no_report(tmp_path: Path) -> None:
+    """`grade ... --json r.json | head -1`: the reader leaves before the summary is printed."""
+    out, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", "solutions", "-e", "sequential",
+                             "--json", str(out), "--junit", str(junit)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "Grading ...", then the reader goes away
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
+    assert json.loads(out.read_text())["score"] == 12 and junit.read_text().startswith("<?xml")

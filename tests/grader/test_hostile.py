@@ -186,6 +186,97 @@ cross_entropy = gather_target
     assert f"refused {out}" in printed and f"refused {target}" in printed
 
 
+def test_output_file_cannot_be_swapped(hostile) -> None:
+    """The grader reads what a worker printed after the worker is gone, as root: through a
+    descriptor it opened itself, so a symlink or a FIFO planted where the output is written
+    leaks nothing and hangs nothing."""
+    secret = ROOT / "solutions" / "cross_entropy.py"
+    bad, elapsed, result = hostile(f"""
+        import os
+        print("MARK before the swap")
+        where = os.readlink("/proc/self/fd/1")
+        for path in (where, os.path.join(os.getcwd(), ".output")):
+            for how in ("symlink", "fifo"):
+                try:
+                    if os.path.lexists(path):
+                        os.unlink(path)
+                    os.symlink({str(secret)!r}, path) if how == "symlink" else os.mkfifo(path)
+                    print("swapped", how, path)
+                    os.unlink(path)
+                except OSError as err:
+                    print("refused", how, type(err).__name__)
+        os.symlink({str(secret)!r}, ".output")
+        print("MARK after the swap")
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    assert "MARK before the swap" in bad.output and "MARK after the swap" in bad.output, bad.output
+    assert secret.read_text()[:60] not in bad.output
+    assert "def cross_entropy" not in bad.output
+    assert elapsed < 30
+
+
+def test_shared_folders_and_ipc_are_private(hostile) -> None:
+    """Files in /dev/shm, /var/tmp, /run/lock and SysV shared memory die with the worker: they
+    would outlive it, fill the machine's memory and pass notes to the next submission."""
+    tag = f"kata-test-{os.getpid()}-{time.monotonic_ns()}"
+    dirs = ["/dev/shm", "/var/tmp", "/run/lock"]
+    bad, _, _ = hostile(f"""
+        import ctypes, os
+        for d in {dirs!r}:
+            try:
+                with open(os.path.join(d, {tag!r}), "w") as f:
+                    f.write("left behind")
+                print("wrote", d)
+            except OSError as err:
+                print("refused", d, type(err).__name__)
+        libc = ctypes.CDLL(None, use_errno=True)
+        key = libc.shmget(0x6b617461, 4096, 0o1666)  # IPC_CREAT | 0666
+        print("shm segment", "made" if key >= 0 else "refused")
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    for d in dirs:
+        if os.path.isdir(d):
+            assert not os.path.exists(os.path.join(d, tag)), f"{d}/{tag} outlived its worker"
+    with open("/proc/sysvipc/shm") as f:
+        keys = {int(line.split()[0]) for line in f.readlines()[1:] if line.split()}
+    assert 0x6B617461 not in keys, "the SysV shared memory segment outlived its worker"
+
+
+def test_local_sockets_of_the_machine_are_out_of_reach(hostile) -> None:
+    """A network namespace does not cover sockets that are files (D-Bus, databases, docker.sock
+    live under /run): the worker gets a /run of its own."""
+    path = f"/run/kata-test-{os.getpid()}.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(1)
+    server.settimeout(0.5)
+    try:
+        bad, _, _ = hostile(f"""
+            import socket
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect({path!r})
+                s.sendall(b"leak")
+                print("connected")
+            except OSError as err:
+                print("no socket:", type(err).__name__)
+            def gather_target(s, t):
+                return s[:, 0]
+            cross_entropy = gather_target
+        """)
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+        os.unlink(path)
+    assert "no socket" in bad.output and "connected" not in bad.output, bad.output
+
+
 def test_network_is_cut(hostile) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

@@ -173,6 +173,9 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
         zf.write(ROOT / "solutions" / "cross_entropy.py", "dave-hw/cross_entropy.py")
         zf.writestr("../../evil.py", "print('zip slip')")
     (subs / "erin.zip").write_text("not a zip")
+    with zipfile.ZipFile(subs / "gina.zip", "w") as zf:  # "x" both a file and a folder: unpacking fails
+        zf.writestr("x", "a file")
+        zf.writestr("x/cross_entropy.py", "print('never unpacked')")
     (subs / "frank").mkdir()
     os.symlink("/", subs / "frank" / "cross_entropy.py")  # breaks the grader's copying, not the batch
     out = tmp_path / "out"
@@ -180,9 +183,10 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
             "-e", "cross_entropy", "-e", "sequential", "--timeout", "2", "--budget", "4"]
     r = run(*args)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "6 submissions" in r.stdout and "timeouts 1" in r.stdout
+    assert "7 submissions" in r.stdout and "timeouts 1" in r.stdout
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
-    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank"}
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina"}
+    assert "gina.zip: cannot be unpacked" in rows["gina"]["error"]
     assert rows["alice"]["total"] == "27" and rows["bob"]["total"] == "0"
     assert rows["dave"]["cross_entropy"] == "15" and rows["dave"]["sequential"] == "0"
     assert "not a zip" in rows["erin"]["error"] and rows["frank"]["total"] == "0"
@@ -198,7 +202,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     # Resumable: nothing changed, nothing regraded; a changed submission is regraded.
     (subs / "bob" / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
     r = run(*args)
-    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, and erin (not a zip)
+    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, erin (not a zip) and gina
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
     r = run(*args, "--force")
