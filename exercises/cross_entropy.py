@@ -3,7 +3,7 @@
 Follows d2l chapter 3.6 "Implementation of Softmax Regression from Scratch"
 and 3.7 "Concise Implementation of Softmax Regression" (the section on
 "Softmax Revisited", where the max-shift/LogSumExp trick appears), and
-``torch.gather`` as in the notes' "picking elements with gather".
+the PyTorch documentation of ``torch.gather`` (picking elements by index).
 
 A classifier outputs a row of raw scores (logits) ``o`` per sample. The
 softmax turns them into probabilities, and the cross-entropy loss of a

@@ -29,7 +29,7 @@ You will write three things:
 
 Allowed: the standard library, ``torch``, ``torchvision`` and ``numpy``.
 
-Pitfalls (where the tutorial or the notes would lead you astray):
+Pitfalls (some of them where the tutorial would lead you astray):
 
 * The tutorial reads the CSV with pandas. pandas is not available here: the
   standard library's ``csv`` module does the job. Note also that

@@ -34,7 +34,7 @@ Pitfalls:
   "cpu"``). Strings work with ``.to()``, but the contract here asks for
   ``torch.device`` objects: they compare reliably (``d.type == "cuda"``),
   carry an index, and are what ``tensor.device`` gives back.
-* The notes call MPS a "multi-process service"; here it is Apple's Metal
+* MPS is not NVIDIA's "Multi-Process Service" here; it is Apple's Metal
   Performance Shaders backend. ``torch.backends.mps.is_built()`` only says
   that PyTorch was compiled with MPS support; ``is_available()`` says there is
   a usable device. Choose MPS on ``is_available()``.

@@ -23,14 +23,14 @@ which ``model.train()`` and ``model.eval()`` switch for a module and all its
 children. Forgetting ``model.eval()`` before testing is a classic bug: the
 predictions become random.
 
-The second half of this exercise is ``EpochDropout``, from the notes: a
+The second half of this exercise is ``EpochDropout``, not from d2l: a
 dropout layer that draws its mask once and keeps it for a whole epoch, until
-the training loop calls ``reset_mask()``. The notes' version draws the mask
+the training loop calls ``reset_mask()``. The obvious version draws the mask
 with the shape of the whole batch, ``x.shape``. That has two flaws, and this
 exercise's contract fixes both:
 
 * the last batch of an epoch is usually shorter (60000 samples in batches of
-  256 leave 96 at the end), so its shape differs and the notes' layer silently
+  256 leave 96 at the end), so its shape differs and that layer silently
   draws a NEW mask for it: the mask does not last the epoch after all;
 * a per-position mask over a *shuffled* batch means nothing: row 3 of the
   batch is a different sample every time, so "the same mask for the epoch" is

@@ -28,7 +28,7 @@ trained, not saved, not moved to the GPU.
 ``"0"``, ``"1"``, ``"2"`` and its ``forward`` feeds the input through them in
 that order. In this exercise you write that class yourself.
 
-The notes' ``MySequential`` has only ``__init__`` and ``forward``. The
+d2l's ``MySequential`` has only ``__init__`` and ``forward``. The
 contract adds what makes ``nn.Sequential`` pleasant to use: ``len(net)`` and
 ``net[i]`` (``net[0].weight``, ``net[-1]``), with the semantics of a Python
 list.
@@ -38,7 +38,7 @@ Pitfalls:
 * Call ``super().__init__()`` first: it creates ``_modules``. Without it,
   registering a child raises ``AttributeError: cannot assign module before
   Module.__init__() call``.
-* The notes iterate with ``for block in self._modules.values()``. That is
+* d2l iterates with ``for block in self._modules.values()``. That is
   right. Iterating over ``self.children()`` instead looks the same but is
   not: ``children()`` skips a module it has already seen, so in
   ``MySequential(layer, act, layer)`` the shared ``layer`` would run once, not

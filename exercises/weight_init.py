@@ -49,20 +49,20 @@ into a leaf tensor that requires grad is an autograd error, so do it under
 ``torch.no_grad()`` (or through ``.data``): it is not a computation to
 differentiate, and must not appear in any graph.
 
-Pitfalls (where the notes differ from this exercise)
+Pitfalls (where d2l's examples differ from this one)
 ----------------------------------------------------
-* The notes test ``type(m) == nn.Linear``. That misses every subclass of
+* d2l's examples test ``type(m) == nn.Linear``. That misses every subclass of
   ``nn.Linear`` (your own ``class MyLinear(nn.Linear)``, or the output
   projection inside ``nn.MultiheadAttention``). Use ``isinstance``.
-* The notes' ``init_xavier`` and ``my_init`` leave the bias as it was; here
-  every init function sets the bias to zero, and the notes' ``nn.init.zeros_(
+* d2l's ``init_xavier`` and ``my_init`` leave the bias as it was; here
+  every init function sets the bias to zero, and d2l's ``nn.init.zeros_(
   m.bias)`` crashes on ``nn.Linear(..., bias=False)``, whose ``bias`` is
   ``None``.
 * ``m.weight = nn.Parameter(...)`` "works" for a fresh network but replaces the
   Parameter object: an optimiser built before still updates the old one.
 * ``std`` means standard deviation: N(0, 0.01**2) has standard deviation 0.01
   (its variance is 0.0001).
-* The notes' ``my_init`` prints a line per layer; yours must print nothing.
+* d2l's ``my_init`` prints a line per layer; yours must print nothing.
 * ``m.weight.data = torch.randn(...)`` makes the new values on the CPU: for a
   layer on a GPU PyTorch refuses to swap them in. Fill the tensor in place.
 
@@ -152,7 +152,7 @@ def init_xavier(m: nn.Module) -> None:
 
     Specific to ``init_xavier``: the weight of shape ``(out_features,
     in_features)`` is drawn from U(-a, a) with
-    ``a = sqrt(6 / (in_features + out_features))`` (gain 1). Unlike the notes,
+    ``a = sqrt(6 / (in_features + out_features))`` (gain 1). Unlike d2l's,
     the bias is set to zero. ``torch.nn.init.xavier_uniform_`` is allowed here
     (so is your own ``xavier_uniform_`` below). Not the normal version
     (``xavier_normal_``): its values are not bounded by ``a``.
@@ -161,7 +161,7 @@ def init_xavier(m: nn.Module) -> None:
 
 
 def my_init(m: nn.Module) -> None:
-    """The notes' custom distribution for the weights, bias 0, for linear layers.
+    """d2l's custom distribution for the weights, bias 0, for linear layers.
 
     Same shared contract as ``init_normal`` (linear layers and their
     subclasses only, everything else untouched, in place on the same
@@ -176,7 +176,7 @@ def my_init(m: nn.Module) -> None:
 
     So every weight is 0 or has ``5 <= |w| <= 10``. (Hint: what does U(-10, 10)
     look like once every value with ``|w| < 5`` is set to zero?) It prints
-    nothing: the notes' ``print("Init", ...)`` is not part of the contract.
+    nothing: d2l's ``print("Init", ...)`` is not part of the contract.
     """
     raise NotImplementedError
 

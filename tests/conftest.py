@@ -7,13 +7,18 @@ directory.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -103,12 +108,30 @@ class ImplImportError(Exception):
 
 
 _modules: dict[str, object] = {}
+_broken: dict[str, str] = {}  # exercise -> why its module does not import (reported in full once)
+IMPORT_FAILED = "importing "  # how every import failure's message starts (grader.learner.testrun)
+
+
+def _syntax_lines(err: SyntaxError) -> list[str]:
+    """The offending line with a caret under the spot, as Python prints it."""
+    if not err.text:
+        return []
+    text = err.text.rstrip("\n")
+    stripped = text.lstrip()
+    lines = [f"    {stripped}"]
+    if err.offset:
+        col = max(err.offset - 1 - (len(text) - len(stripped)), 0)
+        lines.append("    " + " " * col + "^")
+    return lines
 
 
 def load_impl(config: pytest.Config, name: str):
     """Import ``name`` from the implementation directory (once per session)."""
     if name in _modules:
         return _modules[name]
+    if name in _broken:
+        # One full report is enough: the other tests of this module say so in one line.
+        raise ImplImportError(f"importing {name}.py failed, as in its first test above: {_broken[name]}")
     impl: Path = config._kata_impl  # type: ignore[attr-defined]
     file = impl / f"{name}.py"
     if not file.is_file():
@@ -117,6 +140,13 @@ def load_impl(config: pytest.Config, name: str):
         sys.path.insert(0, str(impl))
     try:
         mod = importlib.import_module(name)
+    except KataTimeout as err:
+        sys.modules.pop(name, None)
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if _in_dir(f.filename, impl)]
+        at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        _broken[name] = f"the import did not finish within {err.limit:g} s{at}"
+        raise ImplImportError(f"importing {name}.py failed: it did not finish within {err.limit:g} s{at} "
+                              "(an endless loop or a wait at the top level of the file?)") from None
     except Exception as err:  # noqa: BLE001 - report any import failure as the learner's
         frames = [f for f in traceback.extract_tb(err.__traceback__) if _in_dir(f.filename, impl)]
         where = frames[-1].filename if frames else str(file)
@@ -126,11 +156,15 @@ def load_impl(config: pytest.Config, name: str):
         at = f"{where}:{line}" if line else where
         # capstone.py imports the other exercises: say which of them is broken.
         culprit = Path(where).name
+        short_at = f"{culprit}:{line}" if line else culprit
         if culprit != file.name and culprit.endswith(".py"):
             at = f": your {culprit}, which it imports, is broken at {at}"
         else:
             at = f" at {at}"
-        raise ImplImportError(f"importing {name}.py failed{at}: {type(err).__name__}: {err}") from None
+        _broken[name] = f"{type(err).__name__} at {short_at}"
+        detail = _syntax_lines(err) if isinstance(err, SyntaxError) else []
+        raise ImplImportError("\n".join([f"importing {name}.py failed{at}: {type(err).__name__}: {err}", *detail,
+                                          "  (none of its tests can run until it imports)"])) from None
     if Path(getattr(mod, "__file__", "") or "").resolve().parent != impl:
         raise ImplImportError(f"'import {name}' found {getattr(mod, '__file__', '?')}, not {file}")
     _modules[name] = mod
@@ -207,6 +241,76 @@ def _crash_report(item: pytest.Item, err: BaseException, context: str | None) ->
     return "\n".join(lines)
 
 
+# A learner's infinite loop must not cost pytest-timeout's 120 s per test (that limit is the
+# whole suite's safety net): a learner test gets CALL_LIMIT seconds, and once one test of an
+# exercise has run out, its other tests get AFTER_TIMEOUT each. The slowest learner test takes
+# about 0.1 s on the reference.
+CALL_LIMIT = float(os.environ.get("KATA_TEST_TIMEOUT", "10"))
+AFTER_TIMEOUT = 2.0
+_timed_out: dict[str, float] = {}  # exercise -> the limit its first timeout ran into
+
+
+class KataTimeout(BaseException):
+    """Raised in a learner test when its time is up; a BaseException, so that an ``except
+    Exception`` in the learner's code (or in ``kata.run``) does not swallow it."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"did not finish within {limit:g} s")
+        self.limit = limit
+
+
+@contextlib.contextmanager
+def _time_limit(item: pytest.Item) -> Iterator[None]:
+    ex = _exercise_of(item.path)
+    if (ex is None or CALL_LIMIT <= 0 or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    limit = min(AFTER_TIMEOUT, CALL_LIMIT) if ex in _timed_out else CALL_LIMIT
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise KataTimeout(limit)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, limit)  # pytest-timeout's alarm, if it set one
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):  # the `ex` fixture imports the learner's module here
+    with _time_limit(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _time_limit(item):
+        yield
+
+
+def _timeout_report(item: pytest.Item, err: KataTimeout) -> str:
+    impl: Path = item.config._kata_impl  # type: ignore[attr-defined]
+    ex = _exercise_of(item.path) or ""
+    first = ex not in _timed_out
+    _timed_out.setdefault(ex, err.limit)
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve().parent == impl]
+    lines = [f"your code did not return within {err.limit:g} s: an endless loop, or a wait that never ends?"]
+    if frames:
+        lines.append("  it was running:")
+        lines.extend("  " + _where(f) for f in frames[-3:])
+    if first:
+        lines.append(f"  (the other tests of {ex} get {min(AFTER_TIMEOUT, CALL_LIMIT):g} s each from now on; "
+                     "KATA_TEST_TIMEOUT=SECONDS changes the limit)")
+    return "\n".join(lines)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
@@ -218,6 +322,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     exc = call.excinfo.value
     if isinstance(exc, (KataFailure, ImplImportError)):
         report.longrepr = str(exc)
+    elif isinstance(exc, KataTimeout):
+        report.longrepr = _timeout_report(item, exc)
     elif item.config.getoption("fulltrace"):
         return  # the whole traceback, as asked
     elif isinstance(exc, KataCrash) and exc.__cause__ is not None:

@@ -176,7 +176,12 @@ def test_works_on_the_tensors_own_device(ex, name):
                expected="no device error", got=f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}")
         return
     now = [target] if name == "xavier_uniform_" else [target.weight, target.bias]
-    expect(all(a is b for a, b in zip(now, params)) and all(p.device.type == "meta" for p in now), call=call,
+    names = ["the tensor"] if name == "xavier_uniform_" else ["m.weight", "m.bias"]
+    replaced = [n for n, a, b in zip(names, now, params) if a is not b]
+    expect(not replaced, call=call, point="in place: the same tensors, filled where they are",
+           expected="the same tensor objects as before the call",
+           got=f"{' and '.join(replaced)} replaced by new objects (a new nn.Parameter, or .data = ...?)")
+    expect(all(p.device.type == "meta" for p in now), call=call,
            point="in place on the tensor's own device: nothing moves to the CPU",
            expected="the same tensors, still on the meta device", got=", ".join(describe(p) for p in now))
 

@@ -13,14 +13,16 @@ BAR_WIDTH = 28
 
 def _state_text(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
     state = t.state
-    mark = {"done": "✓", "failing": "✗", "not_started": "·", "error": "!"}[state] if fancy else \
-        {"done": "+", "failing": "x", "not_started": "-", "error": "!"}[state]
+    mark = {"done": "✓", "failing": "✗", "broken": "✗", "not_started": "·", "error": "!"}[state] if fancy else \
+        {"done": "+", "failing": "x", "broken": "x", "not_started": "-", "error": "!"}[state]
     if state == "done":
         text = msgs("progress.state_done")
         if t.skipped:
             text += " " + msgs("progress.skipped", n=len(t.skipped))
     elif state == "failing":
         text = msgs("progress.state_failing", failed=len(t.failed), total=t.ran)
+    elif state == "broken":
+        text = msgs("progress.state_broken", why=t.import_failure)
     elif state == "not_started":
         text = msgs("progress.state_not_started")
     else:
@@ -90,7 +92,7 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
         t = results[nxt.id]
         if t.state == "error":
             out.append("  " + msgs("progress.error_detail", detail=t.error or msgs("progress.no_tests")))
-        elif t.state == "failing" and t.first_failure:
+        elif t.state in ("failing", "broken") and t.first_failure:
             lines = first_lines(t.first_failure.message, 3)
             out.append("  " + msgs("progress.first_failure", test=t.first_failure.name))
             out += ["    " + ln for ln in lines]

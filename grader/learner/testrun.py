@@ -16,6 +16,8 @@ from pathlib import Path
 from grader.learner.common import ROOT
 
 NOT_IMPLEMENTED = "not implemented yet"
+IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
+_SAME_FAILURE = ", as in its first test above: "
 
 
 @dataclass
@@ -49,7 +51,7 @@ class ExerciseTests:
 
     @property
     def state(self) -> str:
-        """``"error"``, ``"not_started"``, ``"failing"`` or ``"done"``."""
+        """``"error"``, ``"not_started"``, ``"broken"`` (does not import), ``"failing"`` or ``"done"``."""
         if self.error or not self.cases:
             return "error"
         failed = self.failed
@@ -57,7 +59,18 @@ class ExerciseTests:
             return "done"  # skipped (needs CUDA) tests count as fine
         if len(failed) == self.ran and all(c.message.startswith(NOT_IMPLEMENTED) for c in failed):
             return "not_started"
+        if len(failed) == self.ran and all(c.message.startswith(IMPORT_FAILED) for c in failed):
+            return "broken"
         return "failing"
+
+    @property
+    def import_failure(self) -> str:
+        """Why the module does not import, in a few words (state "broken")."""
+        for c in self.failed:
+            if _SAME_FAILURE in c.message:
+                return c.message.split(_SAME_FAILURE, 1)[1].splitlines()[0].strip()
+        first = self.first_failure
+        return first.message.splitlines()[0].strip() if first else ""
 
     @property
     def first_failure(self) -> Case | None:

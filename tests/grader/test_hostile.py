@@ -79,8 +79,10 @@ def test_whole_submission_never_returning_is_bounded(quick, make_submission) -> 
     assert result.score == 0
     for ex in result.exercises:
         assert ex.notes and "timed out after 2 s" in ex.notes[0], (ex.exercise, ex.notes)
-    # One timed-out import per exercise: 7 x 2 s plus the grading itself.
-    assert elapsed < 7 * 2 + 30
+    # The bound the README states: at most the exercise budget (5 s here) per exercise, plus
+    # start-up. (One timed-out import per exercise takes 2 s; the slack is for a loaded machine:
+    # this asserts a bound, it does not time the grader.)
+    assert elapsed < len(result.exercises) * 5 + 60
 
 
 # --- crashes and exits -----------------------------------------------------------------

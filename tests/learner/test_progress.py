@@ -133,3 +133,14 @@ def test_progress_runs_the_learner_tests(request: pytest.FixtureRequest, where: 
 def test_progress_unknown_impl_is_a_usage_error(checkout: Kata) -> None:
     out = checkout.run("progress", "--impl", "nowhere")
     assert out.returncode == 2 and out.stderr.strip() == "error: --impl nowhere: no such directory"
+
+
+def test_a_module_that_does_not_import_says_so() -> None:
+    t = _tests("devices", 0, 3)
+    for i, c in enumerate(t.cases):
+        c.outcome = "failed"
+        c.message = ("importing devices.py failed at /x/devices.py:21: SyntaxError: '(' was never closed" if i == 0
+                     else "importing devices.py failed, as in its first test above: SyntaxError at devices.py:21")
+    assert t.state == "broken" and t.import_failure == "SyntaxError at devices.py:21"
+    msgs = i18n.messages("en")
+    assert progress._state_text(msgs, t, fancy=True) == "✗ does not import (SyntaxError at devices.py:21)"

@@ -240,3 +240,52 @@ def test_impl_equals_form_reaches_a_directory_outside_the_repository(kata: Kata,
     shutil.copy(ROOT / "solutions" / "cross_entropy.py", mine)  # the same run, now on a solution
     r = _pytest(kata, "-m", "cross_entropy", f"--impl={mine}", "-p", "no:cacheprovider")
     assert r.returncode == 0 and " passed" in r.stdout and "failed" not in r.stdout, r.stdout + r.stderr
+
+
+def test_a_module_that_does_not_import_is_reported_once_in_full(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "devices.py").read_text().replace("def try_gpu(", "def try_gpu((", 1)
+    impl = _impl(tmp_path, devices=src)
+    r = _pytest(checkout, "-m", "devices", impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    reports = list(_reports(r.stdout).values())
+    assert len(reports) >= 20
+    first, rest = reports[0], reports[1:]
+    # The first says where, with the line and a caret; the others say it in one line.
+    assert "importing devices.py failed at " in first and "SyntaxError" in first, first
+    assert "def try_gpu((" in first and "^" in first, first
+    for text in rest:
+        assert text.strip().startswith("importing devices.py failed, as in its first test above: SyntaxError at devices.py:"), text
+        assert len(text.strip().splitlines()) == 1, text
+
+
+def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_path: Path) -> None:
+    """Without a limit of our own, each test waits for pytest-timeout's 120 s (the suite's net)."""
+    src = (ROOT / "solutions" / "training.py").read_text() + textwrap.dedent('''
+
+        _train_epoch = train_epoch
+
+
+        def train_epoch(*args, **kwargs):
+            n = 1
+            while n > 0:  # the endless loop
+                pass
+            return _train_epoch(*args, **kwargs)
+        ''')
+    impl = _impl(tmp_path, training=src)
+    env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="3")
+    import time
+
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "training"], cwd=checkout.root, env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    elapsed = time.monotonic() - start
+    reports = _reports(r.stdout)
+    timed_out = [t for t in reports.values() if t.startswith("your code did not return within")]
+    assert len(timed_out) >= 10, r.stdout[-3000:]
+    # The first waited 3 s; after it, each of the others gets 2 s.
+    assert timed_out[0].startswith("your code did not return within 3 s") and "get 2 s each" in timed_out[0]
+    assert all(t.startswith("your code did not return within 2 s") for t in timed_out[1:])
+    assert "while n > 0:" in timed_out[0] and "training.py:" in timed_out[0], timed_out[0]
+    assert elapsed < 3 + 2 * len(timed_out) + 60, elapsed
+    # The tests that never call train_epoch still pass.
+    assert re.search(r"\d+ passed", r.stdout), r.stdout[-500:]
