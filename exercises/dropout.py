@@ -157,7 +157,10 @@ class EpochDropout(nn.Module):
           with ``persistent=False``).
         * Eval mode: ``forward(x)`` returns ``x`` unchanged and leaves the
           mask alone (no drawing, no resetting, no changes).
-        * ``p == 0`` is the identity; ``p == 1`` gives zeros (never NaN).
+        * ``p == 0`` is the identity; ``p == 1`` gives zeros (never NaN). A
+          training forward stores a mask at these two as well (all kept, all
+          dropped): ``self.mask`` is ``None`` only before the first forward and
+          after ``reset_mask()``.
         * The mask follows the input's device and dtype: the output has
           ``x``'s shape, dtype and device, and if the module and its inputs
           move to another device (or dtype) mid-epoch, the same keep/drop

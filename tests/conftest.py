@@ -208,6 +208,33 @@ def _short(err: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _qualname(err: BaseException) -> str | None:
+    """``EpochDropout.reset_mask`` rather than ``reset_mask``: the innermost frame's qualified name."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return getattr(tb.tb_frame.f_code, "co_qualname", None) if tb is not None else None
+
+
+# Module attributes nn.Module.__init__ creates: missing, they mean it never ran.
+_MODULE_INIT_ATTRS = re.compile(r"has no attribute '_(modules|parameters|buffers|forward_hooks|forward_pre_hooks|"
+                                r"backward_hooks|backward_pre_hooks|state_dict_hooks|non_persistent_buffers_set|"
+                                r"is_full_backward_hook|load_state_dict_pre_hooks)'")
+
+
+def _why_hint(err: BaseException) -> str | None:
+    """One line for errors whose message does not say what the learner did."""
+    text = str(err)
+    if isinstance(err, AttributeError) and _MODULE_INIT_ATTRS.search(text):
+        return "hint: nn.Module.__init__ never ran: call super().__init__() first thing in your __init__"
+    if "meta" in text and isinstance(err, (RuntimeError, NotImplementedError, ValueError)):
+        return ("hint: the meta device stands in for a GPU in these tests (tensors with a shape and a device, "
+                "no values): make new tensors on the input's device")
+    if type(err).__name__ == "BdbQuit":
+        return "hint: a breakpoint() was reached where nobody can answer it: run `pytest -m <exercise>` in a terminal"
+    return None
+
+
 def _crash_report(item: pytest.Item, err: BaseException, context: str | None) -> str | None:
     """A few lines about ``err`` for the learner, or None to leave pytest's traceback (a harness bug)."""
     impl: Path = item.config._kata_impl  # type: ignore[attr-defined]
@@ -225,7 +252,7 @@ def _crash_report(item: pytest.Item, err: BaseException, context: str | None) ->
             and (last.line or "").lstrip().startswith("raise")):
         # The stub's own `raise NotImplementedError`. torch's (numpy() of a meta tensor, say) also
         # seems to come from their line, as C code has no frame: that line is no `raise`.
-        return f"not implemented yet: {last.name} in {Path(last.filename).name} (line {last.lineno})"
+        return f"not implemented yet: {_qualname(err) or last.name} in {Path(last.filename).name} (line {last.lineno})"
     if context is None and not theirs and not tests:
         return None
     # With run()'s context the call and the contract point come first, and the rest is indented under them.
@@ -238,6 +265,9 @@ def _crash_report(item: pytest.Item, err: BaseException, context: str | None) ->
     lines.extend(pad + _where(f) for f in theirs[-3:])
     if frames and frames[-1][0] == "lib":  # raised inside a library (torch): where, not its source
         lines.append(pad + _where(frames[-1][1], lib=True))
+    hint = _why_hint(err)
+    if hint:
+        lines.append(pad + "  " + hint)
     return "\n".join(lines)
 
 

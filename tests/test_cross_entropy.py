@@ -160,7 +160,8 @@ def test_cross_entropy_large_logits(ex):
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]])
     target = torch.tensor([1, 2])
     call = call_str("cross_entropy", logits, target, reduction="none")
-    point = "numerically stable: finite and accurate for logits of ±1e4 in float32 (shift by the max)"
+    point = ("numerically stable: finite and accurate for logits of ±1e4 in float32 (logsumexp(o) - o_y "
+             "with the max shift; a softmax and then log underflows to log(0))")
     inputs = {"logits": logits, "target": target}
     got = run(ex.cross_entropy, logits, target, reduction="none", call=call, point=point, inputs=inputs)
     expect_close(got, F.cross_entropy(logits, target, reduction="none"), call=call, point=point, inputs=inputs)
@@ -168,13 +169,16 @@ def test_cross_entropy_large_logits(ex):
 
 def test_cross_entropy_tiny_probability(ex):
     # A top logit of 7, not 0: then a loss that forgets logsumexp (-o_y) gives 43, not 50.
-    logits = torch.tensor([[7.0, -43.0]])
-    target = torch.tensor([1])
-    call = call_str("cross_entropy", logits, target)
-    point = "exact for a very unlikely target: 50, not a clipped value (no log(p + eps))"
-    inputs = {"logits": logits, "target": target}
-    got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
-    expect_close(got, torch.tensor(50.0), call=call, point=point, inputs=inputs)
+    # At a gap of 200, softmax's e^-200 is 0 in float32: log(softmax) gives inf there.
+    for gap in (50.0, 200.0):
+        logits = torch.tensor([[7.0, 7.0 - gap]])
+        target = torch.tensor([1])
+        call = call_str("cross_entropy", logits, target)
+        point = (f"exact for a very unlikely target: {gap:g}, not a clipped value (no log(p + eps)); "
+                 "stay in log space: logsumexp(o) - o_y, since softmax(o) underflows to 0")
+        inputs = {"logits": logits, "target": target}
+        got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
+        expect_close(got, torch.tensor(gap), call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_uses_gather(ex, gather_calls):

@@ -305,6 +305,34 @@ def test_custom_transforms_are_applied(ex, tmp_path):
            expected="1201 (= 12 * 100 + 1)", got=repr(lab))
 
 
+class _FalsyTransform:
+    """A callable that is false in an `if` (like an empty transforms pipeline: len() == 0)."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def __call__(self, value):
+        self.calls += 1
+        return self.fn(value)
+
+
+def test_custom_falsy_transforms_are_applied(ex, tmp_path):
+    images = _images()
+    csv_path, img_dir = _write_dataset(tmp_path, images)
+    transform, target_transform = _FalsyTransform(lambda img: img.float()), _FalsyTransform(lambda y: y + 1)
+    built = "CustomImageDataset(csv, img_dir, transform=t, target_transform=tt)  # bool(t) and bool(tt) are False"
+    ds = _custom(ex, csv_path, img_dir, call=built, transform=transform, target_transform=target_transform)
+    call = built + "[1]"
+    point = "a transform is applied whenever it is given: test `is not None`, not truthiness"
+    run(lambda: ds[1], call=call, point=point)
+    expect(transform.calls == 1 and target_transform.calls == 1, call=call, point=point,
+           expected="transform and target_transform called once each",
+           got=f"transform called {transform.calls} times, target_transform {target_transform.calls} times")
+
+
 def test_custom_without_transforms_leaves_items_alone(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)

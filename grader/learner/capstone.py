@@ -84,7 +84,13 @@ def explain(err: BaseException, impl: Path, msgs: i18n.Messages) -> str:
         if frames:
             f = frames[-1]
             file = Path(f.filename).name
-            what = msgs("capstone.where", func=f.name, file=file, line=f.lineno)
+            tb = err.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            # EpochDropout.__init__ says more than __init__ (co_qualname: Python 3.11+).
+            code = tb.tb_frame.f_code if tb is not None else None
+            func = getattr(code, "co_qualname", f.name) if code is not None and code.co_filename == f.filename else f.name
+            what = msgs("capstone.where", func=func, file=file, line=f.lineno)
             module = Path(file).stem
         else:
             what, module = type(err).__name__, "capstone"

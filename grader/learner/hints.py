@@ -1,8 +1,8 @@
 """``python -m grader hint ID``: progressive hints, one more each time they are asked for.
 
 Hints are data: ``exercises/hints/<id>.<lang>.toml``, a list of ``[[hint]]``
-tables with ``text`` (the hint) and ``see`` (where to read: the notes'
-section or the d2l chapter). How many hints each exercise has shown is kept
+tables with ``text`` (the hint) and ``see`` (where to read: a d2l section,
+a PyTorch tutorial or docs page, or the exercise sheet). How many hints each exercise has shown is kept
 in ``hints.json`` in the state directory (``.kata/`` or ``$KATA_STATE_DIR``).
 """
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_stub_torch_error_and_crash_in_run(checkout: Kata, tmp_path: Path) -> No
     # The stub's own raise: one line, pointing at it.
     line = DROPOUT.splitlines().index("        raise NotImplementedError") + 1
     assert reports["test_epoch_reset_mask_sets_none_and_draws_anew"] == \
-        f"not implemented yet: reset_mask in dropout.py (line {line})"
+        f"not implemented yet: EpochDropout.reset_mask in dropout.py (line {line})"
     # torch's NotImplementedError is a crash in their code, not an unwritten stub.
     meta = reports["test_dropout_mask_is_made_on_x_device"]
     assert "not implemented yet" not in meta, meta
@@ -289,3 +289,13 @@ def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_p
     assert elapsed < 3 + 2 * len(timed_out) + 60, elapsed
     # The tests that never call train_epoch still pass.
     assert re.search(r"\d+ passed", r.stdout), r.stdout[-500:]
+
+
+def test_a_module_whose_init_skips_super_gets_a_hint(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "sequential.py").read_text().replace("super().__init__()", "pass", 1)
+    assert "super().__init__()" not in src.split("class MySequential", 1)[1].split("def ", 2)[1]
+    impl = _impl(tmp_path, sequential=src)
+    r = _pytest(checkout, "-m", "sequential", impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "hint: nn.Module.__init__ never ran: call super().__init__() first thing in your __init__" in r.stdout, \
+        r.stdout[-3000:]
