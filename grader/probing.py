@@ -10,9 +10,9 @@ from typing import Any, Iterator
 
 _MISSING = object()
 
-# Threads and processes started since count_spawns(); see there.
-_SPAWNS = [0]
-SPAWNED = "a thread or process started during the call (what runs there cannot be watched)"
+# Threads and processes started since count_spawns(); see there. [count, installed]
+_SPAWNS = [0, 0]
+SPAWNED = "another thread or process ran beside the call (what runs there cannot be watched)"
 
 
 def raised_by_stub(err: BaseException, theirs: str | None) -> bool:
@@ -121,8 +121,50 @@ def count_spawns() -> None:
 
         counted._kata_counted = True  # type: ignore[attr-defined]
         setattr(owner, name, counted)
+    _SPAWNS[1] = 1
 
 
 def spawns() -> int:
     """How many threads and processes were started since :func:`count_spawns`."""
     return _SPAWNS[0]
+
+
+def helpers_alive() -> bool:
+    """Is another Python thread, or a process this worker started, alive now?
+
+    A thread or process started at import time, before any watched call, could do a call's
+    work while the call waits: counting starts during the call does not see it, this does.
+    Only in a worker (after :func:`count_spawns`): the grader's own process has other threads.
+    """
+    if not _SPAWNS[1]:
+        return False
+    import os
+    import sys
+
+    if len(sys._current_frames()) > 1:
+        return True
+    try:
+        if os.getpid() == 2 and os.getppid() == 1:
+            # The sandbox's PID namespace: its init is 1, the worker 2, anything else is the submission's.
+            return any(n.isdigit() and n not in ("1", "2") for n in os.listdir("/proc"))
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                if f.read().strip():
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+@contextlib.contextmanager
+def concurrency_watch() -> Iterator[list[str]]:
+    """Yields a list that, after the block, holds :data:`SPAWNED` when another thread or process
+    started during the block, or was alive at its start or end: the watchers could not see
+    what it ran, so they cannot vouch for the call."""
+    notes: list[str] = []
+    started, busy = spawns(), helpers_alive()
+    try:
+        yield notes
+    finally:
+        if busy or spawns() != started or helpers_alive():
+            notes.append(SPAWNED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch.overrides import TorchFunctionMode
 
-from grader.probing import SPAWNED, recording, spawns
+from grader.probing import concurrency_watch, recording
 
 FORBIDDEN = [
     "torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.log_softmax",
@@ -153,13 +153,11 @@ class _LossSpy(TorchFunctionMode):
 def value(mod, logits, target, reduction="mean"):
     """The loss, the calls it made, and whether the inputs survived unchanged."""
     before = (logits.clone(), target.clone())
-    spy, started = _LossSpy(), spawns()
-    with recording(FORBIDDEN + GATHER) as calls:
+    spy = _LossSpy()
+    with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
         with spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
-    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls))
-    if spawns() != started:
-        forbidden.append(SPAWNED)
+    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls)) + unwatched
     return {
         "out": out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,

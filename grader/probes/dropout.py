@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import torch
 from torch.overrides import TorchFunctionMode
 
-from grader.probing import SPAWNED, recording, spawns
+from grader.probing import concurrency_watch, recording
 
 FORBIDDEN = [
     "torch.nn.functional.dropout",
@@ -64,15 +64,14 @@ class _DropoutSpy(TorchFunctionMode):
 def _watch() -> Iterator[list[str]]:
     """Yields a list that, after the block, holds the forbidden calls seen."""
     seen: list[str] = []
-    spy, started = _DropoutSpy(), spawns()
-    with recording(FORBIDDEN) as calls:
+    spy = _DropoutSpy()
+    with concurrency_watch() as unwatched, recording(FORBIDDEN) as calls:
         try:
             with spy:
                 yield seen
         finally:
             seen.extend(list(calls) + [f"torch function {n}" for n in spy.calls])
-            if spawns() != started:
-                seen.append(SPAWNED)
+    seen.extend(unwatched)
 
 
 def _dtype(name: str | None) -> torch.dtype | None:

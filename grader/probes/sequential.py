@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.probing import SPAWNED, raised_by_stub, recording, spawns
+from grader.probing import concurrency_watch, raised_by_stub, recording
 
 BANNED = ("torch.nn.Sequential.__init__", "torch.nn.ModuleList.__init__", "torch.nn.ModuleDict.__init__")
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -97,8 +97,8 @@ def _borrowed(cls: type) -> list[str]:
 def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
     """Subclassing, building or borrowing from an nn.Sequential / ModuleList / ModuleDict at any point of use."""
     mods = _layers(spec, seed)
-    banned, started = _CONTAINERS, spawns()
-    with recording(list(BANNED) + list(USED)) as calls:
+    banned = _CONTAINERS
+    with concurrency_watch() as unwatched, recording(list(BANNED) + list(USED)) as calls:
         net = mod.MySequential(*mods)
         # Only which containers get built matters here; other checks judge the results.
         for use in (lambda: net(x), lambda: len(net), lambda: net[0], lambda: net[-1],
@@ -114,8 +114,7 @@ def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
         inside += [type(v).__name__ for v in items if isinstance(v, banned)]
     borrowed = _borrowed(type(net))
     borrowed += [f"calls {name.removeprefix('torch.nn.')}" for name in dict.fromkeys(calls) if name in USED]
-    if spawns() != started:
-        borrowed.append(SPAWNED)
+    borrowed += unwatched
     return {
         "is_module": isinstance(net, nn.Module),
         "bad_bases": [c.__name__ for c in type(net).__mro__ if issubclass(c, banned)],

@@ -20,7 +20,7 @@ import torch
 import torch.nn.init as _nn_init
 from torch import nn
 
-from grader.probing import SPAWNED, recording, spawns
+from grader.probing import concurrency_watch, recording
 
 _INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
 
@@ -75,16 +75,14 @@ def _watch_nn_init() -> Iterator[list[str]]:
         if event == "call" and frame.f_code.co_filename in _NN_INIT_FILES:
             seen.append(f"torch.nn.init.{frame.f_code.co_name}")
 
-    started = spawns()
-    with recording(targets) as calls:
+    with concurrency_watch() as unwatched, recording(targets) as calls:
         sys.setprofile(profile)
         try:
             yield seen
         finally:
             sys.setprofile(previous)
             seen[:0] = calls
-            if spawns() != started:
-                seen.append(SPAWNED)
+    seen.extend(unwatched)
     # Keep the first occurrence of each name, in order.
     seen[:] = list(dict.fromkeys(seen))
 
