@@ -168,3 +168,27 @@ def concurrency_watch() -> Iterator[list[str]]:
     finally:
         if busy or spawns() != started or helpers_alive():
             notes.append(SPAWNED)
+
+
+def torch_name_spy(words: tuple[str, ...]) -> Any:
+    """A torch function mode that records (in ``.calls``) every torch function whose name
+    contains one of ``words``, however it was reached: an alias, ``torch.ops.aten.*``, a
+    ``torch._C`` binding fetched before the call. It watches the calling thread only (see
+    :func:`concurrency_watch`)."""
+    from torch.overrides import TorchFunctionMode
+
+    class NameSpy(TorchFunctionMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            try:
+                name = str(getattr(func, "__name__", "") or "").lower()
+            except Exception:  # noqa: BLE001 - never let the spy break the call
+                name = ""
+            if any(w in name for w in words):
+                self.calls.append(f"torch function {name}")
+            return func(*args, **(kwargs or {}))
+
+    return NameSpy()

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch.overrides import TorchFunctionMode
 
-from grader.probing import concurrency_watch, recording
+from grader.probing import concurrency_watch, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.log_softmax",
@@ -135,25 +134,10 @@ def gather_grad(mod, scores, target):
     return _dense(scores.grad)
 
 
-class _LossSpy(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        try:
-            name = str(getattr(func, "__name__", "") or "").lower()
-        except Exception:  # noqa: BLE001 - never let the spy break the call
-            name = ""
-        if any(w in name for w in _LOSS_WORDS):
-            self.calls.append(f"torch function {name}")
-        return func(*args, **(kwargs or {}))
-
-
 def value(mod, logits, target, reduction="mean"):
     """The loss, the calls it made, and whether the inputs survived unchanged."""
     before = (logits.clone(), target.clone())
-    spy = _LossSpy()
+    spy = torch_name_spy(_LOSS_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
         with spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)

@@ -1,11 +1,13 @@
 """Probes for the dropout exercise (run inside the worker, next to the submission).
 
 Every call of the submission runs under two spies for torch's own dropout:
-``grader.probing.recording`` (patches the public names) and a
-``TorchFunctionMode`` that sees any torch function whose name mentions
-dropout, however it was imported or aliased (``from torch.nn.functional
-import dropout as d``, ``torch._VF.dropout``, ``torch.ops.aten.dropout``).
-Each probe returns the names it saw under ``"forbidden"``.
+``grader.probing.recording`` (patches the public names) and
+``grader.probing.torch_name_spy``, a torch function mode that sees any torch
+function whose name mentions dropout, however it was imported or aliased
+(``from torch.nn.functional import dropout as d``, ``torch._VF.dropout``,
+``torch.ops.aten.dropout``); ``grader.probing.concurrency_watch`` fails the
+call closed when another thread or process could have done its work. Each
+probe returns what it saw under ``"forbidden"``.
 """
 from __future__ import annotations
 
@@ -13,9 +15,8 @@ import contextlib
 from typing import Any, Iterator
 
 import torch
-from torch.overrides import TorchFunctionMode
 
-from grader.probing import concurrency_watch, recording
+from grader.probing import concurrency_watch, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.dropout",
@@ -45,32 +46,17 @@ with contextlib.suppress(Exception):
     torch.empty(2, device="meta").mul(torch.rand(2, device="meta") >= 0.5)
 
 
-class _DropoutSpy(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        try:
-            name = str(getattr(func, "__name__", "") or "")
-        except Exception:  # noqa: BLE001 - never let the spy break the call
-            name = ""
-        if "dropout" in name.lower():
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
-
-
 @contextlib.contextmanager
 def _watch() -> Iterator[list[str]]:
     """Yields a list that, after the block, holds the forbidden calls seen."""
     seen: list[str] = []
-    spy = _DropoutSpy()
+    spy = torch_name_spy(("dropout",))
     with concurrency_watch() as unwatched, recording(FORBIDDEN) as calls:
         try:
             with spy:
                 yield seen
         finally:
-            seen.extend(list(calls) + [f"torch function {n}" for n in spy.calls])
+            seen.extend(list(calls) + spy.calls)
     seen.extend(unwatched)
 
 
