@@ -11,6 +11,7 @@ import json
 import math
 import socket
 import struct
+import time
 from typing import Any
 
 import torch
@@ -206,9 +207,17 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(struct.pack(">Q", len(data)) + data)
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
+    """``n`` bytes; with ``deadline`` (a ``time.monotonic()`` value), all of them by then: a
+    socket timeout alone restarts with every byte, so a peer dripping one byte at a time
+    would never run out of it."""
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the answer did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(n - got, 1 << 20))
         if not chunk:
             raise EOFError("peer closed the connection")
@@ -217,8 +226,8 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket) -> dict[str, Any]:
-    (n,) = struct.unpack(">Q", recv_exact(sock, 8))
+def recv(sock: socket.socket, deadline: float | None = None) -> dict[str, Any]:
+    (n,) = struct.unpack(">Q", recv_exact(sock, 8, deadline))
     if n > MAX_HEADER + MAX_BLOBS + 8:
         raise ProtocolError(f"message too large ({n} bytes)")
-    return decode(recv_exact(sock, n))
+    return decode(recv_exact(sock, n, deadline))

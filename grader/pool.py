@@ -177,10 +177,11 @@ class WorkerHandle:
     def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         if not self.alive:
             raise Died(describe_status(self.status))
+        deadline = time.monotonic() + max(timeout, 0.001)
         self.sock.settimeout(max(timeout, 0.001))
         try:
             codec.send(self.sock, message)
-            return codec.recv(self.sock)
+            return codec.recv(self.sock, deadline)
         except (socket.timeout, TimeoutError):
             self.stop()
             raise TimedOut(f"timed out after {timeout:g} s") from None

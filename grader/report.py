@@ -2,11 +2,32 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from grader.results import SubmissionResult
 
 MAX_OUTPUT = 2000
+
+
+# Control characters other than newline and tab (C0, DEL, C1): from a submission's output or
+# messages they would drive the instructor's terminal (clear the screen, rewrite a line, fake a
+# "Total: 100") and make the JUnit XML ill-formed. They are shown, escaped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _printable_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable_all(v) for k, v in value.items()}
+    return value
 
 
 def _clip(text: str, n: int = MAX_OUTPUT) -> str:
@@ -43,7 +64,7 @@ def summary(result: SubmissionResult) -> str:
         lines.append("Protections: " + ", ".join(result.protections))
     for w in result.warnings:
         lines.append(f"WARNING: {w}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def gradescope(result: SubmissionResult) -> dict[str, Any]:
@@ -71,7 +92,7 @@ def gradescope(result: SubmissionResult) -> dict[str, Any]:
         out.extend(f"  {n}" for n in ex.notes)
         if ex.output.strip():
             out.append("  printed:\n" + _clip(ex.output, 1000))
-    return {
+    return _printable_all({
         "score": result.score,
         "execution_time": round(result.seconds, 3),
         "output": _clip("\n".join(out), 8000),
@@ -80,7 +101,7 @@ def gradescope(result: SubmissionResult) -> dict[str, Any]:
                        "bonus_max": float(sum(e.max_points for e in result.bonus))},
         "visibility": "visible",
         "stdout_visibility": "hidden",
-    }
+    })
 
 
 def write_json(result: SubmissionResult, path: str) -> None:
@@ -101,11 +122,12 @@ def write_junit(result: SubmissionResult, path: str) -> None:
                               failures=str(sum(1 for c in ex.checks if not c.passed)))
         ET.SubElement(ET.SubElement(suite, "properties"), "property", name="score", value=f"{ex.score:g}/{ex.max_points:g}")
         for c in ex.checks:
-            case = ET.SubElement(suite, "testcase", classname=ex.exercise, name=c.title)
+            case = ET.SubElement(suite, "testcase", classname=ex.exercise, name=printable(c.title))
             if not c.passed:
-                fail = ET.SubElement(case, "failure", message=_clip(c.reason.splitlines()[0] if c.reason else "failed", 300))
-                fail.text = _clip(c.reason)
+                reason = printable(c.reason or "")
+                fail = ET.SubElement(case, "failure", message=_clip(reason.splitlines()[0] if reason else "failed", 300))
+                fail.text = _clip(reason)
         if not ex.checks:
             case = ET.SubElement(suite, "testcase", classname=ex.exercise, name="all checks")
-            ET.SubElement(case, "failure", message="; ".join(ex.notes) or "no checks ran")
+            ET.SubElement(case, "failure", message=printable("; ".join(ex.notes)) or "no checks ran")
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -28,6 +28,7 @@ import errno
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -38,7 +39,9 @@ CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 NOBODY = 65534
+SCRATCH_BYTES = 256 * 2**20
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -77,6 +80,12 @@ def _unshare(flags: int) -> None:
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                        ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent ends, so that a grader killed with
+    SIGKILL leaves no worker (nor a waiter or an init holding a namespace) behind."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _write(path: str, text: str) -> None:
@@ -181,6 +190,21 @@ def _privatise_shared_dirs(keep: list[str]) -> list[str]:
     return covered
 
 
+def _private_ptys() -> None:
+    """Pseudo-terminals of the worker's own: with the machine's /dev/pts, two workers graded
+    side by side could talk through a pty (and one could write to the instructor's terminal)."""
+    if not os.path.isdir("/dev/pts"):
+        return
+    try:
+        _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+        if os.path.exists("/dev/ptmx") and not os.path.islink("/dev/ptmx"):
+            _mount("/dev/pts/ptmx", "/dev/ptmx", None, MS_BIND)
+    except SandboxError:  # no new devpts instance here: no ptys at all, then
+        _mount("tmpfs", "/dev/pts", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755")
+        if os.path.exists("/dev/ptmx") and not os.path.islink("/dev/ptmx"):
+            _mount("/dev/null", "/dev/ptmx", None, MS_BIND)
+
+
 def _setup_mounts(policy: Policy, scratch: str) -> None:
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     if policy.drop_user and os.geteuid() == 0:
@@ -189,9 +213,15 @@ def _setup_mounts(policy: Policy, scratch: str) -> None:
     # bring back only this worker's own scratch directory.
     keep = os.open(scratch, os.O_PATH)
     tmp = os.path.realpath(tempfile.gettempdir())
-    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    # A temp folder of the worker's own, writable (torch.compile, for one, writes its cache there)
+    # and capped; other workers' scratch folders are not in it.
+    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
     os.makedirs(scratch, exist_ok=True)
-    _mount(f"/proc/self/fd/{keep}", scratch, None, MS_BIND)
+    # The scratch folder is a tmpfs of its own, capped: RLIMIT_FSIZE caps each file, not how
+    # many a submission writes, and a folder on the real disk could be filled at 500 MB/s.
+    # It starts with a copy of what the grader put there (the submission's files).
+    _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_BYTES},nr_inodes=4096,mode=700")
+    shutil.copytree(f"/proc/self/fd/{keep}", scratch, symlinks=True, dirs_exist_ok=True)
     os.close(keep)
     _privatise_shared_dirs(keep=[tmp, scratch] + _python_paths())
     for path in policy.hide:
@@ -199,6 +229,7 @@ def _setup_mounts(policy: Policy, scratch: str) -> None:
         if real == tmp or real.startswith(tmp + os.sep):
             continue  # already covered
         _hide(real)
+    _private_ptys()
     # A /proc of this PID namespace only: no peeking at the grader's memory, cwd or fds.
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
@@ -283,6 +314,7 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
                 for fd in keep_fds:
                     os.close(fd)
                 _relay(child, as_init=_level == "init")
+            die_with_parent()  # the init with the waiter, the worker with the init
             if _level == "outside":
                 _setup_mounts(policy, scratch)
         active += ["pid namespace", "mount namespace (reference, checks and other submissions hidden; "

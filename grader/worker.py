@@ -180,6 +180,9 @@ def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, pol
     """Entry point of a worker process (after fork or exec); never returns."""
     code = 0
     try:
+        from grader.sandbox import die_with_parent
+
+        die_with_parent()  # with the zygote that forked it, or the grader that started it
         _redirect_output(output)
         os.closerange(3, fd)
         os.closerange(fd + 1, 1024)

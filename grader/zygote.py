@@ -21,6 +21,9 @@ from grader import codec, worker
 
 
 def main(fd: int) -> None:
+    from grader.sandbox import die_with_parent
+
+    die_with_parent()  # a grader killed with SIGKILL takes its zygote, and so its workers, along
     worker.preload()
     ctl = socket.socket(fileno=fd)
     statuses: dict[int, int] = {}

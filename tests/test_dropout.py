@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata import call_str, describe, expect, expect_close, expect_raises, run
+from kata import DEVICE_FAULT, READS_VALUES, call_str, describe, expect, expect_close, expect_raises, run
 
 
 # -- helpers ------------------------------------------------------------------
@@ -198,6 +198,13 @@ def test_dropout_mask_is_made_on_x_device(ex):
     # dtype but no values, and mixing them with CPU tensors raises.
     x = torch.empty(4, 6, device="meta")
     for p in (0.5, 1.0):
+        try:
+            ex.dropout(x, p)
+        except Exception as err:  # noqa: BLE001 - judged just below
+            # Reading values (.item(), torch.distributions' argument checks) cannot work on meta,
+            # which holds none, but works on a GPU: not judged here. A device mismatch is judged.
+            if READS_VALUES.search(str(err)) and not DEVICE_FAULT.search(str(err)):
+                continue
         out = run(ex.dropout, x, p, call=call_str("dropout", x, p),
                    point="the result has x's device: make the mask with device=x.device")
         expect(isinstance(out, torch.Tensor) and out.device == x.device and out.shape == x.shape

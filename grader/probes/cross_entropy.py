@@ -104,13 +104,19 @@ def gather_graph(mod, scores, target, fn="gather_target"):
     every gather node (``bypass``), and the names of the backward nodes (for the message).
     """
     scores = scores.clone().requires_grad_(True)
-    out = mod.gather_target(scores, target) if fn == "gather_target" else mod.cross_entropy(scores, target, reduction="none")
+    with recording(GATHER) as calls:
+        out = mod.gather_target(scores, target) if fn == "gather_target" else mod.cross_entropy(scores, target, reduction="none")
     root = getattr(out, "grad_fn", None)
     if root is None:
-        return {"graph": False, "through_gather": False, "bypass": False, "nodes": [], "out": _detached(out)}
+        return {"graph": False, "through_gather": False, "bypass": False, "nodes": [], "out": _detached(out),
+                "custom": False, "gathered": bool(calls)}
     nodes = list(_walk(root))
     return {
         "out": _detached(out),
+        # A torch.autograd.Function of their own is one node: what its forward did is not in the
+        # graph, so whether it gathered is read from the calls it made.
+        "custom": any(isinstance(n, torch.autograd.function.BackwardCFunction) for n in nodes),
+        "gathered": bool(calls),
         "graph": True,
         "through_gather": any(_reaches(g, scores, False) for g in nodes if _is_gather_node(g)),
         "bypass": _reaches(root, scores, True),

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -60,6 +61,23 @@ def test_sleep_in_a_function(hostile) -> None:
     assert bad.score == 0
     assert any("timed out after 2 s" in r for r in reasons(bad))
     assert elapsed < 5 + 2 + 20
+
+
+def test_an_answer_dripping_in_byte_by_byte_times_out(hostile) -> None:
+    """A socket timeout restarts with every byte: the call's limit must hold for the whole answer."""
+    bad, elapsed, _ = hostile("""
+        import os, stat, struct, time
+        def gather_target(s, t):
+            fd = next(int(f) for f in os.listdir("/proc/self/fd") if stat.S_ISSOCK(os.fstat(int(f)).st_mode))
+            os.write(fd, struct.pack(">Q", 1 << 20))  # announce a 1 MiB answer, then drip it
+            while True:
+                time.sleep(0.5)
+                os.write(fd, b"x")
+        cross_entropy = gather_target
+    """)
+    assert bad.score == 0
+    assert any("timed out after 2 s" in r for r in reasons(bad)), reasons(bad)
+    assert elapsed < 5 + 2 + 30
 
 
 def test_waiting_on_input_does_not_hang(hostile) -> None:
@@ -223,7 +241,7 @@ def test_shared_folders_and_ipc_are_private(hostile) -> None:
     """Files in /dev/shm, /var/tmp, /run/lock and SysV shared memory die with the worker: they
     would outlive it, fill the machine's memory and pass notes to the next submission."""
     tag = f"kata-test-{os.getpid()}-{time.monotonic_ns()}"
-    dirs = ["/dev/shm", "/var/tmp", "/run/lock"]
+    dirs = ["/dev/shm", "/var/tmp", "/run/lock", tempfile.gettempdir()]
     bad, _, _ = hostile(f"""
         import ctypes, os
         for d in {dirs!r}:
@@ -277,6 +295,71 @@ def test_local_sockets_of_the_machine_are_out_of_reach(hostile) -> None:
         server.close()
         os.unlink(path)
     assert "no socket" in bad.output and "connected" not in bad.output, bad.output
+
+
+def test_scratch_folder_is_capped(hostile) -> None:
+    """RLIMIT_FSIZE caps each file; the scratch folder's own tmpfs caps them all (256 MiB)."""
+    bad, _, _ = hostile("""
+        import os
+        written = 0
+        try:
+            for i in range(16):
+                with open(f"flood-{i}", "wb") as f:
+                    for _ in range(60):
+                        f.write(b"x" * 2**20)
+                        written += 2**20
+        except OSError as err:
+            print("stopped after", written // 2**20, "MiB:", type(err).__name__)
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    stopped = [ln for ln in bad.output.splitlines() if ln.startswith("stopped after")]
+    assert stopped and int(stopped[0].split()[2]) <= 256, bad.output
+
+
+def test_ptys_of_the_machine_are_out_of_reach(hostile) -> None:
+    """A pty of the machine (another worker's, the instructor's terminal) cannot be opened."""
+    leader, follower = os.openpty()
+    name = os.ttyname(follower)
+    os.chmod(name, 0o666)  # as open as a pty another worker (uid 65534 too) made for itself
+    try:
+        bad, _, _ = hostile(f"""
+            import os
+            try:
+                fd = os.open({name!r}, os.O_RDWR | os.O_NOCTTY)
+                os.write(fd, b"hello from a submission")
+                print("opened the machine's pty")
+            except OSError as err:
+                print("no pty:", type(err).__name__)
+            def gather_target(s, t):
+                return s[:, 0]
+            cross_entropy = gather_target
+        """)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert "no pty" in bad.output and "opened the machine's pty" not in bad.output, bad.output
+
+
+def test_control_characters_reach_no_terminal_or_report(hostile, tmp_path: Path) -> None:
+    bad, _, result = hostile(r"""
+        print("\x1b[2J\x1b]0;pwned\x07\rTotal: 100.00 / 100")
+        def gather_target(s, t):
+            raise ValueError("\x1b[31mred\x1b[0m and a bell \x07")
+        cross_entropy = gather_target
+    """)
+    from xml.etree import ElementTree
+
+    from grader import report
+
+    text = report.summary(result)
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\x1b[2J" in text  # shown, escaped
+    report.write_junit(result, str(tmp_path / "j.xml"))
+    ElementTree.parse(tmp_path / "j.xml")  # well-formed
+    report.write_json(result, str(tmp_path / "r.json"))
+    assert "\x1b" not in json.loads((tmp_path / "r.json").read_text())["output"]
 
 
 def test_network_is_cut(hostile) -> None:
@@ -482,3 +565,36 @@ def test_missing_function_and_wrong_types(hostile) -> None:
     rs = reasons(bad)
     assert any("cross_entropy.py does not define cross_entropy" in r for r in rs), rs
     assert any("(not a tensor)" in r for r in rs), rs
+
+
+def _processes_with(mark: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_killed_grader_leaves_no_worker_behind(make_submission) -> None:
+    """SIGKILL gives the grader no chance to clean up: the kernel must end its zygote and every
+    worker (the waiter, the namespace's init and the worker itself) with it."""
+    mark = f"KATA_TEST_MARK=killed-grader-{os.getpid()}-{time.monotonic_ns()}"
+    sub = make_submission({"cross_entropy": "import time\ntime.sleep(3600)\n"})
+    env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(sub), "-e", "cross_entropy",
+                             "--timeout", "60", "--budget", "120"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_processes_with(mark)) < 4:  # grader, zygote, workers
+        time.sleep(0.2)
+    assert len(_processes_with(mark)) >= 4, "the workers never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _processes_with(mark):
+        time.sleep(0.2)
+    assert not _processes_with(mark), "processes outlived the killed grader"
