@@ -213,9 +213,21 @@ def _setup_mounts(policy: Policy, scratch: str) -> None:
     # bring back only this worker's own scratch directory.
     keep = os.open(scratch, os.O_PATH)
     tmp = os.path.realpath(tempfile.gettempdir())
+    # A Python installation inside the temp folder (a venv in /tmp) is brought back after it is
+    # covered, since modules load lazily; never a folder that holds a hidden path (a checkout in
+    # /tmp is on sys.path, and its solutions/ must stay hidden).
+    hidden = [os.path.realpath(h) for h in policy.hide]
+    python_in_tmp = {p: os.open(p, os.O_PATH) for p in _python_paths()
+                     if p.startswith(tmp + os.sep)
+                     and not any(h == p or h.startswith(p + os.sep) or p.startswith(h + os.sep) for h in hidden)}
     # A temp folder of the worker's own, writable (torch.compile, for one, writes its cache there)
     # and capped; other workers' scratch folders are not in it.
     _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
+    for path, fd in sorted(python_in_tmp.items()):
+        if not os.path.ismount(path):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
     os.makedirs(scratch, exist_ok=True)
     # The scratch folder is a tmpfs of its own, capped: RLIMIT_FSIZE caps each file, not how
     # many a submission writes, and a folder on the real disk could be filled at 500 MB/s.
