@@ -1,5 +1,9 @@
 """Correct, written differently: the logsumexp is a torch.compile(backend="eager") function, which needs a
-writable temp folder in the sandbox. From a fairness round."""
+writable temp folder in the sandbox. From a fairness round.
+
+Needs torch>=2.11: torch 2.3's torch.compile starts a helper thread or process on its first call,
+and a watched call with another thread or process beside it cannot earn the "no builtin loss"
+point (what runs there cannot be watched)."""
 import torch
 
 def gather_target(scores, target):
