@@ -109,7 +109,6 @@ class ImplImportError(Exception):
 
 _modules: dict[str, object] = {}
 _broken: dict[str, str] = {}  # exercise -> why its module does not import (reported in full once)
-IMPORT_FAILED = "importing "  # how every import failure's message starts (grader.learner.testrun)
 
 
 def _syntax_lines(err: SyntaxError) -> list[str]:
