@@ -4,10 +4,12 @@ Layers, each applied when the machine allows it and reported when it does not:
 
 - namespaces: a new PID namespace (the worker is its init, so when it ends every
   process it started ends too, and ``kill(-1)`` reaches nothing outside), a new
-  mount namespace (the reference solutions, hidden checks, tests, git history,
-  other submissions and the temp directory are covered by empty read-only
-  mounts; every world-writable folder such as ``/dev/shm`` and the socket folder
-  ``/run`` get a private tmpfs; ``/proc`` shows only the worker's own processes),
+  mount namespace (only the system folders and the Python installation stay
+  visible: every other top-level folder, such as ``/home``, ``/root``, ``/srv``, is
+  covered; the reference solutions, hidden checks, tests, git history and other
+  submissions are covered wherever they are; the temp folder, every world-writable
+  folder such as ``/dev/shm`` and the socket folder ``/run`` get a private tmpfs;
+  ``/proc`` shows only the worker's own processes),
   a new network namespace (no network) and a new IPC namespace (no SysV shared
   memory or message queue outlives the worker). As root these need nothing more;
   otherwise a user namespace provides them where the kernel allows unprivileged ones.
@@ -24,7 +26,7 @@ stays outside, waits, and relays the child's fate as its own.
 from __future__ import annotations
 
 import ctypes
-import errno
+import glob
 import json
 import os
 import resource
@@ -115,39 +117,76 @@ def _hide(path: str) -> None:
         _mount("/dev/null", path, None, MS_BIND)
 
 
-def _python_paths() -> list[str]:
-    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
-    paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
-    return sorted(paths)
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _reopen_for_others(needed: list[str], hidden: list[str]) -> None:
-    """Make the Python installation reachable for an unprivileged user.
+def _needed_paths() -> list[str]:
+    """What the worker must still read once the machine's other folders are covered: the Python
+    installation (modules load lazily), site-packages outside it (a user site) and the folders shared
+    libraries load from (CUDA's are loaded at the first GPU call). Not other ``sys.path`` entries: the
+    working directory the grader was started from may hold anything."""
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
+    paths = set(prefixes)
+    for p in sys.path:
+        real = os.path.realpath(p) if p else ""
+        if real and os.path.isdir(real) and (
+                os.path.basename(real) in ("site-packages", "dist-packages") or any(_under(real, x) for x in prefixes)):
+            paths.add(real)
+    libs = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+    for conf in ["/etc/ld.so.conf", *sorted(glob.glob("/etc/ld.so.conf.d/*.conf"))]:
+        try:
+            with open(conf) as f:
+                libs += [ln.split("#")[0].strip() for ln in f if ln.strip().startswith("/")]
+        except OSError:
+            pass
+    paths |= {os.path.realpath(p) for p in libs if p.startswith("/") and os.path.isdir(p)}
+    return sorted(p for p in paths if p != "/")
 
-    A venv under /root (mode 700) cannot be read by uid 65534. Instead of changing
-    permissions on the machine, cover each closed ancestor with an open tmpfs and
-    bind the needed directories back at their own paths: the rest of /root stays hidden.
-    """
-    blocked: dict[str, list[str]] = {}
-    for path in needed:
-        if any(path == h or path.startswith(h + os.sep) for h in hidden):
-            continue
-        parts = path.split(os.sep)
-        for i in range(2, len(parts)):
-            anc = os.sep.join(parts[:i])
-            if not os.stat(anc).st_mode & 0o001:
-                blocked.setdefault(anc, []).append(path)
-                break
-    for anc, paths in blocked.items():
-        keep = {p: os.open(p, os.O_PATH) for p in paths}
-        _mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-        for p, fd in sorted(keep.items()):
-            if os.path.ismount(p):
-                continue
-            os.makedirs(p, mode=0o755, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
-        for fd in keep.values():
-            os.close(fd)
+
+# Top-level folders of the system, not of anybody's data: the worker keeps them (readable as their
+# modes say). Every other one (/home, /root, /srv, /opt, /mnt, /var, a /work or /autograder ...) is
+# covered, so another copy of the references elsewhere on the machine is out of reach.
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc", "/dev", "/proc", "/sys",
+               "/run", "/nix")
+
+
+def _folders_to_cover(needed: list[str], tmp: str, drop_user: bool) -> list[str]:
+    system = {os.path.realpath(d) for d in SYSTEM_DIRS}
+    cover = {os.path.realpath(os.path.join("/", name)) for name in os.listdir("/")}
+    cover = {d for d in cover if os.path.isdir(d) and d != "/" and d not in system
+             and not any(_under(d, s) for s in system)}
+    if drop_user and os.geteuid() == 0:
+        # A folder uid 65534 cannot enter (a venv under /usr/local/x, mode 700) on the way to a
+        # needed path: covered too, and the needed path brought back, rather than chmod-ing the machine.
+        for path in needed:
+            parts = path.split(os.sep)
+            for i in range(2, len(parts)):
+                anc = os.sep.join(parts[:i])
+                if not os.stat(anc).st_mode & 0o001:
+                    cover.add(anc)
+                    break
+    cover.add(tmp)
+    return sorted(cover, key=lambda d: (d.count(os.sep), d))  # parents first
+
+
+def _cover_and_bring_back(cover: list[str], needed: list[str], tmp: str) -> None:
+    """Cover each folder with an empty tmpfs, then bind the needed paths inside them back at their own
+    paths (from descriptors opened before anything was covered). The temp folder's tmpfs is the
+    worker's own, writable and capped (torch.compile, for one, writes its cache there)."""
+    back = [p for p in needed if any(_under(p, d) for d in cover)]
+    back = [p for p in back if not any(q != p and _under(p, q) for q in back)]  # the outermost only
+    fds = {p: os.open(p, os.O_PATH) for p in back}
+    for d in cover:
+        os.makedirs(d, mode=0o755, exist_ok=True)  # a covered parent may have hidden it
+        if d == tmp:
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
+        else:
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,nr_inodes=1024,mode=755")
+    for p, fd in sorted(fds.items()):
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+        os.close(fd)
 
 
 # Where every user may write (files there would outlive the worker, fill shared memory and pass
@@ -207,27 +246,11 @@ def _private_ptys() -> None:
 
 def _setup_mounts(policy: Policy, scratch: str) -> None:
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    if policy.drop_user and os.geteuid() == 0:
-        _reopen_for_others(_python_paths(), [os.path.realpath(h) for h in policy.hide])
-    # Cover the shared temp directory (other workers' scratch dirs live there), then
-    # bring back only this worker's own scratch directory.
-    keep = os.open(scratch, os.O_PATH)
     tmp = os.path.realpath(tempfile.gettempdir())
-    # A Python installation inside the temp folder (a venv in /tmp) is brought back after it is
-    # covered, since modules load lazily; never a folder that holds a hidden path (a checkout in
-    # /tmp is on sys.path, and its solutions/ must stay hidden).
     hidden = [os.path.realpath(h) for h in policy.hide]
-    python_in_tmp = {p: os.open(p, os.O_PATH) for p in _python_paths()
-                     if p.startswith(tmp + os.sep)
-                     and not any(h == p or h.startswith(p + os.sep) or p.startswith(h + os.sep) for h in hidden)}
-    # A temp folder of the worker's own, writable (torch.compile, for one, writes its cache there)
-    # and capped; other workers' scratch folders are not in it.
-    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
-    for path, fd in sorted(python_in_tmp.items()):
-        if not os.path.ismount(path):
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        os.close(fd)
+    needed = [p for p in _needed_paths() if not any(_under(p, h) for h in hidden)]
+    keep = os.open(scratch, os.O_PATH)
+    _cover_and_bring_back(_folders_to_cover(needed, tmp, policy.drop_user), needed, tmp)
     os.makedirs(scratch, exist_ok=True)
     # The scratch folder is a tmpfs of its own, capped: RLIMIT_FSIZE caps each file, not how
     # many a submission writes, and a folder on the real disk could be filled at 500 MB/s.
@@ -235,11 +258,10 @@ def _setup_mounts(policy: Policy, scratch: str) -> None:
     _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_BYTES},nr_inodes=4096,mode=700")
     shutil.copytree(f"/proc/self/fd/{keep}", scratch, symlinks=True, dirs_exist_ok=True)
     os.close(keep)
-    _privatise_shared_dirs(keep=[tmp, scratch] + _python_paths())
-    for path in policy.hide:
-        real = os.path.realpath(path)
-        if real == tmp or real.startswith(tmp + os.sep):
-            continue  # already covered
+    _privatise_shared_dirs(keep=[tmp, scratch] + needed)
+    # Hidden paths inside a folder brought back (a checkout under /usr/local, say) are covered here;
+    # those in a covered folder are gone already.
+    for real in hidden:
         _hide(real)
     _private_ptys()
     # A /proc of this PID namespace only: no peeking at the grader's memory, cwd or fds.
@@ -329,8 +351,8 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
             die_with_parent()  # the init with the waiter, the worker with the init
             if _level == "outside":
                 _setup_mounts(policy, scratch)
-        active += ["pid namespace", "mount namespace (reference, checks and other submissions hidden; "
-                   "shared writable folders and /run private)", "network namespace (no network)", "ipc namespace"]
+        active += ["pid namespace", "mount namespace (only system folders and Python visible; reference, checks "
+                   "and other submissions hidden; shared writable folders and /run private)", "network namespace (no network)", "ipc namespace"]
     active += _limits(policy)
     if policy.drop_user and os.geteuid() == 0:
         _drop_user(scratch)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -514,6 +515,49 @@ def test_reference_and_checks_are_unreachable(hostile) -> None:
     """)
     assert "LEAK" not in bad.output, bad.output
     assert bad.output.count("blocked") + bad.output.count("nothing at") == 10, bad.output
+
+
+def test_other_copies_of_the_references_elsewhere_are_out_of_reach(hostile) -> None:
+    """Hiding this checkout's solutions/ is not enough: an instructor keeps last year's clone in
+    their home, a backup in /srv. Only system folders and the Python installation stay visible."""
+    from grader.sandbox import SYSTEM_DIRS
+
+    tag = f"kata-test-{os.getpid()}-{time.monotonic_ns()}"
+    places = [Path(d) for d in ("/srv", "/opt", "/mnt", "/home", "/var/lib") if os.path.isdir(d)]
+    if not any(str(ROOT.parent.resolve()).startswith(s + "/") or str(ROOT.parent.resolve()) == s
+               for s in SYSTEM_DIRS):
+        places.append(ROOT.parent)  # a sibling clone of this checkout
+    decoys = []
+    try:
+        for place in places:
+            target = place / tag / "solutions" / "cross_entropy.py"
+            target.parent.mkdir(parents=True)
+            os.chmod(place / tag, 0o755)
+            os.chmod(target.parent, 0o755)
+            target.write_text("def cross_entropy(): 'SECRET-REFERENCE'\n")
+            os.chmod(target, 0o644)
+            decoys.append(str(target))
+        bad, _, _ = hostile(f"""
+            import os
+            for path in {decoys!r}:
+                try:
+                    with open(path) as f:
+                        print("LEAK" if "SECRET-REFERENCE" in f.read() else "nothing at", path)
+                except OSError as err:
+                    print("blocked", path, type(err).__name__)
+            with open("/etc/passwd") as f:  # a system file others may read: still readable
+                print("system files readable:", "root:" in f.read())
+            def gather_target(s, t):
+                return s[:, 0]
+            cross_entropy = gather_target
+        """)
+    finally:
+        for d in decoys:
+            shutil.rmtree(Path(d).parents[1], ignore_errors=True)
+    assert len(decoys) >= 3
+    assert "LEAK" not in bad.output, bad.output
+    assert bad.output.count("blocked") == len(decoys), bad.output
+    assert "system files readable: True" in bad.output, bad.output
 
 
 # --- broken submissions ------------------------------------------------------------------
