@@ -192,3 +192,26 @@ def torch_name_spy(words: tuple[str, ...]) -> Any:
             return func(*args, **(kwargs or {}))
 
     return NameSpy()
+
+
+def kernel_spy(words: tuple[str, ...]) -> Any:
+    """A dispatch mode that records (in ``.calls``) every ATen operator whose name contains one
+    of ``words``. It sits below the torch-function level, so it also sees a function reached
+    with torch function handling switched off (``torch._C.DisableTorchFunction()``, a tensor
+    subclass's ``__torch_function__``), where :func:`torch_name_spy` is blind. Composite
+    functions arrive decomposed: ``F.cross_entropy`` shows as ``_log_softmax`` and
+    ``nll_loss_forward``. Calling thread only, like the name spy."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class KernelSpy(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(getattr(func, "__name__", "") or "")
+            if any(w in name.lower() for w in words):
+                self.calls.append(f"torch kernel aten.{name}")
+            return func(*args, **(kwargs or {}))
+
+    return KernelSpy()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.probing import concurrency_watch, recording, torch_name_spy
+from grader.probing import concurrency_watch, kernel_spy, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.log_softmax",
@@ -12,7 +12,8 @@ FORBIDDEN = [
     "torch.special.log_softmax",
 ]
 # Any torch function by these names, however reached (torch.ops.aten.cross_entropy_loss,
-# torch._C._nn.nll_loss fetched before the call, an alias): the names above miss those.
+# torch._C._nn.nll_loss fetched before the call, an alias): the names above miss those. The
+# same words at the kernel level catch them with torch function handling switched off.
 _LOSS_WORDS = ("cross_entropy", "nll_loss", "log_softmax")
 GATHER = ["torch.gather", "torch.Tensor.gather", "torch.take_along_dim", "torch.Tensor.take_along_dim"]
 
@@ -143,11 +144,11 @@ def gather_grad(mod, scores, target):
 def value(mod, logits, target, reduction="mean"):
     """The loss, the calls it made, and whether the inputs survived unchanged."""
     before = (logits.clone(), target.clone())
-    spy = torch_name_spy(_LOSS_WORDS)
+    spy, kernels = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
-        with spy:
+        with kernels, spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
-    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls)) + unwatched
+    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls)) + unwatched
     return {
         "out": out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,
