@@ -112,7 +112,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     exercises = _exercises(args.exercise)
     _need_grader()
     _outputs(args.json, args.junit)
-    with tempfile.TemporaryDirectory(prefix="kata-grade-") as scratch:
+    from grader import tempdirs
+
+    with tempfile.TemporaryDirectory(prefix="kata-grade-", dir=tempdirs.root()) as scratch:
         submission = _submission(args.dir, Path(scratch))
         from grader.submissions import missing_files_note
 
