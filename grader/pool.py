@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grader import tempdirs
 from grader.sandbox import Policy
 
 
@@ -71,6 +72,20 @@ def default_start_method() -> str:
     return "exec" if gpu_attached() else "fork"
 
 
+# What a worker may see of the grader's environment: what Python, torch and CUDA read, nothing else
+# (an instructor's shell or a CI runner holds tokens and keys, and a worker's output reaches the
+# student's report). The zygote starts with only this, so a worker's /proc/self/environ holds no more.
+_ENV_NAMES = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TEMP", "TMP", "USER", "LOGNAME",
+              "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CI"}
+_ENV_PREFIXES = ("LC_", "PYTHON", "KATA_", "CUDA_", "NVIDIA_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "KMP_",
+                 "OPENBLAS_", "TRITON_", "CUBLAS_", "CUDNN_")
+
+
+def worker_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
+    return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def start_zygote(method: str | None) -> "Zygote | None":
     """Start the zygote before the caller imports torch, so the two imports overlap."""
     return Zygote() if (method or default_start_method()) == "fork" else None
@@ -82,7 +97,7 @@ class Zygote:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "grader.zygote", "--fd", str(child.fileno())],
             cwd=ROOT, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            env=worker_env())
         child.close()
         self.ctl = parent
 
@@ -134,11 +149,11 @@ class WorkerHandle:
     def __init__(self, impl: Path, exercise: str | None, zygote: Zygote | None,
                  policy: Policy | None = None, pool: "Pool | None" = None) -> None:
         self.exercise, self.zygote, self.policy, self.pool = exercise, zygote, policy, pool
-        self.scratch = tempfile.mkdtemp(prefix="kata-worker-")
+        self.scratch = tempfile.mkdtemp(prefix="kata-worker-", dir=tempdirs.root())
         # What the worker prints goes to a file outside its scratch folder (which it owns, so it
         # could swap a file there for a symlink or a FIFO), opened by the worker before it is
         # confined. The grader reads it through this descriptor, never by its path.
-        self.output_fd, self.output = tempfile.mkstemp(prefix="kata-output-")
+        self.output_fd, self.output = tempfile.mkstemp(prefix="kata-output-", dir=tempdirs.root())
         if policy is not None:
             copy_submission(impl, Path(self.scratch) / "submission")
             impl = Path(self.scratch) / "submission"
@@ -154,7 +169,7 @@ class WorkerHandle:
                 [sys.executable, "-m", "grader.worker", "--fd", str(theirs.fileno()),
                  *[f"--{k}={v}" for k, v in spec.items() if v is not None]],
                 cwd=ROOT, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                env=worker_env())
             self.pid = self.proc.pid
         theirs.close()
         self.sock = ours
@@ -279,7 +294,7 @@ class LocalHandle:
 
         self.impl, self.exercise, self.alive, self.status, self.pid = impl, exercise, True, 0, os.getpid()
         # Probes write their files to the current directory: keep them out of the caller's.
-        self.scratch, self.cwd = tempfile.mkdtemp(prefix="kata-inprocess-"), os.getcwd()
+        self.scratch, self.cwd = tempfile.mkdtemp(prefix="kata-inprocess-", dir=tempdirs.root()), os.getcwd()
         os.chdir(self.scratch)
         if str(impl) not in sys.path:
             sys.path.insert(0, str(impl))
@@ -333,7 +348,7 @@ class Pool:
         if self.policy is None or self.method == "inprocess":
             return None
         if self._cuda_problem is False:
-            empty = tempfile.mkdtemp(prefix="kata-canary-")
+            empty = tempfile.mkdtemp(prefix="kata-canary-", dir=tempdirs.root())
             handle: WorkerHandle | None = None
             try:
                 handle = WorkerHandle(Path(empty), None, self.zygote, self.policy, self)
