@@ -3,7 +3,7 @@
 Follows d2l chapters 4.2-4.6 (multilayer perceptrons, dropout) end to end,
 with the PyTorch tutorials' data pipeline: files on disk, a ``Dataset``, a
 ``DataLoader``, a model, a loss, an optimiser and a training loop. Every one
-of those pieces except the optimiser is yours, from the seven exercises:
+of those pieces except the optimiser is yours, from the core exercises:
 
 * ``datasets.CustomImageDataset`` reads the PNG files listed in a CSV;
 * ``sequential.MySequential`` holds the layers;
@@ -35,7 +35,7 @@ same ones the earlier exercises test. Do not use ``nn.Sequential``,
 of your own here: the capstone is graded on what your pieces achieve
 together, and the grader checks that they are the ones doing the work.
 
-Grading (a bonus of 10 points, reported apart from the 100 of the seven
+Grading (a bonus of 10 points, reported apart from the 100 of the core
 exercises): the grader builds the data sets with ``digits_dataset``, the model
 with ``build_model()``, the loaders with ``make_loaders``, trains with
 ``train(..., epochs=10)``, then measures the accuracy of the trained model on

@@ -1,12 +1,18 @@
 """The exercise catalog: the one place that lists the exercises and their points.
 
-Adding an exercise means adding its four files (``exercises/<id>.py``,
-``solutions/<id>.py``, ``tests/test_<id>.py``, ``grader/checks/test_<id>.py``
-plus its probes in ``grader/probes/<id>.py``) and one entry here.
+Adding an exercise means adding its own files and one entry here; nothing else lists the
+exercises (CONTRIBUTING.md has the checklist): ``exercises/<id>.py`` (the sheet),
+``solutions/<id>.py``, ``tests/test_<id>.py`` (learner tests), ``grader/probes/<id>.py`` and
+``grader/checks/test_<id>.py`` (hidden checks), ``tests/mutants/<id>/`` and
+``tests/alternatives/<id>/``, ``exercises/hints/<id>.en.toml`` and ``<id>.zh.toml`` (title,
+summary, hints). The core exercises' points add up to 100: a new one takes its points from others,
+in this same list.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -49,3 +55,11 @@ def get(exercise_id: str) -> Exercise:
         return BY_ID[exercise_id]
     except KeyError:
         raise KeyError(f"unknown exercise {exercise_id!r}; known: {', '.join(BY_ID)}") from None
+
+
+def with_cuda_checks() -> list[str]:
+    """The exercises whose hidden checks include CUDA ones (``@pytest.mark.cuda``), read from the
+    checks themselves (none in a student release, which has no checks)."""
+    checks = Path(__file__).resolve().parent / "checks"
+    return [e.id for e in EXERCISES if (checks / f"test_{e.id}.py").is_file()
+            and re.search(r"pytest\.mark\.cuda\b", (checks / f"test_{e.id}.py").read_text(encoding="utf-8"))]

@@ -1,8 +1,9 @@
 """``python -m grader hint ID``: progressive hints, one more each time they are asked for.
 
-Hints are data: ``exercises/hints/<id>.<lang>.toml``, a list of ``[[hint]]``
-tables with ``text`` (the hint) and ``see`` (where to read: a d2l section,
-a PyTorch tutorial or docs page, or the exercise sheet). How many hints each exercise has shown is kept
+Hints are data: ``exercises/hints/<id>.<lang>.toml``, the exercise's ``title`` and
+``summary`` in that language, then a list of ``[[hint]]`` tables with ``text``
+(the hint) and ``see`` (where to read: a d2l section, a PyTorch tutorial or docs
+page, or the exercise sheet). How many hints each exercise has shown is kept
 in ``hints.json`` in the state directory (``.kata/`` or ``$KATA_STATE_DIR``).
 """
 from __future__ import annotations

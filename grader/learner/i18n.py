@@ -70,6 +70,18 @@ def _load(code: str) -> dict[str, Any]:
         return tomllib.load(f)
 
 
+@lru_cache(maxsize=None)
+def _exercise_file(exercise_id: str, code: str) -> dict[str, Any]:
+    """An exercise's title and summary live with its hints (``exercises/hints/<id>.<code>.toml``),
+    so that adding an exercise touches no shared file."""
+    path = i18n_dir().parent / "hints" / f"{exercise_id}.{code}.toml"
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
 class Messages:
     """``msgs("progress.state_done")``, ``msgs("hint.number", n=2, total=5)``: a UI string in one language."""
 
@@ -95,11 +107,18 @@ class Messages:
         except (KeyError, IndexError, ValueError):
             return text
 
+    def _about(self, exercise_id: str, key: str) -> str | None:
+        for code in dict.fromkeys([self.lang, DEFAULT]):
+            value = _exercise_file(exercise_id, code).get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+
     def title(self, exercise_id: str) -> str:
-        return self.raw(f"titles.{exercise_id}") or catalog.get(exercise_id).title
+        return self._about(exercise_id, "title") or catalog.get(exercise_id).title
 
     def summary(self, exercise_id: str) -> str:
-        return (self.raw(f"summary.{exercise_id}") or "").strip()
+        return self._about(exercise_id, "summary") or ""
 
 
 def messages(flag: str | None = None) -> Messages:

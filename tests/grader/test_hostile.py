@@ -560,6 +560,33 @@ def test_other_copies_of_the_references_elsewhere_are_out_of_reach(hostile) -> N
     assert "system files readable: True" in bad.output, bad.output
 
 
+def test_the_graders_environment_stays_out_of_reach(make_submission, monkeypatch) -> None:
+    """An instructor's shell or a CI runner holds keys and tokens, and what a worker prints reaches
+    the student's report: a worker sees only what Python, torch and CUDA read."""
+    from grader.session import GradingSession
+
+    secret = f"kata-secret-{os.getpid()}-{time.monotonic_ns()}"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+    sub = make_submission({"cross_entropy": textwrap.dedent("""
+        import os
+        print("environ:", sorted(os.environ))
+        print("values:", list(os.environ.values()))
+        for p in ("/proc/self/environ", "/proc/1/environ"):
+            try:
+                with open(p, "rb") as f:
+                    print(p, f.read())
+            except OSError as err:
+                print(p, "blocked", err)
+        def gather_target(s, t):
+            return s[:, 0]
+    """)})
+    with GradingSession(call_timeout=2.0, budget=5.0) as session:
+        bad = session.grade(sub, ["cross_entropy"]).exercises[0]
+    assert "environ:" in bad.output and "'PATH'" in bad.output, bad.output  # it ran, with an environment
+    assert secret not in bad.output and "GITHUB_TOKEN" not in bad.output, bad.output
+
+
 # --- broken submissions ------------------------------------------------------------------
 
 @pytest.mark.parametrize("src, expected", [
@@ -625,9 +652,13 @@ def _processes_with(mark: str) -> list[int]:
 
 def test_a_killed_grader_leaves_no_worker_behind(make_submission) -> None:
     """SIGKILL gives the grader no chance to clean up: the kernel must end its zygote and every
-    worker (the waiter, the namespace's init and the worker itself) with it."""
+    worker (the waiter, the namespace's init and the worker itself) with it, and the next grader
+    removes the temp folder it left."""
+    from grader import tempdirs
+
     mark = f"KATA_TEST_MARK=killed-grader-{os.getpid()}-{time.monotonic_ns()}"
     sub = make_submission({"cross_entropy": "import time\ntime.sleep(3600)\n"})
+    before = set(Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*"))
     env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
     proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(sub), "-e", "cross_entropy",
                              "--timeout", "60", "--budget", "120"], cwd=ROOT, env=env,
@@ -642,3 +673,9 @@ def test_a_killed_grader_leaves_no_worker_behind(make_submission) -> None:
     while time.monotonic() < deadline and _processes_with(mark):
         time.sleep(0.2)
     assert not _processes_with(mark), "processes outlived the killed grader"
+    # Its temp folder (the worker's scratch, a copy of the submission) is left behind, and the
+    # next grader removes it.
+    left = set(Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*")) - before
+    assert left and any((d / ".lock").exists() for d in left), "the killed grader left no folder"
+    swept = tempdirs.sweep()
+    assert {str(d) for d in left} <= set(swept) and not any(d.exists() for d in left)

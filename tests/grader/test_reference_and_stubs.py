@@ -14,14 +14,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_catalog_is_complete() -> None:
-    assert [e.id for e in catalog.CORE] == [
-        "cross_entropy", "datasets", "sequential", "dropout", "weight_init", "training", "devices"]
-    assert [e.id for e in catalog.EXERCISES if e.bonus] == ["capstone"]
+    # The seven exercises of the course, in order (others may come before, between or after them).
+    seven = ["cross_entropy", "datasets", "sequential", "dropout", "weight_init", "training", "devices"]
+    assert [e for e in catalog.BY_ID if e in seven] == seven
+    assert all(not catalog.BY_ID[e].bonus for e in seven) and catalog.BY_ID["capstone"].bonus
     assert catalog.TOTAL == 100
     for ex in catalog.EXERCISES:
         for path in (f"exercises/{ex.id}.py", f"solutions/{ex.id}.py", f"tests/test_{ex.id}.py",
-                     f"grader/checks/test_{ex.id}.py", f"grader/probes/{ex.id}.py"):
+                     f"grader/checks/test_{ex.id}.py", f"grader/probes/{ex.id}.py",
+                     f"exercises/hints/{ex.id}.en.toml", f"exercises/hints/{ex.id}.zh.toml"):
             assert (ROOT / path).is_file(), f"{ex.id}: {path} is missing"
+    # and nothing the catalog forgot: an exercise file without its entry would never be graded
+    sheets = {p.stem for p in (ROOT / "exercises").glob("*.py") if not p.stem.startswith("_")}
+    assert sheets == set(catalog.BY_ID), sheets ^ set(catalog.BY_ID)
+
+
+def test_exercises_with_cuda_checks_are_read_from_the_checks() -> None:
+    """What gpu_check.py and the CUDA test expect: the six exercises where the device matters."""
+    found = catalog.with_cuda_checks()
+    assert {"cross_entropy", "sequential", "dropout", "weight_init", "training", "devices"} <= set(found), found
+    assert "capstone" not in found and "datasets" not in found
 
 
 def test_reference_scores_100(grading) -> None:
@@ -38,8 +50,7 @@ def test_reference_passes_the_cuda_checks(grading) -> None:
     """On a GPU machine the CUDA checks count, for every exercise where the device matters."""
     result = grading.grade(ROOT / "solutions")
     cuda = {e.exercise: [c for c in e.checks if c.cuda] for e in result.exercises}
-    assert sorted(ex for ex, checks in cuda.items() if checks) == sorted(
-        ["cross_entropy", "sequential", "dropout", "weight_init", "training", "devices"]), result.warnings
+    assert sorted(ex for ex, checks in cuda.items() if checks) == sorted(catalog.with_cuda_checks()), result.warnings
     failed = [f"{ex}/{c.name}: {c.reason}" for checks in cuda.values() for c in checks if not c.passed]
     assert not failed
     assert result.score == 100.0

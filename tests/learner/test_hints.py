@@ -8,10 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from learner_support import ROOT, Kata
 
 from grader import catalog
-
-from learner_support import ROOT, Kata
 
 HINTS = ROOT / "exercises" / "hints"
 LANGS = sorted(p.stem for p in (ROOT / "exercises" / "i18n").glob("*.toml"))
@@ -87,7 +86,7 @@ def test_usage_errors_are_one_line_exit_2(checkout: Kata) -> None:
         out = checkout.run(*args)
         assert out.returncode == 2
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
-    assert "known: cross_entropy" in checkout.run("hint", "nosuch").stderr
+    assert f"known: {', '.join(catalog.BY_ID)}" in checkout.run("hint", "nosuch").stderr
 
 
 def test_corrupt_state_starts_over(checkout: Kata) -> None:
@@ -110,9 +109,9 @@ def test_state_defaults_to_dot_kata(checkout: Kata) -> None:
 
 def test_a_third_language_is_only_data(checkout: Kata) -> None:
     i18n = checkout.root / "exercises" / "i18n"
-    (i18n / "fr.toml").write_text('[hint]\nnumber = "Indice {n} sur {total} :"\n\n'
-                                  '[titles]\ndropout = "Dropout inversé"\n', encoding="utf-8")
+    (i18n / "fr.toml").write_text('[hint]\nnumber = "Indice {n} sur {total} :"\n', encoding="utf-8")
     (checkout.root / "exercises" / "hints" / "dropout.fr.toml").write_text(
+        'title = "Dropout inversé"\n\n'
         '[[hint]]\ntext = "Premier indice."\nsee = "d2l 4.6"\n\n[[hint]]\ntext = "Second."\n', encoding="utf-8")
     out = checkout.run("hint", "dropout", "--lang", "fr")
     assert out.returncode == 0, out.stderr
