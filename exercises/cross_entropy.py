@@ -80,8 +80,10 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "
         - Do not call ``torch.nn.functional.cross_entropy``, ``nll_loss``,
           ``log_softmax``, ``torch.log_softmax``, ``Tensor.log_softmax``,
           ``nn.CrossEntropyLoss`` or ``nn.NLLLoss``, under any name
-          (``torch.ops.aten.*`` included). ``torch.logsumexp``, ``exp``,
-          ``log`` and ``max`` are fine.
+          (``torch.ops.aten.*`` included): writing this loss is the exercise,
+          so a ``cross_entropy`` that calls them scores zero (``gather_target``
+          keeps its points). ``torch.logsumexp``, ``exp``, ``log`` and ``max``
+          are fine.
         - Numerically stable: finite and accurate for logits as large as
           ±1e4 in float32, and exact when the target is very unlikely
           (logits ``[[7., -43.]]`` with target ``[1]`` give 50, not a

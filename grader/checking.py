@@ -131,7 +131,17 @@ def expect_raises(exc_name: str, fn: Callable[..., Any], *args: Any, call: str, 
             raise _fail(call, point, [f"expected: {exc_name} mentioning {match!r}",
                                       f"got:      {err.type_name}: {err.message[:200]}"]) from None
         return err
-    raise _fail(call, point, [f"expected: {exc_name}", f"got:      no exception, it returned {describe(result)}"])
+    raise _fail(call, point, [f"expected: {exc_name}", f"got:      no exception, it returned {_returned(result)}"])
+
+
+def _returned(result: Any) -> str:
+    """What a call that should have raised gave back: the function's own value when the probe passes
+    it on (``out``), never the probe's bookkeeping (calls seen, flags)."""
+    if isinstance(result, dict):
+        if "out" in result:
+            return describe(result["out"])
+        return "an nn.Module" if result.get("is_module") else "normally"
+    return describe(result)
 
 
 def uses_any(source: str | None, names: Iterable[str]) -> list[str]:

@@ -129,9 +129,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
         _write_json(result, args.json, note)
     if args.junit:
         report.write_junit(result, args.junit)
-    print(report.summary(result))
-    if note:
+    if note:  # first: the report below is all "not found" when the wrong folder was given
         print(f"note: {note}")
+    print(report.summary(result))
     if args.json:
         print(f"results written to {args.json}")
     if args.junit:

@@ -137,6 +137,8 @@ class ExerciseRun:
                 r = reply["raised"]
                 where = f" at {r.get('where')}" if r.get("where") else ""
                 self.broken = f"importing {self.exercise}.py failed{where}: {r.get('type')}: {str(r.get('message'))[:300]}"
+                if isinstance(r.get("code"), str) and r["code"].strip():
+                    self.broken += "\n" + "\n".join("    " + ln for ln in r["code"].splitlines()[:2])
             else:
                 self.broken = str(reply.get("missing") or f"importing {self.exercise}.py failed")
             raise SubmissionBroken(self.broken)

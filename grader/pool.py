@@ -198,8 +198,9 @@ class WorkerHandle:
             codec.send(self.sock, message)
             return codec.recv(self.sock, deadline)
         except (socket.timeout, TimeoutError):
+            where = self._where()
             self.stop()
-            raise TimedOut(f"timed out after {timeout:g} s") from None
+            raise TimedOut(f"timed out after {timeout:g} s" + (f", running {where}" if where else "")) from None
         except (EOFError, OSError):
             self.stop(died=True)
             raise Died(describe_status(self.status)) from None
@@ -207,13 +208,40 @@ class WorkerHandle:
             self.stop()
             raise WorkerFailure(f"malformed answer from the worker: {err}") from None
 
+    def _where(self, wait: float = 0.5) -> str | None:
+        """Ask the worker which line of the submission it is running (see grader.worker.WHERE_MARK)."""
+        from grader.worker import WHERE_MARK  # not at the top: it imports torch, after the zygote started
+
+        try:
+            start = os.fstat(self.output_fd).st_size
+            os.kill(self.pid, signal.SIGUSR1)
+        except OSError:
+            return None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                tail = os.pread(self.output_fd, 4096, start).decode("utf-8", "replace")
+            except OSError:
+                return None
+            if WHERE_MARK in tail and "\n" in tail.split(WHERE_MARK, 1)[1]:
+                return tail.split(WHERE_MARK, 1)[1].split("\n", 1)[0][:160]
+        return None
+
     def read_output(self, cap: int = OUTPUT_CAP) -> tuple[str, int]:
-        """The first ``cap`` bytes the worker printed, and the total size."""
+        """The first ``cap`` bytes the worker printed (without its answers to "where are you?"), and the total size."""
+        from grader.worker import WHERE_MARK
+
         try:
             size = os.fstat(self.output_fd).st_size
-            return os.pread(self.output_fd, cap, 0).decode("utf-8", "replace"), size
+            text = os.pread(self.output_fd, cap, 0).decode("utf-8", "replace")
         except OSError:
             return "", 0
+        if WHERE_MARK in text:
+            marks = [ln for ln in text.splitlines(keepends=True) if ln.startswith(WHERE_MARK)]
+            text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(WHERE_MARK))
+            size -= sum(len(ln.encode("utf-8", "replace")) for ln in marks)
+        return text, size
 
     def stop(self, died: bool = False) -> None:
         """End the worker; ``died``: it closed its end itself, so let it finish dying first."""

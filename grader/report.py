@@ -41,25 +41,42 @@ def summary(result: SubmissionResult) -> str:
         status = "ok" if ex.checks and not failed else f"{len(failed)}/{len(ex.checks)} checks failed" if ex.checks else ""
         lines.append(f"\n{ex.exercise:<14} {ex.score:6.2f} / {ex.max_points:g}   {status}")
         for note in ex.notes:
-            lines.append(f"  ! {note}")
-        broken = ex.notes[0] if ex.notes else None
-        reasons = {c.reason.splitlines()[0] if c.reason else "failed" for c in failed}
-        if len(failed) > 1 and len(reasons) == 1:
-            (only,) = reasons
-            if only != broken:
-                lines.append(f"  - all {len(failed)} failed checks: {_clip(only, 300)}")
-            failed = []
+            lines.append("  ! " + note.replace("\n", "\n    "))
+        broken = ex.notes[0].splitlines()[0] if ex.notes else None
+        # Checks failing for the same reason (a broken import, a forbidden call every check runs
+        # into, a timeout) are listed once, with what each cost; the rest one by one.
+        groups: dict[str, list] = {}
         for c in failed:
-            reason_lines = c.reason.splitlines() or ["failed"]
-            if broken and reason_lines[0] == broken:
-                continue  # already said once above
-            lines.append(f"  - {c.title}: {_clip(reason_lines[0], 300)}")
+            groups.setdefault((c.reason or "failed").splitlines()[0], []).append(c)
+        for first, checks in groups.items():
+            lost = sum(ex.check_points(c) for c in checks)
+            reason_lines = (checks[0].reason or "failed").splitlines()
+            if len(checks) > 1:
+                if len(checks) == len(ex.checks):
+                    lines.append(f"  - all {len(checks)} checks (-{lost:.2f})" + ("" if first == broken else ":"))
+                else:
+                    lines.append(f"  - {len(checks)} checks (-{lost:.2f}), for one reason:")
+                    lines.extend(f"      {_clip(c.title, 150)} (-{ex.check_points(c):.2f})" for c in checks[:6])
+                    if len(checks) > 6:
+                        lines.append(f"      and {len(checks) - 6} more")
+                    lines.append("    why:" if first != broken else "    why: the note above")
+                if first == broken:
+                    continue  # the reason is the note above
+                lines.append(f"      {_clip(first, 300)}")
+            elif first == broken:
+                lines.append(f"  - {checks[0].title} (-{lost:.2f})")
+                continue
+            else:
+                lines.append(f"  - {checks[0].title} (-{lost:.2f}): {_clip(first, 300)}")
             lines.extend(f"      {_clip(r, 300)}" for r in reason_lines[1:7])
         if ex.output.strip():
             lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
     lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
     if result.bonus:
         lines.append(f"Bonus: {result.bonus_score:.2f} / {sum(e.max_points for e in result.bonus):g} (capstone, not part of the total)")
+    if result.cuda_checks is not None:
+        lines.append("CUDA checks: " + ("counted (a usable GPU)" if result.cuda_checks else
+                                        "left out (no usable GPU here; a correct submission scores the same)"))
     if result.protections:
         lines.append("Protections: " + ", ".join(result.protections))
     for w in result.warnings:
@@ -98,7 +115,8 @@ def gradescope(result: SubmissionResult) -> dict[str, Any]:
         "output": _clip("\n".join(out), 8000),
         "tests": tests,
         "extra_data": {"bonus_score": result.bonus_score,
-                       "bonus_max": float(sum(e.max_points for e in result.bonus))},
+                       "bonus_max": float(sum(e.max_points for e in result.bonus)),
+                       "cuda_checks": {True: "counted", False: "left out", None: "unknown"}[result.cuda_checks]},
         "visibility": "visible",
         "stdout_visibility": "hidden",
     })

@@ -61,6 +61,7 @@ class SubmissionResult:
     seconds: float = 0.0
     protections: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    cuda_checks: bool | None = None  # counted (a usable GPU), left out (none), unknown
 
     @property
     def core(self) -> list[ExerciseResult]:

@@ -13,7 +13,7 @@ Layers, each applied when the machine allows it and reported when it does not:
   a new network namespace (no network) and a new IPC namespace (no SysV shared
   memory or message queue outlives the worker). As root these need nothing more;
   otherwise a user namespace provides them where the kernel allows unprivileged ones.
-- a separate unprivileged user (uid 65534) when the grader runs as root, with
+- a separate unprivileged user (a uid of its own per worker) when the grader runs as root, with
   ``no_new_privs``, so the worker cannot undo any of this or touch root's files.
 - resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
   address space torch and CUDA reserve without using), file size (an output
@@ -42,7 +42,12 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
-NOBODY = 65534
+# Each worker runs as a uid of its own, so that workers graded side by side (grade-all's jobs) share
+# no per-user limit (RLIMIT_NPROC counts a user's threads: one submission holding hundreds could
+# make another's thread start fail) and no files. The uids come from a range no account uses and
+# rootless containers' subordinate ids (from 100000, in blocks of 65536) do not reach; the offset is
+# the pid of the worker's waiter, which lives as long as the worker, so no two live workers share one.
+UID_BASE = 2**31 - 2**23
 SCRATCH_BYTES = 256 * 2**20
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -157,7 +162,7 @@ def _folders_to_cover(needed: list[str], tmp: str, drop_user: bool) -> list[str]
     cover = {d for d in cover if os.path.isdir(d) and d != "/" and d not in system
              and not any(_under(d, s) for s in system)}
     if drop_user and os.geteuid() == 0:
-        # A folder uid 65534 cannot enter (a venv under /usr/local/x, mode 700) on the way to a
+        # A folder others cannot enter (a venv under /usr/local/x, mode 700) on the way to a
         # needed path: covered too, and the needed path brought back, rather than chmod-ing the machine.
         for path in needed:
             parts = path.split(os.sep)
@@ -285,14 +290,21 @@ def _limits(policy: Policy) -> list[str]:
     return done
 
 
-def _drop_user(scratch: str) -> None:
+def worker_uid(pid: int) -> int:
+    return UID_BASE + pid % 2**22  # pids stay below 2**22 (the kernel's pid_max limit)
+
+
+def _drop_user(scratch: str, uid: int) -> None:
     for root, dirs, files in os.walk(scratch):
         for name in dirs + files:
-            os.lchown(os.path.join(root, name), NOBODY, NOBODY)
-    os.chown(scratch, NOBODY, NOBODY)
+            os.lchown(os.path.join(root, name), uid, uid)
+    os.chown(scratch, uid, uid)
     os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+    os.setgid(uid)
+    os.setuid(uid)
+    # No account has this uid: tell what asks for one (getpass.getuser, torch.compile's cache) who it
+    # is, and where its home is (the scratch folder, the one place it may write).
+    os.environ.update(USER="kata-worker", LOGNAME="kata-worker", HOME=scratch)
 
 
 SIGNAL_EXIT_BASE = 200  # an init cannot kill itself: it reports "died of signal s" as exit 200+s
@@ -306,7 +318,14 @@ def _relay(child: int, as_init: bool = False) -> None:
         except ProcessLookupError:
             pass
 
+    def pass_on(signum: int, frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, pass_on)  # "where are you?" (grader.worker), for the worker itself
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
@@ -337,6 +356,7 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
     better no grading than grading without the promised walls.
     """
     active = []
+    uid = worker_uid(os.getpid())  # before any fork: this process becomes the waiter
     os.setsid()
     if policy.namespaces:
         _new_namespaces()
@@ -355,8 +375,8 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
                    "and other submissions hidden; shared writable folders and /run private)", "network namespace (no network)", "ipc namespace"]
     active += _limits(policy)
     if policy.drop_user and os.geteuid() == 0:
-        _drop_user(scratch)
-        active.append(f"unprivileged user {NOBODY}")
+        _drop_user(scratch, uid)
+        active.append("unprivileged user (a uid of its own)")
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     return active
 

@@ -59,7 +59,7 @@ class GradingSession:
                 r.notes.append("no hidden checks for this exercise yet")
         return SubmissionResult(str(submission), results, round(time.monotonic() - start, 3),
                                 protections=list(self.pool.protections),
-                                warnings=list(self.pool.warnings))
+                                warnings=list(self.pool.warnings), cuda_checks=plugin.has_cuda)
 
     def close(self) -> None:
         self.reference.close()

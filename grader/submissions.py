@@ -17,11 +17,21 @@ class BadSubmission(Exception):
     pass
 
 
+def _holds_exercises(path: Path) -> bool:
+    return any(os.path.lexists(path / f"{e.id}.py") for e in catalog.EXERCISES)
+
+
 def submission_root(path: Path) -> Path:
-    """Where the .py files are: the folder itself, or its only subfolder (a zipped folder)."""
-    for _ in range(3):
-        if any(path.glob("*.py")):
+    """Where the exercise files are: the folder itself; its ``exercises/`` folder (a clone or a
+    "Download ZIP" of a student's repository made from the release); or, for a zipped folder, its
+    only subfolder, looked into the same way."""
+    for _ in range(4):
+        if _holds_exercises(path):
             return path
+        if (path / "exercises").is_dir() and _holds_exercises(path / "exercises"):
+            return path / "exercises"
+        if any(path.glob("*.py")):
+            return path  # .py files under other names: the report says which exercises are missing
         subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
         if len(subdirs) != 1:
             return path

@@ -23,6 +23,22 @@ def _right(got, want, call, point):
     expect_close(got, want, call=call, point=f"{point}: this point counts only when the values are right")
 
 
+OWN_LOSS = "compute the loss yourself: using PyTorch's cross_entropy, nll_loss or log_softmax scores zero for this function"
+
+
+def _own_loss(sub):
+    """Every check of cross_entropy fails when it calls PyTorch's own loss (as dropout's do for torch's
+    dropout): the exercise is writing that loss. A call that fails here is left to the check to judge."""
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    try:
+        got = sub.value(logits, torch.tensor([0, 2]), "mean")
+    except Exception:  # noqa: BLE001 - the check's own call reports what went wrong
+        return
+    seen = list(dict.fromkeys(got.get("forbidden") or [])) if isinstance(got, dict) else []
+    expect(not seen, call="cross_entropy(logits float32 (2, 3), target (2,))", point=OWN_LOSS,
+           expected="no call to them", got=f"called {seen[:5]}")
+
+
 def _call(name, logits, target, reduction=None):
     red = "" if reduction is None else f", reduction={reduction!r}"
     return f"{name}(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}{red})"
@@ -116,6 +132,7 @@ def test_gather_gradient(sub, ref, rng):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_values(sub, ref, rng, reduction):
     """each reduction matches the true cross-entropy (float32 and float64)"""
+    _own_loss(sub)
     for dtype in (torch.float32, torch.float64):
         for n, c in [(1, 2), (6, 5), (32, 10)]:
             logits, target = _batch(rng, n, c, dtype)
@@ -128,6 +145,7 @@ def test_values(sub, ref, rng, reduction):
 
 def test_default_reduction_is_mean(sub, ref, rng):
     """reduction defaults to 'mean'"""
+    _own_loss(sub)
     logits, target = _batch(rng)
     expect_close(sub.default_reduction(logits, target), ref.default_reduction(logits, target),
                  call=_call("cross_entropy", logits, target), point="reduction defaults to 'mean'")
@@ -136,6 +154,7 @@ def test_default_reduction_is_mean(sub, ref, rng):
 @pytest.mark.parametrize("bad", ["avg", "MEAN", "", "elementwise_mean"])
 def test_bad_reduction(sub, rng, bad):
     """an unknown reduction raises ValueError naming the value"""
+    _own_loss(sub)
     logits, target = _batch(rng)
     # "Names the value": the value itself in the message, quoted or not.
     expect_raises("ValueError", sub.value, logits, target, bad, match=bad or None,
@@ -143,9 +162,10 @@ def test_bad_reduction(sub, rng, bad):
                   point="anything but 'mean', 'sum' or 'none' raises ValueError naming the value")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(3)
 def test_large_logits_float32(sub, ref, rng):
     """finite and accurate for logits as large as ±1e4 in float32"""
+    _own_loss(sub)
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3], [1e4, 1e4, -1e4], [-1e4, -1e4, -1e4]])
     target = torch.tensor([1, 2, 0, 2])
     logits = torch.cat([logits, (torch.rand(4, 3, generator=rng) * 2e4 - 1e4)])
@@ -161,9 +181,10 @@ def test_large_logits_float32(sub, ref, rng):
                  point="numerically stable: logits of ±1e4 in float32 give finite, accurate losses")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(3)
 def test_tiny_probability(sub, ref):
     """exact when the target has a tiny probability (no clipping)"""
+    _own_loss(sub)
     # The top logit is 7, not 0: with 0, a loss missing its logsumexp term (-o_y) would also give the gap.
     for gap in (50.0, 90.0, 200.0):
         logits, target = torch.tensor([[7.0, 7.0 - gap]]), torch.tensor([1])
@@ -175,6 +196,7 @@ def test_tiny_probability(sub, ref):
 @pytest.mark.weight(2)
 def test_uses_gather(sub, ref, rng):
     """cross_entropy selects the target entries with gather"""
+    _own_loss(sub)
     logits, target = _batch(rng)
     got = sub.value(logits, target, "none")
     _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
@@ -189,6 +211,7 @@ def test_uses_gather(sub, ref, rng):
 @pytest.mark.weight(1)
 def test_loss_goes_through_gather(sub, ref, rng):
     """cross_entropy's loss depends on the logits through gather (the target entries are not picked by indexing)"""
+    _own_loss(sub)
     logits, target = _batch(rng, 6, 5, torch.float64)
     got = sub.gather_graph(logits, target, "cross_entropy")
     _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
@@ -204,6 +227,7 @@ def test_loss_goes_through_gather(sub, ref, rng):
 
 def test_non_contiguous_logits(sub, ref, rng):
     """cross_entropy works on any (N, C) logits, a non-contiguous one too (a transpose, a strided slice)"""
+    _own_loss(sub)
     for layout, how in (("transposed", "logits = x.T for an x of shape (C, N)"),
                         ("strided", "logits = x[:, ::2] for an x of shape (N, 2C)")):
         logits, target = _batch(rng, 6, 5)
@@ -233,6 +257,7 @@ def test_no_builtin_loss(sub, ref, rng, source):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_keeps_dtype(sub, rng, dtype):
     """the loss keeps the dtype of the logits"""
+    _own_loss(sub)
     logits, target = _batch(rng, dtype=dtype)
     for reduction in ("mean", "sum", "none"):
         got = sub.value(logits, target, reduction)["out"]
@@ -245,6 +270,7 @@ def test_keeps_dtype(sub, rng, dtype):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_gradient(sub, ref, rng, reduction):
     """gradients with respect to the logits are the true gradients"""
+    _own_loss(sub)
     logits, target = _batch(rng, 8, 6, torch.float64)
     expect_close(sub.grad(logits, target, reduction), ref.grad(logits, target, reduction),
                  call=_call("cross_entropy", logits, target, reduction) + ".backward()",
@@ -253,6 +279,7 @@ def test_gradient(sub, ref, rng, reduction):
 
 def test_gradient_large_logits(sub, ref):
     """gradients stay finite and exact for large logits"""
+    _own_loss(sub)
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]])
     target = torch.tensor([1, 2])
     expect_close(sub.grad(logits, target, "sum"), ref.grad(logits, target, "sum"),
@@ -262,6 +289,7 @@ def test_gradient_large_logits(sub, ref):
 
 def test_inputs_unchanged(sub, ref, rng):
     """cross_entropy never modifies its arguments"""
+    _own_loss(sub)
     for reduction in ("mean", "none"):
         logits, target = _batch(rng)
         got = sub.value(logits, target, reduction)
@@ -275,6 +303,7 @@ def test_inputs_unchanged(sub, ref, rng):
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_cuda_matches_cpu(sub, ref, rng, reduction):
     """on CUDA, values and gradients match the CPU and stay on the GPU"""
+    _own_loss(sub)
     logits, target = _batch(rng, 16, 7)
     got = sub.on_cuda(logits, target, reduction)
     call = _call("cross_entropy", logits, target, reduction) + " on CUDA"

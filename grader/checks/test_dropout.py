@@ -92,6 +92,18 @@ def _tensor(r: dict[str, Any], shape: tuple, dtype: str, device: str, call: str,
     expect(bool(ok), call=call, point=point, expected=f"tensor {dtype} {tuple(shape)} on {device}", got=got)
 
 
+def _why_scale(ratio: float, p: float, rel: float) -> str:
+    """The likely mistake behind a survivor that is not x / (1 - p)."""
+    for factor, why in ((1.0, "the survivors are not scaled: divide them by (1 - p)"),
+                        (1 / p if p else None, "scaled by 1 / p: p is the probability of dropping, so divide by (1 - p)"),
+                        (1 - p, "multiplied by (1 - p): divide by it instead")):
+        if factor and abs(ratio - factor) <= 1e-3 * factor:
+            return why
+    if rel < 1e-3:
+        return "a scale or mask computed in a lower precision than x's dtype?"
+    return "a wrong scale: survivors are x / (1 - p)"
+
+
 def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, point: str,
                     rtol: float = 1e-5) -> None:
     """Every element of out is exactly 0 or x / (1 - p) (x converted to out's dtype first)."""
@@ -108,7 +120,7 @@ def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, poi
                expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.{d}g} (relative tolerance {rtol:g})",
                got=f"{int(bad.sum())} of {out.numel()} elements neither; at {list(i)}: x = {x[i].item():.{d}g}, "
                    f"result = {got[i].item():.{d}g} (x * {ratio:.{d}g}, off by {rel:.2g} relative: "
-                   f"a scale or mask computed in a lower precision than x's dtype?)")
+                   f"{_why_scale(ratio, p, rel)})")
 
 
 def _frac_dropped(out: torch.Tensor) -> float:
@@ -171,7 +183,7 @@ def _region_hits(source: str | None, names: list[str], other: str) -> list[str]:
 
 # == dropout(x, p, training) =====================================================
 
-@pytest.mark.weight(3)
+@pytest.mark.weight(5)
 def test_dropout_zero_or_scaled(sub, rng):
     """each element of dropout(x, p) is 0 or x / (1 - p), with x's shape and dtype"""
     for shape in [(64, 33), (7,), (2, 3, 4, 5)]:
@@ -203,7 +215,7 @@ def test_dropout_drop_fraction(sub, rng):
                expected=f"{p:.0%} of the elements zeroed (within 1 point)", got=f"{frac:.2%} zeroed{hint}")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(4)
 def test_dropout_expectation_equals_x(sub, rng):
     """dropout is unbiased: the expectation of dropout(x, p) equals x"""
     n, p = 200_000, 0.3
@@ -509,7 +521,7 @@ def test_epoch_invalid_p_raises_at_construction(sub):
                got=f"is_module={r['is_module']}, training={r['training']}")
 
 
-@pytest.mark.weight(3)
+@pytest.mark.weight(5)
 def test_epoch_one_scaled_mask_per_feature(sub, rng):
     """training forward: one keep/drop decision per feature, shared by the batch, kept scaled by 1/(1-p)"""
     for p, shape in [(0.5, (16, 300)), (0.3, (8, 4, 25)), (0.75, (12, 200))]:
@@ -792,7 +804,7 @@ def test_epoch_instances_have_own_masks(sub, rng):
         expect(torch.equal(again, a), call=call,
                point="each EpochDropout keeps its own mask: another instance never changes or resets it",
                expected=f"a's first drop pattern {what}",
-               got=f"{int((again != a).sum())} of {f} features changed (a mask shared by the class?)")
+               got=f"{int((again != a).sum())} of {f} features changed (a mask redrawn on every call, or shared by the class?)")
     mask = log[6]["mask"]
     expect(bool(mask.get("is_tensor")), call=call,
            point="reset_mask() on one instance leaves the other's mask alone",

@@ -64,6 +64,23 @@ def test_sleep_in_a_function(hostile) -> None:
     assert elapsed < 5 + 2 + 20
 
 
+def test_a_timeout_names_the_line_that_was_running(hostile) -> None:
+    """As the learner tests do: "timed out" alone does not tell a student where their loop is."""
+    bad, _, _ = hostile("""
+        def _spin(n):
+            while n > 0:
+                n += 1
+        def gather_target(s, t):
+            print("before the loop")
+            _spin(1)
+        cross_entropy = gather_target
+    """)
+    assert any(r.startswith("timed out after 2 s, running cross_entropy.py:3: while n > 0:") for r in reasons(bad)), \
+        reasons(bad)
+    assert "before the loop" in bad.output and "kata-where" not in bad.output, bad.output
+    assert not any("output truncated" in n for n in bad.notes), bad.notes
+
+
 def test_an_answer_dripping_in_byte_by_byte_times_out(hostile) -> None:
     """A socket timeout restarts with every byte: the call's limit must hold for the whole answer."""
     bad, elapsed, _ = hostile("""
@@ -323,7 +340,7 @@ def test_ptys_of_the_machine_are_out_of_reach(hostile) -> None:
     """A pty of the machine (another worker's, the instructor's terminal) cannot be opened."""
     leader, follower = os.openpty()
     name = os.ttyname(follower)
-    os.chmod(name, 0o666)  # as open as a pty another worker (uid 65534 too) made for itself
+    os.chmod(name, 0o666)  # as open as a pty another worker could make for itself
     try:
         bad, _, _ = hostile(f"""
             import os
@@ -558,6 +575,34 @@ def test_other_copies_of_the_references_elsewhere_are_out_of_reach(hostile) -> N
     assert "LEAK" not in bad.output, bad.output
     assert bad.output.count("blocked") == len(decoys), bad.output
     assert "system files readable: True" in bad.output, bad.output
+
+
+def test_each_worker_runs_as_a_uid_of_its_own(quick, make_submission) -> None:
+    """Workers graded side by side share no per-user limit (RLIMIT_NPROC counts a user's threads)
+    and no files: each has a uid no account on the machine has."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: without it the worker runs as the grader's own user")
+    import pwd
+
+    from grader.sandbox import UID_BASE
+
+    probe = """
+        import os
+        print("ids", os.getuid(), os.getgid(), os.getgroups(), os.environ.get("HOME") == os.getcwd())
+    """
+    probe = textwrap.dedent(probe)
+    sub = make_submission({"cross_entropy": probe + "def gather_target(s, t):\n    return s[:, 0]\n",
+                           "sequential": probe + "MySequential = None\n"})
+    result = quick.grade(sub, ["cross_entropy", "sequential"])
+    assert all("ids " in ex.output for ex in result.exercises), [ex.output for ex in result.exercises]
+    ids = [ex.output.split("ids ", 1)[1].split()[:3] for ex in result.exercises]
+    uids = [int(u) for u, _, _ in ids]
+    assert len(set(uids)) == 2, ids
+    for uid, (u, g, groups) in zip(uids, ids):
+        assert uid >= UID_BASE and int(g) == uid and groups == "[]", ids
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)
+    assert all("True" in ex.output for ex in result.exercises)  # HOME is its scratch folder
 
 
 def test_the_graders_environment_stays_out_of_reach(make_submission, monkeypatch) -> None:

@@ -23,3 +23,25 @@ def test_check_points_add_up(seed: int) -> None:
     for c in checks:
         c.passed = True
     assert ex.score == pytest.approx(ex.max_points, abs=1e-9)
+
+
+def test_report_groups_checks_failing_for_one_reason_and_shows_what_each_cost() -> None:
+    from grader import report
+    from grader.results import SubmissionResult
+
+    same = "dropout(torch.ones(8, 8), 0.5): draw the mask yourself\n  got: calls to ['F.dropout']"
+    checks = [CheckResult(exercise="dropout", name=f"c{i}", title=f"point {i}", weight=1.0, passed=False,
+                          reason=same) for i in range(8)]
+    checks += [CheckResult(exercise="dropout", name="other", title="keeps the dtype", weight=2.0, passed=False,
+                           reason="dropout(x): keeps the dtype\n  got: float64"),
+               CheckResult(exercise="dropout", name="ok", title="fine", weight=2.0, passed=True)]
+    ex = ExerciseResult("dropout", 12.0, checks)
+    text = report.summary(SubmissionResult("sub", [ex], cuda_checks=False))
+    assert text.count("draw the mask yourself") == 1, text  # said once for the 8 checks
+    assert "  - 8 checks (-8.00), for one reason:" in text and "and 2 more" in text, text
+    assert "      point 0 (-1.00)" in text and "point 7" not in text
+    assert "  - keeps the dtype (-2.00): dropout(x): keeps the dtype" in text and "got: float64" in text
+    assert "CUDA checks: left out" in text
+    ex.checks = [CheckResult(exercise="dropout", name=f"c{i}", title=f"point {i}", weight=1.0, passed=False,
+                             reason="timed out after 10 s") for i in range(3)]
+    assert "  - all 3 checks (-12.00):\n      timed out after 10 s" in report.summary(SubmissionResult("sub", [ex]))

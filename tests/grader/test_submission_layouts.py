@@ -1,0 +1,58 @@
+"""Where a submission's files are found: the layouts students and LMSs actually produce."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.submissions import submission_root
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _student_repo(at: Path) -> Path:
+    """A student's repository made from the release: conftest.py and README at the top, their
+    work in exercises/ (one exercise solved, the rest stubs)."""
+    (at / "exercises").mkdir(parents=True)
+    (at / "conftest.py").write_text("# the release's root conftest\n")
+    (at / "README.md").write_text("# torch-kata\n")
+    for stub in (ROOT / "exercises").glob("*.py"):
+        shutil.copy(stub, at / "exercises" / stub.name)
+    shutil.copy(ROOT / "solutions" / "sequential.py", at / "exercises" / "sequential.py")
+    return at
+
+
+@pytest.mark.parametrize("layout", ["flat", "zipped folder", "student repository", "repository download"])
+def test_submission_root_finds_the_exercise_files(tmp_path: Path, layout: str) -> None:
+    if layout == "flat":
+        (tmp_path / "sequential.py").write_text("")
+        assert submission_root(tmp_path) == tmp_path
+    elif layout == "zipped folder":
+        (tmp_path / "hw" / "hw").mkdir(parents=True)
+        (tmp_path / "hw" / "hw" / "dropout.py").write_text("")
+        assert submission_root(tmp_path) == tmp_path / "hw" / "hw"
+    elif layout == "student repository":
+        assert submission_root(_student_repo(tmp_path / "kata-alice")) == tmp_path / "kata-alice" / "exercises"
+    else:  # GitHub's "Download ZIP": one top folder named <repo>-main
+        _student_repo(tmp_path / "kata-alice-main")
+        assert submission_root(tmp_path) == tmp_path / "kata-alice-main" / "exercises"
+
+
+def test_a_student_repository_is_graded_from_its_exercises_folder(tmp_path: Path) -> None:
+    """A clone of a student's repository (GitHub Classroom), or its download as a zip, is graded
+    on what is in exercises/, not scored 0 as 'wrong folder'."""
+    repo = _student_repo(tmp_path / "kata-alice")
+    archive = tmp_path / "kata-alice-main.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in repo.rglob("*"):
+            if f.is_file():
+                zf.write(f, Path("kata-alice-main") / f.relative_to(repo))
+    for submission in (repo, archive):
+        r = subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "-e", "sequential"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Total: 12.00 / 12" in r.stdout and "wrong folder" not in r.stdout, r.stdout
