@@ -4,20 +4,30 @@ Each job is a long-lived grader process with its own zygote and reference
 worker, so torch is imported twice per job, not per submission. A job that
 dies takes only its current submission with it: that one is reported, the
 job is replaced and the batch goes on.
+
+Results merge: grading some exercises (``-e``) into a results folder replaces
+those exercises' results and keeps the others'. Each student's meta.json holds
+the full result and, per exercise, the submission and grader fingerprints it
+was graded with; a submission is skipped when every requested exercise is up
+to date.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
 import queue
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader import catalog
+from grader.results import CheckResult, ExerciseResult, SubmissionResult
 from grader.submissions import (BadSubmission, extract_zip, fingerprint, grader_fingerprint, missing_files_note,
                                 submission_root)
 
@@ -35,15 +45,34 @@ class Options:
     hide: list[str] = field(default_factory=list)
 
     def key(self) -> str:
-        return json.dumps([self.exercises, self.seed, self.call_timeout, self.budget, self.memory_gib])
+        """The settings that decide a grade. Not the exercise set: which exercises are up to
+        date is recorded per exercise (meta.json's "graded")."""
+        return json.dumps([self.seed, self.call_timeout, self.budget, self.memory_gib])
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the jobs are stopped and the gradebook holds what was graded."""
+
+    def __init__(self, signum: int, done: int, total: int) -> None:
+        super().__init__(f"interrupted; {done} of {total} graded")
+        self.signum, self.done, self.total = signum, done, total
 
 
 def _job(tasks: Any, results: Any, options: Options) -> None:
     """A grading process: starts its zygote first so both torch imports overlap."""
+    from grader.sandbox import die_with_parent
+
+    # Ctrl-C reaches the whole process group: the main process alone stops the run (and this
+    # job with it), without a traceback from every job. The zygote and its workers inherit this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A main process killed any other way must not leave this job, its zygote and workers behind.
+    die_with_parent()
+    parent = mp.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)  # the parent ended before die_with_parent took effect
     from grader.pool import start_zygote
 
     zygote = start_zygote(options.start)
-    from grader import report
     from grader.session import GradingSession
 
     with GradingSession(method=options.start, call_timeout=options.call_timeout, budget=options.budget,
@@ -58,12 +87,7 @@ def _job(tasks: Any, results: Any, options: Options) -> None:
             results.put(("start", os.getpid(), sid, None))
             try:
                 r = session.grade(Path(path), options.exercises, seed=options.seed)
-                payload = {"gradescope": report.gradescope(r), "summary": report.summary(r),
-                           "exercises": {e.exercise: e.score for e in r.exercises},
-                           "score": r.score, "bonus": r.bonus_score, "seconds": r.seconds,
-                           "failed": [[e.exercise, c.title, c.reason.splitlines()[0] if c.reason else ""]
-                                      for e in r.exercises for c in e.checks if not c.passed]}
-                results.put(("done", os.getpid(), sid, payload))
+                results.put(("done", os.getpid(), sid, r))
             except Exception as err:  # noqa: BLE001 - the batch goes on
                 results.put(("error", os.getpid(), sid, f"{type(err).__name__}: {err}"))
 
@@ -85,12 +109,27 @@ def candidates(submissions: Path, skip: Path | None = None) -> list[Path]:
     return entries
 
 
-def discover(submissions: Path, work: Path, skip: Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
-    """Student id -> submission directory; and student id -> why it could not be read."""
+def _shown(entry: Path) -> str:
+    return f"{entry.name}/" if entry.is_dir() else entry.name
+
+
+def discover(submissions: Path, work: Path,
+             skip: Path | None = None) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
+    """Student id -> submission directory; student id -> why it could not be read; and student
+    id -> the entry as given (a zip's name, not the folder it was unpacked into)."""
+    by_sid: dict[str, list[Path]] = {}
+    for entry in candidates(submissions, skip):
+        by_sid.setdefault(entry.name if entry.is_dir() else entry.stem, []).append(entry)
     found: dict[str, Path] = {}
     bad: dict[str, str] = {}
-    for entry in candidates(submissions, skip):
-        sid = entry.name if entry.is_dir() else entry.stem
+    given: dict[str, str] = {}
+    for sid, entries in by_sid.items():
+        given[sid] = str(entries[0])
+        if len(entries) > 1:
+            # Picking one would grade a version the student may not have meant: the instructor decides.
+            bad[sid] = f"two submissions for {sid}: {' and '.join(_shown(e) for e in entries)}: keep one"
+            continue
+        entry = entries[0]
         try:
             if entry.is_dir():
                 found[sid] = submission_root(entry)
@@ -102,138 +141,232 @@ def discover(submissions: Path, work: Path, skip: Path | None = None) -> tuple[d
             bad[sid] = str(err)
         except OSError as err:  # an unreadable folder: that student's problem, not the batch's
             bad[sid] = f"{entry.name}: cannot be read ({type(err).__name__}: {err})"
-    return found, bad
+    return found, bad, given
 
 
-def _classify(failed: list[list[str]]) -> set[str]:
-    kinds = set()
-    for _ex, _title, reason in failed:
-        if "timed out" in reason:
-            kinds.add("timeouts")
-        if "worker died" in reason or "worker exited" in reason:
-            kinds.add("crashes")
-    return kinds
+def _read_meta(d: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _up_to_date(d: Path, submission: str, grader: str, exercises: list[str]) -> bool:
+    meta = _read_meta(d)
+    graded = meta.get("graded") or {}
+    return (not meta.get("error") and (d / "results.json").is_file()
+            and all(graded.get(e) == [submission, grader] for e in exercises))
+
+
+def _result_from_json(data: dict[str, Any] | None) -> SubmissionResult | None:
+    """meta.json's "result" back into a SubmissionResult; exercises no longer in the catalog are dropped."""
+    if not data:
+        return None
+    try:
+        exercises = [ExerciseResult(**{**e, "checks": [CheckResult(**c) for c in e["checks"]]})
+                     for e in data["exercises"] if e["exercise"] in catalog.BY_ID]
+        return SubmissionResult(data["submission"], exercises, data.get("seconds", 0.0),
+                                data.get("protections", []), data.get("warnings", []))
+    except (KeyError, TypeError):
+        return None  # written by another version: nothing to keep
+
+
+def _merge(old: SubmissionResult | None, new: SubmissionResult) -> SubmissionResult:
+    """The new exercises' results replace the old ones; the others are kept, in the catalog's order."""
+    by_id = {e.exercise: e for e in old.exercises} if old else {}
+    by_id.update({e.exercise: e for e in new.exercises})
+    return SubmissionResult(new.submission, [by_id[e.id] for e in catalog.EXERCISES if e.id in by_id],
+                            new.seconds, new.protections, new.warnings)
 
 
 def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: bool = False,
               progress: bool = True, per_submission_limit: float | None = None) -> dict[str, Any]:
+    """Grade, write the gradebook and return its statistics; raises Interrupted on Ctrl-C or SIGTERM."""
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".extracted"
-    found, bad = discover(submissions, work, skip=out)
+    found, bad, given = discover(submissions, work, skip=out)
+    students = sorted(set(found) | set(bad))
     notes = {sid: note for sid, path in found.items() if (note := missing_files_note(path, sid))}
     options.hide = [str(submissions.resolve()), str(out.resolve()), *options.hide]
     gkey = grader_fingerprint(ROOT, options.key())
-    todo: list[tuple[str, Path]] = []
-    skipped = 0
-    for sid, path in found.items():
-        meta = out / sid / "meta.json"
-        if not force and meta.is_file() and (out / sid / "results.json").is_file():
-            try:
-                old = json.loads(meta.read_text())
-                if old.get("submission") == fingerprint(path) and old.get("grader") == gkey:
-                    skipped += 1
-                    continue
-            except ValueError:
-                pass
-        todo.append((sid, path))
+    prints = {sid: fingerprint(path) for sid, path in found.items()}
+    todo = [(sid, path) for sid, path in found.items()
+            if force or not _up_to_date(out / sid, prints[sid], gkey, options.exercises)]
+    skipped = len(found) - len(todo)
     for sid, why in bad.items():
-        _write_student(out, sid, None, error=why)
+        _write_unreadable(out, sid, why)
+
+    from grader import gradebook
 
     limit = per_submission_limit or (len(options.exercises) * (options.budget + 15) + 120)
+    # The progress bar's counters are this run's; the gradebook counts over all students.
     counts = {"timeouts": 0, "crashes": 0, "errors": len(bad), "skipped": skipped}
+    graded = 0
     bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(found) + len(bad), initial=skipped + len(bad), unit="sub",
-                   desc="grading", dynamic_ncols=True)
-        bar.set_postfix(counts)
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
-    for item in todo:
-        tasks.put((item[0], str(item[1])))
-    njobs = max(1, min(jobs, len(todo)))
     procs: dict[int, Any] = {}
-    current: dict[int, tuple[str, float]] = {}
+    stopped_by: list[int] = []
 
-    def spawn() -> None:
-        p = ctx.Process(target=_job, args=(tasks, results, options), daemon=True)
-        p.start()
-        procs[p.pid] = p
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        stopped_by.append(signum)
+        raise KeyboardInterrupt
 
-    for _ in range(njobs if todo else 0):
-        spawn()
-    remaining = len(todo)
-    while remaining > 0:
-        try:
-            kind, pid, sid, payload = results.get(timeout=1.0)
-        except queue.Empty:
-            kind = None
-        if kind == "start":
-            current[pid] = (sid, time.monotonic())
-        elif kind in ("done", "error"):
-            current.pop(pid, None)
-            remaining -= 1
-            if kind == "done":
-                _write_student(out, sid, payload, submission=fingerprint(found[sid]), grader=gkey,
-                               note=notes.get(sid))
-                for k in _classify(payload["failed"]):
-                    counts[k] += 1
-            else:
-                counts["errors"] += 1
-                _write_student(out, sid, None, error=f"the grader failed on this submission: {payload}")
-            if bar:
-                bar.update(1)
-                bar.set_postfix(counts)
-        # A job that died, or hangs past any sane bound, loses only its current submission.
-        for pid, p in list(procs.items()):
-            started = current.get(pid)
-            overdue = started is not None and time.monotonic() - started[1] > limit
-            if overdue:
+    in_main = threading.current_thread() is threading.main_thread()
+    old_sigint = signal.getsignal(signal.SIGINT)
+    old_sigterm = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    try:
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(found) + len(bad), initial=skipped + len(bad), unit="sub",
+                       desc="grading", dynamic_ncols=True)
+            bar.set_postfix(counts)
+        for sid, path in todo:
+            tasks.put((sid, str(path)))
+        njobs = max(1, min(jobs, len(todo)))
+        current: dict[int, tuple[str, float]] = {}
+
+        def spawn() -> None:
+            p = ctx.Process(target=_job, args=(tasks, results, options), daemon=True)
+            p.start()
+            procs[p.pid] = p
+
+        def failed(sid: str, why: str) -> None:
+            counts["errors"] += 1
+            _write_student(out, sid, None, options.exercises, given[sid],
+                           error=f"the grader failed on this submission: {why}")
+
+        for _ in range(njobs if todo else 0):
+            spawn()
+        remaining = len(todo)
+        while remaining > 0:
+            try:
+                kind, pid, sid, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                kind = None
+            if kind == "start":
+                current[pid] = (sid, time.monotonic())
+            elif kind in ("done", "error"):
+                current.pop(pid, None)
+                remaining -= 1
+                graded += 1
+                if kind == "done":
+                    meta = _write_student(out, sid, payload, options.exercises, given[sid],
+                                          submission=prints[sid], grader=gkey, note=notes.get(sid))
+                    for k in gradebook.classify(meta["failed"]):
+                        counts[k] += 1
+                else:
+                    failed(sid, payload)
+                if bar:
+                    bar.update(1)
+                    bar.set_postfix(counts)
+            # A job that died, or hangs past any sane bound, loses only its current submission.
+            for pid, p in list(procs.items()):
+                started = current.get(pid)
+                overdue = started is not None and time.monotonic() - started[1] > limit
+                if overdue:
+                    p.kill()
+                if not p.is_alive():
+                    p.join()
+                    del procs[pid]
+                    if started is not None:
+                        current.pop(pid, None)
+                        remaining -= 1
+                        graded += 1
+                        failed(started[0], "took too long" if overdue else f"grader process died (exit {p.exitcode})")
+                        if bar:
+                            bar.update(1)
+                            bar.set_postfix(counts)
+                    if remaining > len(procs) - len(current) and remaining > 0:
+                        spawn()
+        for _ in procs:
+            tasks.put(None)
+        for p in procs.values():
+            p.join(timeout=30)
+            if p.is_alive():
                 p.kill()
-            if not p.is_alive():
-                p.join()
-                del procs[pid]
-                if started is not None:
-                    current.pop(pid, None)
-                    remaining -= 1
-                    counts["errors"] += 1
-                    why = "took too long" if overdue else f"grader process died (exit {p.exitcode})"
-                    _write_student(out, started[0], None, error=f"the grader failed on this submission: {why}")
-                    if bar:
-                        bar.update(1)
-                        bar.set_postfix(counts)
-                if remaining > len(procs) - len(current) and remaining > 0:
-                    spawn()
-    for _ in procs:
-        tasks.put(None)
-    for p in procs.values():
-        p.join(timeout=30)
-        if p.is_alive():
-            p.kill()
+    except KeyboardInterrupt:
+        # A second Ctrl-C must not cut the cleanup short (and print a traceback).
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for p in procs.values():
+            p.kill()  # its zygote and workers follow (die_with_parent)
+        for p in procs.values():
+            p.join()
+        # Tasks nobody will read must not keep the queue's feeder thread, and so the exit, waiting.
+        tasks.cancel_join_thread()
+        results.cancel_join_thread()
+        if bar:
+            bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+        gradebook.write(out, students, options.exercises, {"graded": graded, "skipped": skipped})
+        raise Interrupted(stopped_by[0] if stopped_by else signal.SIGINT, skipped + graded, len(found)) from None
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, old_sigint)
+            signal.signal(signal.SIGTERM, old_sigterm)
     if bar:
         bar.close()
     shutil.rmtree(work, ignore_errors=True)
-    from grader import gradebook
-    return gradebook.write(out, sorted(set(found) | set(bad)), options.exercises, counts)
+    return gradebook.write(out, students, options.exercises, {"graded": graded, "skipped": skipped})
 
 
-def _write_student(out: Path, sid: str, payload: dict | None, error: str | None = None,
-                   submission: str = "", grader: str = "", note: str | None = None) -> None:
-    """``note``: a hint for the instructor (no exercise files: wrong folder?), kept in meta.json for grades.csv."""
+def _write_unreadable(out: Path, sid: str, error: str) -> None:
+    """A submission that cannot be read (or is there twice): its earlier results are void."""
     d = out / sid
     d.mkdir(parents=True, exist_ok=True)
-    if payload is None:
-        results = {"score": 0.0, "execution_time": 0.0, "output": error or "not graded", "tests": []}
-        meta = {"student": sid, "score": 0.0, "bonus": 0.0, "exercises": {}, "failed": [], "error": error}
-    else:
-        results = payload["gradescope"]
-        summary = payload["summary"]
-        if note:
-            results = {**results, "output": f"{note}\n\n{results['output']}"}
-            summary += f"\nnote: {note}"
-        meta = {"student": sid, "score": payload["score"], "bonus": payload["bonus"],
-                "exercises": payload["exercises"], "failed": payload["failed"], "error": None, "note": note,
-                "seconds": payload["seconds"], "submission": submission, "grader": grader}
-        (d / "summary.txt").write_text(summary + "\n")
+    results = {"score": 0.0, "execution_time": 0.0, "output": error, "tests": []}
+    meta = {"student": sid, "score": 0.0, "bonus": 0.0, "exercises": {}, "failed": [], "error": error,
+            "graded": {}, "result": None}
+    (d / "summary.txt").write_text(f"Not graded: {error}\n")
     (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _write_student(out: Path, sid: str, new: SubmissionResult | None, exercises: list[str], shown: str,
+                   error: str | None = None, submission: str = "", grader: str = "",
+                   note: str | None = None) -> dict[str, Any]:
+    """Merge ``new`` (None: the grader failed on ``exercises``) into the student's results and write them.
+
+    ``note``: a hint for the instructor (no exercise files: wrong folder?), kept in meta.json for grades.csv.
+    """
+    from grader import report
+
+    d = out / sid
+    d.mkdir(parents=True, exist_ok=True)
+    old_meta = _read_meta(d)
+    old = _result_from_json(old_meta.get("result"))
+    graded = dict(old_meta.get("graded") or {}) if old else {}
+    if new is None:
+        new = SubmissionResult(shown, [ExerciseResult(e, float(catalog.get(e).points), notes=[error or "not graded"])
+                                       for e in exercises])
+        for e in exercises:
+            graded.pop(e, None)  # to be regraded by the next run
+    else:
+        graded.update({e: [submission, grader] for e in exercises})
+    merged = _merge(old, new)
+    merged.submission = shown  # a zip's name, not the folder it was unpacked into (gone after the run)
+    kept = [e.exercise for e in merged.exercises if e.exercise not in exercises]
+    stale = [e for e in kept if graded.get(e) != [submission, grader]]
+    if stale and new is not None and error is None:
+        stale_note = (f"{', '.join(stale)}: kept from an earlier run (the submission or the grader settings "
+                      f"have changed since): rerun without -e to regrade")
+        note = f"{note}; {stale_note}" if note else stale_note
+    results = report.gradescope(merged)
+    summary = report.summary(merged)
+    for line in (note, error):
+        if line:
+            results = {**results, "output": f"{line}\n\n{results['output']}"}
+            summary += f"\nnote: {line}" if line is note else f"\nnot graded: {line}"
+    meta = {"student": sid, "score": merged.score, "bonus": merged.bonus_score,
+            "exercises": {e.exercise: e.score for e in merged.exercises},
+            "failed": [[e.exercise, c.title, c.reason.splitlines()[0] if c.reason else ""]
+                       for e in merged.exercises for c in e.checks if not c.passed],
+            "error": error, "note": note, "seconds": merged.seconds, "graded": graded,
+            "result": dataclasses.asdict(merged)}
+    (d / "summary.txt").write_text(summary + "\n")
+    (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

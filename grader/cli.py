@@ -55,20 +55,24 @@ def _submission(path: str, scratch: Path) -> Path:
         raise UsageError(str(err)) from None
 
 
-def _output_file(path: str | None, option: str) -> None:
-    """Reports are written after grading: a path that cannot take one must fail now, not after it."""
+def _output_file(path: str | None, option: str | None) -> None:
+    """Reports are written after grading: a path that cannot take one must fail now, not after it.
+
+    ``option``: the option that named the path, None for a positional argument.
+    """
     if path is None:
         return
     p = Path(path)
+    named = f"{option} {path}" if option else path
     if p.is_dir() or path.endswith(("/", os.sep)):
-        raise UsageError(f"{option} {path} is a directory, not a file")
+        raise UsageError(f"{named} is a directory, not a file")
     parent = p.parent
     if not parent.exists():
-        raise UsageError(f"{option} {path}: no such directory {parent}")
+        raise UsageError(f"{named}: no such directory {parent}")
     if not parent.is_dir():
-        raise UsageError(f"{option} {path}: {parent} is not a directory")
+        raise UsageError(f"{named}: {parent} is not a directory")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{option} {path}: not writable")
+        raise UsageError(f"{named}: not writable")
 
 
 def _outputs(json_path: str | None, junit_path: str | None) -> None:
@@ -171,19 +175,25 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     _need_grader()
     submissions = _submissions_dir(args.submissions)
     out = _results_dir(args.out, submissions)
-    from grader.batch import Options, candidates, grade_all
+    from grader.batch import Interrupted, Options, candidates, grade_all
 
     if not candidates(submissions, skip=out):
         raise UsageError(f"no submissions found in {args.submissions} (expected one folder or .zip per student)")
     start = time.monotonic()
-    stats = grade_all(submissions, out, args.jobs or os.cpu_count() or 1,
-                      Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
-                              memory_gib=args.memory, start=args.start),
-                      force=args.force, progress=not args.no_progress)
+    try:
+        stats = grade_all(submissions, out, args.jobs or os.cpu_count() or 1,
+                          Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
+                                  memory_gib=args.memory, start=args.start),
+                          force=args.force, progress=not args.no_progress)
+    except Interrupted as stop:
+        print(f"grade-all: interrupted; {stop.done} of {stop.total} graded; rerun the same command to resume "
+              f"(grades.csv and summary.md hold what was graded so far)", file=sys.stderr)
+        return 128 + stop.signum
     took = time.monotonic() - start
+    # The counts are over every student in the gradebook; "graded now" and "skipped" are this run's.
     print(f"{stats['students']} submissions in {took:.1f} s, mean {stats['mean']:.1f}/100; "
-          f"timeouts {stats['timeouts']}, crashes {stats['crashes']}, grader errors {stats['errors']}, "
-          f"skipped (up to date) {stats['skipped']}")
+          f"timeouts {stats['timeouts']}, crashes {stats['crashes']}, not graded {stats['errors']}; "
+          f"graded now {stats['graded']}, skipped (up to date) {stats['skipped']}")
     print(f"gradebook: {Path(args.out) / 'grades.csv'}, summary: {Path(args.out) / 'summary.md'}")
     return 0
 
@@ -193,7 +203,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     from grader.release import release
 
     out = Path(args.out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out}: exists and is not an empty directory")
     files = release(out, git=args.git)
     print(f"student release written to {out} ({len(files)} files{', git repository initialised' if args.git else ''})")
@@ -204,6 +216,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     _need_grader()
     from grader.release import gradescope_bundle
 
+    _output_file(args.out_zip, None)
     names = gradescope_bundle(Path(args.out_zip))
     print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files): "
           "upload it on the assignment's 'Configure Autograder' page")

@@ -34,13 +34,36 @@ def _histogram_svg(scores: list[float], path: Path) -> None:
         + "".join(bars) + "</svg>\n")
 
 
-def write(out: Path, students: list[str], exercises: list[str], counts: dict[str, int]) -> dict[str, Any]:
+def classify(failed: list[list[str]]) -> set[str]:
+    kinds = set()
+    for _ex, _title, reason in failed:
+        if "timed out" in reason:
+            kinds.add("timeouts")
+        if "worker died" in reason or "worker exited" in reason:
+            kinds.add("crashes")
+    return kinds
+
+
+def write(out: Path, students: list[str], exercises: list[str], run: dict[str, int]) -> dict[str, Any]:
+    """grades.csv, summary.md and histogram.svg over all ``students``' results in ``out``.
+
+    ``exercises``: the ones graded this run; the columns also hold those kept from earlier runs.
+    ``run``: this run's "graded" and "skipped" counts. The other counts are over all students:
+    a rerun that skips everyone reports the same timeouts as the run that graded them.
+    """
     metas = []
     for sid in students:
         try:
             metas.append(json.loads((out / sid / "meta.json").read_text()))
         except (OSError, ValueError):
             metas.append({"student": sid, "score": 0.0, "exercises": {}, "failed": [], "error": "no result"})
+    present = set(exercises) | {e for m in metas for e in m["exercises"]}
+    exercises = [e.id for e in catalog.EXERCISES if e.id in present]
+    counts = {"timeouts": 0, "crashes": 0, "errors": sum(1 for m in metas if m.get("error"))}
+    for m in metas:
+        for kind in classify(m.get("failed", [])):
+            counts[kind] += 1
+    counts.update(graded=run.get("graded", 0), skipped=run.get("skipped", 0))
     core = [e for e in exercises if not catalog.get(e).bonus]
     bonus = [e for e in exercises if catalog.get(e).bonus]
     with open(out / "grades.csv", "w", newline="") as f:
@@ -55,8 +78,9 @@ def write(out: Path, students: list[str], exercises: list[str], counts: dict[str
     _histogram_svg(scores, out / "histogram.svg")
     lines = [f"# Class summary: {len(metas)} submissions", "",
              f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / 100. "
-             f"Timeouts: {counts.get('timeouts', 0)}, crashes: {counts.get('crashes', 0)}, "
-             f"grader errors: {counts.get('errors', 0)}, unchanged and skipped: {counts.get('skipped', 0)}.", "",
+             f"Submissions with a timeout: {counts['timeouts']}, with a crash: {counts['crashes']}, "
+             f"not graded: {counts['errors']}.", "",
+             f"This run: {counts['graded']} graded, {counts['skipped']} unchanged and skipped.", "",
              "![score histogram](histogram.svg)", "",
              "| exercise | points | mean | pass rate (full marks) |", "|---|---|---|---|"]
     for e in exercises:

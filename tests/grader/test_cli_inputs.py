@@ -217,3 +217,20 @@ def test_extra_arguments_get_the_subcommands_usage(capsys, no_grading) -> None:
     err = capsys.readouterr().err
     assert err.startswith("usage: python -m grader grade ")
     assert err.strip().splitlines()[-1] == "python -m grader grade: error: unrecognized arguments: extra"
+
+
+# --- release and gradescope: where they write --------------------------------------------------
+
+def test_gradescope_bundle_path_is_checked(tmp_path: Path, capsys) -> None:
+    """These once ended in a FileNotFoundError / IsADirectoryError traceback, exit 1."""
+    assert usage_error(["gradescope", str(tmp_path / "missing" / "x.zip")], capsys) == \
+        f"error: {tmp_path / 'missing' / 'x.zip'}: no such directory {tmp_path / 'missing'}"
+    assert usage_error(["gradescope", str(tmp_path)], capsys) == f"error: {tmp_path} is a directory, not a file"
+    assert not any(tmp_path.iterdir())
+
+
+def test_release_into_a_file_says_it_is_a_file(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "file.txt"
+    f.write_text("keep me")
+    assert usage_error(["release", str(f)], capsys) == f"error: {f} is a file, not a directory"
+    assert f.read_text() == "keep me"

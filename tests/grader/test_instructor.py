@@ -178,14 +178,22 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
         zf.writestr("x/cross_entropy.py", "print('never unpacked')")
     (subs / "frank").mkdir()
     os.symlink("/", subs / "frank" / "cross_entropy.py")  # breaks the grader's copying, not the batch
+    (subs / "hank").mkdir()  # a folder and a zip for one student: neither is graded, both are named
+    shutil.copy(ROOT / "solutions" / "cross_entropy.py", subs / "hank")
+    with zipfile.ZipFile(subs / "hank.zip", "w") as zf:
+        zf.write(ROOT / "solutions" / "cross_entropy.py", "cross_entropy.py")
     out = tmp_path / "out"
     args = [PY, "-m", "grader", "grade-all", str(subs), "--out", str(out), "--jobs", "2",
             "-e", "cross_entropy", "-e", "sequential", "--timeout", "2", "--budget", "4"]
     r = run(*args)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "7 submissions" in r.stdout and "timeouts 1" in r.stdout
+    assert "8 submissions" in r.stdout and "timeouts 1" in r.stdout
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
-    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina"}
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"}
+    assert rows["hank"]["error"] == "two submissions for hank: hank/ and hank.zip: keep one"
+    assert rows["hank"]["total"] == "0"
+    # The zip's name, not the folder it was unpacked into (deleted at the end of the run).
+    assert (out / "dave" / "summary.txt").read_text().splitlines()[0] == f"Grading {subs / 'dave.zip'}"
     assert "gina.zip: cannot be unpacked" in rows["gina"]["error"]
     assert rows["alice"]["total"] == "27" and rows["bob"]["total"] == "0"
     assert rows["dave"]["cross_entropy"] == "15" and rows["dave"]["sequential"] == "0"
@@ -202,7 +210,11 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     # Resumable: nothing changed, nothing regraded; a changed submission is regraded.
     (subs / "bob" / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
     r = run(*args)
-    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, erin (not a zip) and gina
+    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, erin (not a zip), gina and hank
+    # The counts are over the whole gradebook, not only what this run graded: carol still timed out.
+    assert "timeouts 1" in r.stdout and "graded now 1" in r.stdout, r.stdout
+    summary = (out / "summary.md").read_text()
+    assert "Submissions with a timeout: 1," in summary and "This run: 1 graded, 4 unchanged and skipped" in summary
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
     r = run(*args, "--force")
@@ -246,6 +258,101 @@ def test_grade_all_replaces_a_job_that_dies(tmp_path: Path) -> None:
     rows = {row["student"]: row for row in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
     assert rows["a"]["total"] == "15" and rows["b"]["total"] == "15"
     assert "took too long" in rows["slow"]["error"] and stats["errors"] == 1
+
+
+def _rows(out: Path) -> dict[str, dict[str, str]]:
+    return {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+
+
+def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path) -> None:
+    """`-e sequential` over full results once replaced every student's results with sequential's alone."""
+    subs = tmp_path / "subs"
+    for name, sequential in (("alice", ROOT / "solutions"), ("bob", ROOT / "exercises")):
+        (subs / name).mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / "cross_entropy.py", subs / name)
+        shutil.copy(sequential / "sequential.py", subs / name)
+    out = tmp_path / "out"
+    grade_all = [PY, "-m", "grader", "grade-all", str(subs), "--out", str(out), "--jobs", "2", "--no-progress"]
+    r = run(*grade_all, "-e", "cross_entropy", "-e", "sequential")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _rows(out)["alice"]["total"] == "27" and _rows(out)["bob"]["total"] == "15"
+
+    shutil.copy(ROOT / "solutions" / "sequential.py", subs / "bob")  # bob fixes sequential
+    r = run(*grade_all, "-e", "sequential")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "skipped (up to date) 1" in r.stdout, r.stdout  # alice: her sequential is up to date
+    rows = _rows(out)
+    assert rows["alice"]["total"] == "27" and rows["bob"]["total"] == "27", rows
+    assert rows["bob"]["cross_entropy"] == "15" and rows["bob"]["sequential"] == "12"
+    # bob's cross_entropy result was kept from his earlier submission: the instructor is told.
+    assert "cross_entropy: kept from an earlier run" in rows["bob"]["error"]
+    assert rows["alice"]["error"] == ""
+    data = json.loads((out / "bob" / "results.json").read_text())
+    assert data["score"] == 27 and {t["tags"][0] for t in data["tests"]} == {"cross_entropy", "sequential"}
+    assert all(t["status"] == "passed" for t in data["tests"])
+    assert "Mean total: 27.0 / 100" in (out / "summary.md").read_text()
+
+    # Regrading sequential keeps cross_entropy; the full set then regrades only what is out of date.
+    r = run(*grade_all, "-e", "sequential", "--force")
+    assert r.returncode == 0 and _rows(out)["alice"]["total"] == "27", r.stderr[-3000:]
+    r = run(*grade_all, "-e", "cross_entropy", "-e", "sequential")
+    assert "graded now 1, skipped (up to date) 1" in r.stdout, r.stdout  # bob's cross_entropy was stale
+    rows = _rows(out)
+    assert rows["bob"]["total"] == "27" and rows["bob"]["error"] == ""
+
+
+def _processes_with(mark: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str) -> None:
+    """SIGTERM once left the jobs, their zygotes and the resource tracker running; Ctrl-C printed
+    a traceback per process. Both must end every process of the run and say how far it got."""
+    import signal
+    import time
+
+    subs = tmp_path / "subs"
+    for name in ("a", "b"):
+        (subs / name).mkdir(parents=True)
+        (subs / name / "cross_entropy.py").write_text("import time\ntime.sleep(3600)\n")
+    mark = f"stop-{how}-{os.getpid()}-{time.monotonic_ns()}"
+    proc = subprocess.Popen([PY, "-m", "grader", "grade-all", str(subs), "--out", str(tmp_path / "out"),
+                             "--jobs", "2", "--no-progress", "-e", "cross_entropy", "--timeout", "60",
+                             "--budget", "120"],
+                            cwd=ROOT, env={**os.environ, "KATA_TEST_MARK": mark}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The grader, the resource tracker, two jobs, two zygotes and their workers.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(_processes_with(mark)) < 8:
+            time.sleep(0.2)
+        assert len(_processes_with(mark)) >= 8, "the workers never started"
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:  # a terminal's Ctrl-C: SIGINT to the whole foreground process group
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == (143 if how == "sigterm" else 130), err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("grade-all: interrupted; 0 of 2 graded; rerun the same command"), err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _processes_with(mark):
+        time.sleep(0.2)
+    assert not _processes_with(mark), "processes outlived the stopped grade-all"
+    assert set(_rows(tmp_path / "out")) == {"a", "b"}  # the gradebook, from what there is
+    assert not (tmp_path / "out" / ".extracted").exists()
 
 
 # --- Gradescope ---------------------------------------------------------------------------
