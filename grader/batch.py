@@ -183,40 +183,42 @@ def _merge(old: SubmissionResult | None, new: SubmissionResult) -> SubmissionRes
 def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: bool = False,
               progress: bool = True, per_submission_limit: float | None = None) -> dict[str, Any]:
     """Grade, write the gradebook and return its statistics; raises Interrupted on Ctrl-C or SIGTERM."""
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / ".extracted"
-    found, bad, given = discover(submissions, work, skip=out)
-    students = sorted(set(found) | set(bad))
-    notes = {sid: note for sid, path in found.items() if (note := missing_files_note(path, sid))}
-    options.hide = [str(submissions.resolve()), str(out.resolve()), *options.hide]
-    gkey = grader_fingerprint(ROOT, options.key())
-    prints = {sid: fingerprint(path) for sid, path in found.items()}
-    todo = [(sid, path) for sid, path in found.items()
-            if force or not _up_to_date(out / sid, prints[sid], gkey, options.exercises)]
-    skipped = len(found) - len(todo)
-    for sid, why in bad.items():
-        _write_unreadable(out, sid, why)
-
     from grader import gradebook
 
-    limit = per_submission_limit or (len(options.exercises) * (options.budget + 15) + 120)
-    # The progress bar's counters are this run's; the gradebook counts over all students.
-    counts = {"timeouts": 0, "crashes": 0, "errors": len(bad), "skipped": skipped}
-    graded = 0
-    bar = None
-    ctx = mp.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    procs: dict[int, Any] = {}
     stopped_by: list[int] = []
 
     def on_sigterm(signum: int, _frame: Any) -> None:
         stopped_by.append(signum)
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt  # the same orderly stop as Ctrl-C
 
-    in_main = threading.current_thread() is threading.main_thread()
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers need it
     old_sigint = signal.getsignal(signal.SIGINT)
     old_sigterm = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ".extracted"
+    ctx = mp.get_context("spawn")
+    procs: dict[int, Any] = {}
+    found: dict[str, Path] = {}
+    students: list[str] | None = None  # known once the submissions are found
+    tasks = results = bar = None
+    graded = skipped = 0
     try:
+        found, bad, given = discover(submissions, work, skip=out)
+        students = sorted(set(found) | set(bad))
+        notes = {sid: note for sid, path in found.items() if (note := missing_files_note(path, sid))}
+        options.hide = [str(submissions.resolve()), str(out.resolve()), *options.hide]
+        gkey = grader_fingerprint(ROOT, options.key())
+        prints = {sid: fingerprint(path) for sid, path in found.items()}
+        todo = [(sid, path) for sid, path in found.items()
+                if force or not _up_to_date(out / sid, prints[sid], gkey, options.exercises)]
+        skipped = len(found) - len(todo)
+        for sid, why in bad.items():
+            _write_unreadable(out, sid, why)
+
+        limit = per_submission_limit or (len(options.exercises) * (options.budget + 15) + 120)
+        # The progress bar's counters are this run's; the gradebook counts over all students.
+        counts = {"timeouts": 0, "crashes": 0, "errors": len(bad), "skipped": skipped}
+        tasks, results = ctx.Queue(), ctx.Queue()
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(found) + len(bad), initial=skipped + len(bad), unit="sub",
@@ -296,13 +298,16 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
         for p in procs.values():
             p.join()
         # Tasks nobody will read must not keep the queue's feeder thread, and so the exit, waiting.
-        tasks.cancel_join_thread()
-        results.cancel_join_thread()
+        for q in (tasks, results):
+            if q is not None:
+                q.cancel_join_thread()
         if bar:
             bar.close()
         shutil.rmtree(work, ignore_errors=True)
-        gradebook.write(out, students, options.exercises, {"graded": graded, "skipped": skipped})
-        raise Interrupted(stopped_by[0] if stopped_by else signal.SIGINT, skipped + graded, len(found)) from None
+        if students is not None:
+            gradebook.write(out, students, options.exercises, {"graded": graded, "skipped": skipped})
+        total = len(found) if students is not None else len(candidates(submissions, out))
+        raise Interrupted(stopped_by[0] if stopped_by else signal.SIGINT, skipped + graded, total) from None
     finally:
         if in_main:
             signal.signal(signal.SIGINT, old_sigint)

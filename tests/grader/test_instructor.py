@@ -379,6 +379,41 @@ def test_gradescope_bundle_grades_a_submission(tmp_path: Path) -> None:
     assert {t["tags"][0] for t in data["tests"]} == {e.id for e in catalog.EXERCISES}
 
 
+def _stub(path: Path, body: str) -> None:
+    path.write_text(f"#!/bin/bash\n{body}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("apt_has_311", [True, False])
+def test_gradescope_setup_gets_a_python_that_can_run_the_grader(tmp_path: Path, apt_has_311: bool) -> None:
+    """Ubuntu 22.04's python3 is 3.10, too old for the grader (tomllib): setup.sh must install
+    python3.11 there, or stop with a clear message. apt-get and the Pythons are stubs."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    log = tmp_path / "log"
+    _stub(bin_ / "apt-get", f'echo "apt-get $*" >> {log}\n'
+                            f'if [[ "$*" == *python3.11* ]]; then {"" if apt_has_311 else "exit 100; "}'
+                            f'printf \'#!/bin/bash\\nexec {bin_}/py311 "$@"\\n\' > {bin_}/python3.11; '
+                            f'/bin/chmod +x {bin_}/python3.11; fi')
+    _stub(bin_ / "python3", '[[ "$1" == --version ]] && echo "Python 3.10.12"; exit 1')
+    venv = tmp_path / "venv"
+    # The new Python: new enough; its venv's python records what it is asked to install.
+    _stub(bin_ / "py311", f'if [[ "$1 $2" == "-m venv" ]]; then /bin/mkdir -p "$3/bin"; '
+                          f'printf \'#!/bin/bash\\necho "pip $*" >> {log}\\n\' > "$3/bin/python"; '
+                          f'/bin/chmod +x "$3/bin/python"; fi; exit 0')
+    (tmp_path / "source").mkdir()
+    r = run("/bin/bash", str(ROOT / "grader" / "templates" / "setup.sh"), cwd=tmp_path,
+            env={"PATH": str(bin_), "AUTOGRADER_ROOT": str(tmp_path), "KATA_VENV": str(venv)})
+    calls = log.read_text()
+    assert "apt-get install -y -qq python3.11 python3.11-venv" in calls
+    if apt_has_311:
+        assert r.returncode == 0, r.stderr
+        assert "pip -m pip install --quiet -r requirements.txt" in calls, calls
+    else:
+        assert r.returncode == 1 and "pip " not in calls
+        assert "needs Python >= 3.11" in r.stderr and "Ubuntu 22.04" in r.stderr, r.stderr
+
+
 def test_junit_report(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
