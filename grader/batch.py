@@ -131,8 +131,13 @@ def discover(submissions: Path, work: Path,
             continue
         entry = entries[0]
         try:
-            if entry.is_dir():
+            inner = _only_zip(entry) if entry.is_dir() else None
+            if entry.is_dir() and inner is None:
                 found[sid] = submission_root(entry)
+            elif inner is not None:  # Moodle's Name_ID_assignsubmission_file_/hw.zip
+                dest = work / sid
+                shutil.rmtree(dest, ignore_errors=True)
+                found[sid] = extract_zip(inner, dest)
             else:
                 dest = work / sid
                 shutil.rmtree(dest, ignore_errors=True)
@@ -142,6 +147,16 @@ def discover(submissions: Path, work: Path,
         except OSError as err:  # an unreadable folder: that student's problem, not the batch's
             bad[sid] = f"{entry.name}: cannot be read ({type(err).__name__}: {err})"
     return found, bad, given
+
+
+def _only_zip(folder: Path) -> Path | None:
+    """The zip a student's folder holds when it holds nothing else to grade (an LMS keeps the
+    uploaded file as it was: a folder per student with the student's zip inside)."""
+    root = submission_root(folder)
+    if any(root.glob("*.py")):
+        return None
+    zips = [p for p in root.iterdir() if p.suffix.lower() == ".zip" and p.is_file()]
+    return zips[0] if len(zips) == 1 else None
 
 
 def _read_meta(d: Path) -> dict[str, Any]:

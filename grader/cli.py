@@ -276,9 +276,13 @@ def _limits(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import importlib.util
+
     ap = argparse.ArgumentParser(prog="python -m grader", description="torch-kata's autograder")
     subs = ap.add_subparsers(dest="command", required=True)
-    g = subs.add_parser("grade", help="grade one submission (a directory or a .zip)",
+    # A student release has the learner commands only: say so next to the instructor's.
+    only = "" if importlib.util.find_spec("grader.session") else " (instructor's repository only)"
+    g = subs.add_parser("grade", help="grade one submission (a directory or a .zip)" + only,
                         description="Grade one submission with the hidden checks: print points per exercise, "
                                     "each failed check's reason and the total. Exits 0 whenever grading "
                                     "completed, 2 on a usage error.")
@@ -287,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--junit", metavar="OUT", help="write a JUnit XML report here")
     _limits(g)
     g.set_defaults(func=cmd_grade)
-    ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)",
+    ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)" + only,
                          description="Grade a whole class in parallel: one subfolder or .zip per student. Writes "
                                      "each student's results.json, then grades.csv and summary.md; a rerun "
                                      "skips unchanged submissions.")
@@ -298,13 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--no-progress", action="store_true", help="no progress bar")
     _limits(ga)
     ga.set_defaults(func=cmd_grade_all)
-    r = subs.add_parser("release", help="write the student repository (no references, no hidden checks)",
+    r = subs.add_parser("release", help="write the student repository (no references, no hidden checks)" + only,
                         description="Write the student repository into an empty folder: stubs, learner tests, "
                                     "hints, the learner tools and a CI workflow; no references, no hidden checks.")
     r.add_argument("out_dir")
     r.add_argument("--git", action="store_true", help="also git init and commit it (a ready template repository)")
     r.set_defaults(func=cmd_release)
-    gs = subs.add_parser("gradescope", help="build a Gradescope autograder bundle (zip)",
+    gs = subs.add_parser("gradescope", help="build a Gradescope autograder bundle (zip)" + only,
                          description="Build the zip to upload on a Gradescope assignment's 'Configure Autograder' "
                                      "page: setup.sh, run_autograder and the grader.")
     gs.add_argument("out_zip")

@@ -133,6 +133,9 @@ def test_release_tests_fail_on_stubs_and_pass_with_references(released: Path, tm
 def test_release_cannot_grade(released: Path) -> None:
     r = run(PY, "-m", "grader", "grade", "exercises", cwd=released)
     assert r.returncode == 2 and "instructor's torch-kata repository" in r.stderr
+    usage = run(PY, "-m", "grader", "--help", cwd=released).stdout
+    assert " ".join(usage.split()).count("(instructor's repository only)") == 4, usage
+    assert "instructor's repository only" not in run(PY, "-m", "grader", "--help", cwd=ROOT).stdout
 
 
 def test_release_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -165,6 +168,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
         "alice": {ex: ROOT / "solutions" / f"{ex}.py" for ex in ("cross_entropy", "sequential")},
         "bob": {ex: ROOT / "exercises" / f"{ex}.py" for ex in ("cross_entropy", "sequential")},
         "carol": {"cross_entropy": "while True:\n    pass\n"},
+        "ivy": {"cross_entropy": ROOT / "tests" / "mutants" / "cross_entropy" / "naive_softmax.py"},
     }.items():
         (subs / name).mkdir(parents=True)
         for ex, src in files.items():
@@ -187,9 +191,9 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
             "-e", "cross_entropy", "-e", "sequential", "--timeout", "2", "--budget", "4"]
     r = run(*args)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "8 submissions" in r.stdout and "timeouts 1" in r.stdout
+    assert "9 submissions" in r.stdout and "timeouts 1" in r.stdout
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
-    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"}
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"}
     assert rows["hank"]["error"] == "two submissions for hank: hank/ and hank.zip: keep one"
     assert rows["hank"]["total"] == "0"
     # The zip's name, not the folder it was unpacked into (deleted at the end of the run).
@@ -204,17 +208,22 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert data["score"] == 27 and all(t["status"] == "passed" for t in data["tests"])
     summary = (out / "summary.md").read_text()
     assert "| cross_entropy | 15 |" in summary and "Most common failing checks" in summary
+    # Only attempted work counts there: ivy's unstable softmax, not bob's stubs, carol's import that
+    # never ends or the files nobody sent.
+    table = summary.split("## Most common failing checks")[1].split("\n## ")[0]
+    assert "| cross_entropy | finite and accurate for logits as large as ±1e4 in float32 | 1 |" in table, table
+    assert "| sequential |" not in table and "| 2 |" not in table, table
     assert (out / "histogram.svg").read_text().startswith("<svg")
     assert "timeouts" in r.stderr  # the live progress bar's counters
 
     # Resumable: nothing changed, nothing regraded; a changed submission is regraded.
     (subs / "bob" / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
     r = run(*args)
-    assert "skipped (up to date) 4" in r.stdout, r.stdout  # all but bob, erin (not a zip), gina and hank
+    assert "skipped (up to date) 5" in r.stdout, r.stdout  # all but bob, erin (not a zip), gina and hank
     # The counts are over the whole gradebook, not only what this run graded: carol still timed out.
     assert "timeouts 1" in r.stdout and "graded now 1" in r.stdout, r.stdout
     summary = (out / "summary.md").read_text()
-    assert "Submissions with a timeout: 1," in summary and "This run: 1 graded, 4 unchanged and skipped" in summary
+    assert "Submissions with a timeout: 1," in summary and "This run: 1 graded, 5 unchanged and skipped" in summary
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
     r = run(*args, "--force")
@@ -424,3 +433,17 @@ def test_junit_report(tmp_path: Path) -> None:
     suite = root.find("testsuite")
     assert suite.get("name") == "cross_entropy" and int(suite.get("failures")) == int(suite.get("tests")) > 10
     assert all(c.find("failure").get("message") == "not implemented yet" for c in suite.iter("testcase"))
+
+
+def test_grade_all_unpacks_a_zip_inside_a_students_folder(tmp_path: Path) -> None:
+    """Moodle's export: a folder per student holding the file they uploaded, a zip."""
+    inner = tmp_path / "subs" / "judy" / "Judy Doe_123_assignsubmission_file_"
+    inner.mkdir(parents=True)
+    with zipfile.ZipFile(inner / "hw.zip", "w") as zf:
+        zf.write(ROOT / "solutions" / "cross_entropy.py", "hw/cross_entropy.py")
+    out = tmp_path / "out"
+    r = run(PY, "-m", "grader", "grade-all", str(tmp_path / "subs"), "--out", str(out), "-e", "cross_entropy",
+            "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert rows["judy"]["cross_entropy"] == "15" and not rows["judy"]["error"], rows
