@@ -130,7 +130,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     # The files first: a reader that stops early (`grade ... | head`) must not cost them.
     if args.json:
-        _write_json(result, args.json, note)
+        _write_json(result, args.json, note, args.visibility)
     if args.junit:
         report.write_junit(result, args.junit)
     if note:  # first: the report below is all "not found" when the wrong folder was given
@@ -154,13 +154,13 @@ def _grade_one(args: argparse.Namespace, submission: Path, exercises: list[str])
         return session.grade(submission, exercises, seed=args.seed)
 
 
-def _write_json(result, path: str, note: str | None) -> None:
+def _write_json(result, path: str, note: str | None, visibility: str = "visible") -> None:
     """results.json, with the note first in its output: on Gradescope the student reads it there."""
     import json
 
     from grader import report
 
-    data = report.gradescope(result)
+    data = report.gradescope(result, visibility)
     if note:
         data["output"] = f"{note}\n\n{data['output']}"
     with open(path, "w", encoding="utf-8") as f:
@@ -217,10 +217,14 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     from grader.release import gradescope_bundle
 
     _output_file(args.out_zip, None)
-    names = gradescope_bundle(Path(args.out_zip))
+    names = gradescope_bundle(Path(args.out_zip), args.visibility)
     print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files): "
           "upload it on the assignment's 'Configure Autograder' page")
     return 0
+
+
+# Gradescope's visibility values (grader.report.VISIBILITIES; repeated: cli.py ships in the release).
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
 # Validators for argparse's type=: a bad number is a usage error before anything starts.
@@ -289,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("dir", help="directory holding <exercise>.py files (or a single folder that does), or a .zip of it")
     g.add_argument("--json", metavar="OUT", help="write Gradescope results.json here")
     g.add_argument("--junit", metavar="OUT", help="write a JUnit XML report here")
+    g.add_argument("--visibility", choices=VISIBILITIES, default="visible",
+                   help="Gradescope visibility of each check in --json (its reason shows inputs and expected "
+                        "values); the total stays visible (default: visible)")
     _limits(g)
     g.set_defaults(func=cmd_grade)
     ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)" + only,
@@ -312,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Build the zip to upload on a Gradescope assignment's 'Configure Autograder' "
                                      "page: setup.sh, run_autograder and the grader.")
     gs.add_argument("out_zip")
+    gs.add_argument("--visibility", choices=VISIBILITIES, default="visible",
+                    help="when students see each check's result and reason (default: visible; "
+                         "after_due_date keeps the hidden checks' inputs to yourself until the deadline)")
     gs.set_defaults(func=cmd_gradescope)
     for module in ("grader.learner.cli",):
         try:

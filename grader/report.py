@@ -84,8 +84,14 @@ def summary(result: SubmissionResult) -> str:
     return printable("\n".join(lines))
 
 
-def gradescope(result: SubmissionResult) -> dict[str, Any]:
-    """The results.json that Gradescope's autograder harness reads."""
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def gradescope(result: SubmissionResult, visibility: str = "visible") -> dict[str, Any]:
+    """The results.json that Gradescope's autograder harness reads. ``visibility`` is each check's
+    (its reason shows the hidden checks' inputs and expected values); the total stays visible."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility {visibility!r}: one of {', '.join(VISIBILITIES)}")
     tests = []
     for ex in result.exercises:
         for c in ex.checks:
@@ -96,13 +102,13 @@ def gradescope(result: SubmissionResult) -> dict[str, Any]:
                 "status": "passed" if c.passed else "failed",
                 "output": _clip(c.reason) if not c.passed else "",
                 "tags": [ex.exercise] + (["cuda"] if c.cuda else []),
-                "visibility": "visible",
+                "visibility": visibility,
             })
         if not ex.checks:
             tests.append({"name": f"{ex.exercise}: all checks", "score": 0.0,
                           "max_score": ex.max_points, "status": "failed",
                           "output": _clip("; ".join(ex.notes) or "no checks ran"),
-                          "tags": [ex.exercise], "visibility": "visible"})
+                          "tags": [ex.exercise], "visibility": visibility})
     out = []
     for ex in result.exercises:
         out.append(f"{ex.exercise}: {ex.score:g}/{ex.max_points:g}")

@@ -366,9 +366,10 @@ def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str) -
 
 # --- Gradescope ---------------------------------------------------------------------------
 
-def test_gradescope_bundle_grades_a_submission(tmp_path: Path) -> None:
+@pytest.mark.parametrize("visibility", [None, "after_due_date"])
+def test_gradescope_bundle_grades_a_submission(tmp_path: Path, visibility: str | None) -> None:
     bundle = tmp_path / "autograder.zip"
-    r = run(PY, "-m", "grader", "gradescope", str(bundle))
+    r = run(PY, "-m", "grader", "gradescope", str(bundle), *(["--visibility", visibility] if visibility else []))
     assert r.returncode == 0, r.stderr
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as zf:
@@ -386,6 +387,10 @@ def test_gradescope_bundle_grades_a_submission(tmp_path: Path) -> None:
     data = json.loads((root / "results" / "results.json").read_text())
     assert data["score"] == 15
     assert {t["tags"][0] for t in data["tests"]} == {e.id for e in catalog.EXERCISES}
+    # Each check as chosen when the bundle was built (the hidden checks' inputs are in the
+    # reasons); the total stays visible.
+    assert {t["visibility"] for t in data["tests"]} == {visibility or "visible"}
+    assert data["visibility"] == "visible"
 
 
 def _stub(path: Path, body: str) -> None:
