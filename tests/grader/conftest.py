@@ -1,6 +1,7 @@
 """Fixtures for the grader's own tests: one grading session shared by all of them."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -38,3 +39,20 @@ def make_submission(tmp_path: Path):
                 target.write_text(content)
         return d
     return make
+
+
+@pytest.fixture
+def processes_with():
+    """The pids of the processes whose environment holds ``mark`` (a marker a test sets, e.g.
+    ``KATA_TEST_MARK=...``): to prove that no process of a stopped grader outlived it."""
+    def find(mark: str) -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+    return find

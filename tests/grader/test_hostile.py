@@ -683,44 +683,31 @@ def test_missing_function_and_wrong_types(hostile) -> None:
     assert any("(not a tensor)" in r for r in rs), rs
 
 
-def _processes_with(mark: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if mark.encode() in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
-def test_a_killed_grader_leaves_no_worker_behind(make_submission) -> None:
+def test_a_killed_grader_leaves_no_worker_behind(make_submission, processes_with) -> None:
     """SIGKILL gives the grader no chance to clean up: the kernel must end its zygote and every
     worker (the waiter, the namespace's init and the worker itself) with it, and the next grader
     removes the temp folder it left."""
     from grader import tempdirs
 
     mark = f"KATA_TEST_MARK=killed-grader-{os.getpid()}-{time.monotonic_ns()}"
-    sub = make_submission({"cross_entropy": "import time\ntime.sleep(3600)\n"})
-    before = set(Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*"))
+    sub = make_submission({"cross_entropy": f"# {mark}\nimport time\ntime.sleep(3600)\n"})
     env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
     proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(sub), "-e", "cross_entropy",
                              "--timeout", "60", "--budget", "120"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_processes_with(mark)) < 4:  # grader, zygote, workers
+    while time.monotonic() < deadline and len(processes_with(mark)) < 4:  # grader, zygote, workers
         time.sleep(0.2)
-    assert len(_processes_with(mark)) >= 4, "the workers never started"
+    assert len(processes_with(mark)) >= 4, "the workers never started"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _processes_with(mark):
+    while time.monotonic() < deadline and processes_with(mark):
         time.sleep(0.2)
-    assert not _processes_with(mark), "processes outlived the killed grader"
+    assert not processes_with(mark), "processes outlived the killed grader"
     # Its temp folder (the worker's scratch, a copy of the submission) is left behind, and the
     # next grader removes it.
-    left = set(Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*")) - before
-    assert left and any((d / ".lock").exists() for d in left), "the killed grader left no folder"
-    swept = tempdirs.sweep()
-    assert {str(d) for d in left} <= set(swept) and not any(d.exists() for d in left)
+    left = [d for d in Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*")
+            if any(mark in f.read_text(errors="replace") for f in d.glob("kata-worker-*/submission/*.py"))]
+    assert len(left) == 1 and (left[0] / ".lock").exists(), "the killed grader left no folder"
+    assert str(left[0]) in tempdirs.sweep() and not left[0].exists()

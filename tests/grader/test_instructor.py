@@ -310,20 +310,8 @@ def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path)
     assert rows["bob"]["total"] == "27" and rows["bob"]["error"] == ""
 
 
-def _processes_with(mark: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if mark.encode() in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
-def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str) -> None:
+def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str, processes_with) -> None:
     """SIGTERM once left the jobs, their zygotes and the resource tracker running; Ctrl-C printed
     a traceback per process. Both must end every process of the run and say how far it got."""
     import signal
@@ -342,9 +330,9 @@ def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str) -
     try:
         # The grader, the resource tracker, two jobs, two zygotes and their workers.
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and len(_processes_with(mark)) < 8:
+        while time.monotonic() < deadline and len(processes_with(mark)) < 8:
             time.sleep(0.2)
-        assert len(_processes_with(mark)) >= 8, "the workers never started"
+        assert len(processes_with(mark)) >= 8, "the workers never started"
         if how == "sigterm":
             proc.send_signal(signal.SIGTERM)
         else:  # a terminal's Ctrl-C: SIGINT to the whole foreground process group
@@ -357,9 +345,9 @@ def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str) -
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("grade-all: interrupted; 0 of 2 graded; rerun the same command"), err
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _processes_with(mark):
+    while time.monotonic() < deadline and processes_with(mark):
         time.sleep(0.2)
-    assert not _processes_with(mark), "processes outlived the stopped grade-all"
+    assert not processes_with(mark), "processes outlived the stopped grade-all"
     assert set(_rows(tmp_path / "out")) == {"a", "b"}  # the gradebook, from what there is
     assert not (tmp_path / "out" / ".extracted").exists()
 
