@@ -317,12 +317,17 @@ def detect_policy(wanted: Policy) -> tuple[Policy, list[str], list[str]]:
 class LocalHandle:
     """No isolation at all: probes run in this process (benchmarks' floor, never for grading)."""
 
+    outer_cwd: str | None = None
+
     def __init__(self, impl: Path, exercise: str | None) -> None:
         from grader.worker import Worker
 
         self.impl, self.exercise, self.alive, self.status, self.pid = impl, exercise, True, 0, os.getpid()
         # Probes write their files to the current directory: keep them out of the caller's.
-        self.scratch, self.cwd = tempfile.mkdtemp(prefix="kata-inprocess-", dir=tempdirs.root()), os.getcwd()
+        # Back to where the grader was when the first of them started: the working directory now may
+        # be another in-process worker's scratch folder, gone by the time this one stops.
+        self.cwd = LocalHandle.outer_cwd = LocalHandle.outer_cwd or os.getcwd()
+        self.scratch = tempfile.mkdtemp(prefix="kata-inprocess-", dir=tempdirs.root())
         os.chdir(self.scratch)
         if str(impl) not in sys.path:
             sys.path.insert(0, str(impl))

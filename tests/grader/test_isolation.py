@@ -1,6 +1,8 @@
 """A broken or hostile exercise fails alone; the rest of the submission grades normally."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -158,3 +160,13 @@ def test_grader_process_never_initialises_cuda() -> None:
     counted, initialised = out.stdout.split()[-2:]
     assert int(counted) > 0, out.stdout + out.stderr
     assert initialised == "False", out.stdout + out.stderr
+
+
+def test_unisolated_grading_of_several_exercises_runs() -> None:
+    """--start inprocess (the benchmark's floor): each exercise's probes run in a scratch folder of
+    its own, and the grader gets back to where it was, not to a scratch folder already removed."""
+    r = subprocess.run([sys.executable, "-m", "grader", "grade", "solutions", "-e", "cross_entropy", "-e", "datasets",
+                        "-e", "sequential", "--start", "inprocess"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Total: 41.00 / 41" in r.stdout and "WARNING: no sandbox" in r.stdout, r.stdout
