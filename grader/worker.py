@@ -66,12 +66,15 @@ def with_suppress_import(name: str) -> None:
         pass
 
 
+def _own_frame(frames: traceback.StackSummary, impl: str) -> traceback.FrameSummary | None:
+    """The innermost frame in the submission's own files."""
+    own = [f for f in frames if f.filename and f.filename.startswith(impl)]
+    return own[-1] if own else None
+
+
 def _where(tb: Any, impl: str) -> str | None:
-    frames = [f for f in traceback.extract_tb(tb) if f.filename and f.filename.startswith(impl)]
-    if frames:
-        f = frames[-1]
-        return f"{os.path.basename(f.filename)}:{f.lineno}"
-    return None
+    f = _own_frame(traceback.extract_tb(tb), impl)
+    return f"{os.path.basename(f.filename)}:{f.lineno}" if f else None
 
 
 def _code(err: BaseException, impl: str) -> str | None:
@@ -83,8 +86,8 @@ def _code(err: BaseException, impl: str) -> str | None:
         indent = len(text) - len(text.lstrip())
         caret = " " * max(0, (err.offset or 1) - 1 - indent) + "^" if err.offset else ""
         return text.strip()[:200] + ("\n" + caret if caret else "")
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename and f.filename.startswith(impl)]
-    return frames[-1].line.strip()[:200] if frames and frames[-1].line else None
+    f = _own_frame(traceback.extract_tb(err.__traceback__), impl)
+    return f.line.strip()[:200] if f and f.line else None
 
 
 def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
@@ -189,9 +192,8 @@ WHERE_MARK = "\x00kata-where "
 
 def _say_where(impl: str):
     def handler(signum: int, frame: Any) -> None:
-        frames = [f for f in traceback.extract_stack(frame) if f.filename and f.filename.startswith(impl)]
-        if frames:
-            f = frames[-1]
+        f = _own_frame(traceback.extract_stack(frame), impl)
+        if f:
             line = (f.line or "").strip()[:120]
             os.write(2, f"{WHERE_MARK}{os.path.basename(f.filename)}:{f.lineno}: {line}\n".encode("utf-8", "replace"))
     return handler
