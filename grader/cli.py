@@ -130,7 +130,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     # The files first: a reader that stops early (`grade ... | head`) must not cost them.
     if args.json:
-        _write_json(result, args.json, note, args.visibility)
+        report.write_json(result, args.json, note, args.visibility)
     if args.junit:
         report.write_junit(result, args.junit)
     if note:  # first: the report below is all "not found" when the wrong folder was given
@@ -152,20 +152,6 @@ def _grade_one(args: argparse.Namespace, submission: Path, exercises: list[str])
     with GradingSession(method=args.start, call_timeout=args.timeout, budget=args.budget,
                         memory_gib=args.memory, zygote=zygote) as session:
         return session.grade(submission, exercises, seed=args.seed)
-
-
-def _write_json(result, path: str, note: str | None, visibility: str = "visible") -> None:
-    """results.json, with the note first in its output: on Gradescope the student reads it there."""
-    import json
-
-    from grader import report
-
-    data = report.gradescope(result, visibility)
-    if note:
-        data["output"] = f"{note}\n\n{data['output']}"
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:

@@ -47,9 +47,9 @@ def missing_files_note(path: Path, shown: str) -> str | None:
     A broken entry (a symlink, a folder named <id>.py) counts as present: the
     grader reports it on its own.
     """
-    expected = [f"{e.id}.py" for e in catalog.EXERCISES]
-    if any(os.path.lexists(path / name) for name in expected):
+    if _holds_exercises(path):
         return None
+    expected = [f"{e.id}.py" for e in catalog.EXERCISES]
     return f"no exercise files found in {shown} (expected {', '.join(expected)}): wrong folder?"
 
 
