@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import catalog
+from grader.files import write_atomic
 from grader.results import CheckResult, ExerciseResult, SubmissionResult
 from grader.submissions import (BadSubmission, extract_zip, fingerprint, grader_fingerprint, missing_files_note,
                                 submission_root)
@@ -340,9 +341,7 @@ def _write_unreadable(out: Path, sid: str, error: str) -> None:
     results = {"score": 0.0, "execution_time": 0.0, "output": error, "tests": []}
     meta = {"student": sid, "score": 0.0, "bonus": 0.0, "exercises": {}, "failed": [], "error": error,
             "graded": {}, "result": None}
-    (d / "summary.txt").write_text(f"Not graded: {error}\n")
-    (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    _write_files(d, f"Not graded: {error}\n", results, meta)
 
 
 def _write_student(out: Path, sid: str, new: SubmissionResult | None, exercises: list[str], shown: str,
@@ -386,7 +385,17 @@ def _write_student(out: Path, sid: str, new: SubmissionResult | None, exercises:
                        for e in merged.exercises for c in e.checks if not c.passed],
             "error": error, "note": note, "seconds": merged.seconds, "graded": graded,
             "result": dataclasses.asdict(merged)}
-    (d / "summary.txt").write_text(summary + "\n")
-    (d / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    _write_files(d, summary + "\n", results, meta)
     return meta
+
+
+def _write_files(d: Path, summary: str, results: dict[str, Any], meta: dict[str, Any]) -> None:
+    """A student's three files, each whole whenever the run stops (Ctrl-C, SIGTERM, a full disk).
+
+    meta.json, which decides whether the next run skips this student, is written last: a stop
+    before it leaves the old one, and so either a regrade or files that the same settings would
+    write again.
+    """
+    write_atomic(d / "summary.txt", summary)
+    write_atomic(d / "results.json", json.dumps(results, indent=2) + "\n")
+    write_atomic(d / "meta.json", json.dumps(meta, indent=2) + "\n")

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from grader import catalog
+from grader.files import write_atomic
 
 
 def _histogram_svg(scores: list[float], path: Path) -> None:
@@ -26,7 +28,7 @@ def _histogram_svg(scores: list[float], path: Path) -> None:
                     f'<text x="{x + bw / 2:.1f}" y="{y - 4:.1f}" font-size="12" text-anchor="middle">{n}</text>'
                     f'<text x="{x + bw / 2:.1f}" y="{h - pad + 16:.1f}" font-size="11" text-anchor="middle">'
                     f'{i * 10}-{i * 10 + 9 if i < 9 else 100}</text>')
-    path.write_text(
+    write_atomic(path,
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif">'
         f'<rect width="100%" height="100%" fill="white"/>'
         f'<text x="{w / 2}" y="20" font-size="15" text-anchor="middle">Scores ({len(scores)} submissions)</text>'
@@ -72,14 +74,15 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     counts.update(graded=run.get("graded", 0), skipped=run.get("skipped", 0))
     core = [e for e in exercises if not catalog.get(e).bonus]
     bonus = [e for e in exercises if catalog.get(e).bonus]
-    with open(out / "grades.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        # "error": why a submission was not graded, or a note on one that was (no exercise files found).
-        writer.writerow(["student", "total", *core, *bonus, "error"])
-        for m in metas:
-            writer.writerow([m["student"], f'{m["score"]:g}', *[f'{m["exercises"].get(e, 0.0):g}' for e in core],
-                             *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus],
-                             m.get("error") or m.get("note") or ""])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    # "error": why a submission was not graded, or a note on one that was (no exercise files found).
+    writer.writerow(["student", "total", *core, *bonus, "error"])
+    for m in metas:
+        writer.writerow([m["student"], f'{m["score"]:g}', *[f'{m["exercises"].get(e, 0.0):g}' for e in core],
+                         *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus],
+                         m.get("error") or m.get("note") or ""])
+    write_atomic(out / "grades.csv", table.getvalue())
     scores = [m["score"] for m in metas]
     _histogram_svg(scores, out / "histogram.svg")
     lines = [f"# Class summary: {len(metas)} submissions", "",
@@ -111,5 +114,5 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     noted = [m for m in metas if m.get("note") and not m.get("error")]
     if noted:
         lines += ["", "## Notes", ""] + [f"- {m['student']}: {m['note']}" for m in noted]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts}

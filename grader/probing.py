@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import re
 import traceback
 from typing import Any, Iterator
 
@@ -170,17 +171,22 @@ def concurrency_watch() -> Iterator[list[str]]:
             notes.append(SPAWNED)
 
 
-def torch_name_spy(words: tuple[str, ...]) -> Any:
+def torch_name_spy(words: tuple[str, ...], subclasses: bool = False) -> Any:
     """A torch function mode that records (in ``.calls``) every torch function whose name
     contains one of ``words``, however it was reached: an alias, ``torch.ops.aten.*``, a
     ``torch._C`` binding fetched before the call. It watches the calling thread only (see
-    :func:`concurrency_watch`)."""
+    :func:`concurrency_watch`).
+
+    ``.current`` is the torch function running now (for :func:`random_draw_spy`). With
+    ``subclasses``, a tensor subclass with a ``__torch_function__`` of its own is recorded too:
+    what it runs in there is out of the mode's sight (the mode is off while it handles a call)."""
     from torch.overrides import TorchFunctionMode
 
     class NameSpy(TorchFunctionMode):
         def __init__(self) -> None:
             super().__init__()
             self.calls: list[str] = []
+            self.current: str | None = None
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             try:
@@ -189,9 +195,106 @@ def torch_name_spy(words: tuple[str, ...]) -> Any:
                 name = ""
             if any(w in name for w in words):
                 self.calls.append(f"torch function {name}")
-            return func(*args, **(kwargs or {}))
+            if subclasses:
+                import torch
+
+                # nn.Parameter's handler is the disabled one: it runs nothing of its own.
+                odd = sorted({getattr(t, "__name__", "?") for t in types if t is not torch.Tensor
+                              and getattr(t, "__torch_function__", None) is not torch._C._disabled_torch_function_impl})
+                if odd:
+                    self.calls.append(f"a tensor subclass with its own __torch_function__ ({', '.join(odd)}) "
+                                      f"in torch function {name}")
+            before, self.current = self.current, name
+            try:
+                return func(*args, **(kwargs or {}))
+            finally:
+                self.current = before
 
     return NameSpy()
+
+
+def scripts_calling(words: tuple[str, ...]) -> list[str]:
+    """TorchScript functions and modules within reach of the running Python frames (their locals
+    and globals, and one level into the objects there) whose graph calls an ATen operator whose
+    name contains one of ``words``. TorchScript runs its operators under no Python torch function:
+    its graph is where they can be seen."""
+    import sys
+
+    import torch
+
+    def graph_of(obj: Any) -> str:
+        try:
+            if isinstance(obj, (torch.jit.ScriptFunction, torch.jit.ScriptModule)):
+                return str(obj.inlined_graph)
+        except Exception:  # noqa: BLE001 - a module without forward, a half-built script
+            pass
+        return ""
+
+    found: dict[str, None] = {}
+    seen: set[int] = set()
+    frame = sys._getframe(1)
+    while frame is not None:
+        values = [*frame.f_locals.values(), *frame.f_globals.values()]
+        for value in list(values):
+            with contextlib.suppress(Exception):
+                if not isinstance(value, type(sys)):  # one level into objects and classes, not modules
+                    values.extend(vars(value).values())
+        for value in values:
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            for op in re.findall(r"aten::(\w+)", graph_of(value)):
+                if any(w in op.lower() for w in words):
+                    found[f"a TorchScript function calling aten.{op}"] = None
+        frame = frame.f_back
+    return list(found)
+
+
+# Kernels that draw random numbers, and torch functions that may: a draw is fair only inside one.
+RANDOM_WORDS = ("bernoulli", "rand", "uniform", "normal", "multinomial", "exponential", "geometric",
+                "cauchy", "poisson", "binomial", "_standard_gamma", "_sample_dirichlet")
+
+
+def random_draw_spy(name_spy: Any, kernel_words: tuple[str, ...] = ()) -> Any:
+    """A dispatch mode that records (in ``.calls``) every random draw made outside a random torch
+    function, and every kernel whose name contains one of ``kernel_words``.
+
+    A hand-written dropout draws its mask with a random function (``rand_like``, ``bernoulli_``,
+    ``randperm``, ``nn.init.uniform_``, a ``torch.distributions`` sample): ``name_spy`` (a
+    :func:`torch_name_spy`, entered inside this mode) sees that function, and its kernels run under
+    it. Torch's dropout makes the same kernels (``bernoulli_``, ``mul``), so watching kernels alone
+    cannot tell them apart; but reached out of the name spy's sight it draws with torch function
+    handling switched off (``torch._C.DisableTorchFunction()``), under a torch function that draws
+    nothing (a tensor subclass's ``__torch_function__`` running inside ``mul``), or under another
+    op's own dropout (``scaled_dot_product_attention(dropout_p=...)``)."""
+    from torch._C import _is_torch_function_enabled as torch_function_enabled
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class DrawSpy(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(getattr(func, "__name__", "") or "")
+            low = name.lower()
+            if any(w in low for w in kernel_words):
+                self.calls.append(f"torch kernel aten.{name}")
+            elif any(w in low for w in RANDOM_WORDS):
+                under = name_spy.current
+                if not under:
+                    # Under no torch function with the handling on is TorchScript running its own ops:
+                    # fair for a scripted mask, so what is looked at there is the script itself.
+                    if not torch_function_enabled():
+                        self.calls.append(f"torch kernel aten.{name}, a random draw with torch function "
+                                          f"handling switched off")
+                    else:
+                        self.calls.extend(scripts_calling(kernel_words))
+                elif not any(w in under for w in RANDOM_WORDS):
+                    self.calls.append(f"torch kernel aten.{name}, a random draw inside torch function {under}")
+            return func(*args, **(kwargs or {}))
+
+    return DrawSpy()
 
 
 def kernel_spy(words: tuple[str, ...]) -> Any:

@@ -5,6 +5,7 @@ import json
 import re
 from typing import Any
 
+from grader.files import write_atomic
 from grader.results import SubmissionResult
 
 MAX_OUTPUT = 2000
@@ -133,9 +134,7 @@ def write_json(result: SubmissionResult, path: str, note: str | None = None, vis
     data = gradescope(result, visibility)
     if note:
         data["output"] = printable(f"{note}\n\n{data['output']}")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_junit(result: SubmissionResult, path: str) -> None:

@@ -63,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("id", metavar="ID", help="the exercise, e.g. dropout")
     group = h.add_mutually_exclusive_group()
     group.add_argument("--all", action="store_true", help="show every hint seen so far")
+    group.add_argument("--again", action="store_true",
+                       help="show the last hint seen again, without a new one (e.g. with --lang zh)")
     group.add_argument("--reset", action="store_true", help="start over from the first hint")
     _add_common(h, impl=False)
     h.set_defaults(func=_command("hints", "cmd_hint"))

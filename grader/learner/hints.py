@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.files import write_atomic
 from grader.learner import i18n
 from grader.learner.common import UsageError, check_exercise, exercises_dir, state_dir, wrap
 
@@ -72,12 +71,7 @@ class State:
         else:
             data.pop(exercise, None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: an interrupted write never leaves half a file.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".hints-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _indent(text: str, prefix: str = "  ") -> str:
@@ -111,7 +105,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
         out.append("")
         out.append("\n\n".join(format_hint(msgs, hints[i], i + 1, total) for i in range(count)))
     else:
-        count = min(shown + 1, total)
+        count = max(shown, 1) if args.again else min(shown + 1, total)
         if count == 1:
             out += wrap(msgs.summary(exercise), 78, "  ")
         out.append("")

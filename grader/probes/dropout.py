@@ -5,7 +5,11 @@ Every call of the submission runs under two spies for torch's own dropout:
 ``grader.probing.torch_name_spy``, a torch function mode that sees any torch
 function whose name mentions dropout, however it was imported or aliased
 (``from torch.nn.functional import dropout as d``, ``torch._VF.dropout``,
-``torch.ops.aten.dropout``); ``grader.probing.concurrency_watch`` fails the
+``torch.ops.aten.dropout``); and ``grader.probing.random_draw_spy``, a
+dispatch mode that sees torch's dropout reached out of the name spy's sight
+(torch function handling switched off, a tensor subclass's
+``__torch_function__``, attention's ``dropout_p``): its random draw then runs
+under no random torch function. ``grader.probing.concurrency_watch`` fails the
 call closed when another thread or process could have done its work. Each
 probe returns what it saw under ``"forbidden"``.
 """
@@ -16,7 +20,7 @@ from typing import Any, Iterator
 
 import torch
 
-from grader.probing import concurrency_watch, recording, torch_name_spy
+from grader.probing import concurrency_watch, random_draw_spy, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.dropout",
@@ -46,17 +50,23 @@ with contextlib.suppress(Exception):
     torch.empty(2, device="meta").mul(torch.rand(2, device="meta") >= 0.5)
 
 
+# Kernels of torch's own dropouts (CUDA's fused one, CPU's native_dropout) and of attention,
+# whose dropout_p would do a dropout's work.
+_DROPOUT_KERNELS = ("dropout", "scaled_dot_product", "_fused_sdp", "attention")
+
+
 @contextlib.contextmanager
 def _watch() -> Iterator[list[str]]:
     """Yields a list that, after the block, holds the forbidden calls seen."""
     seen: list[str] = []
-    spy = torch_name_spy(("dropout",))
+    spy = torch_name_spy(("dropout",), subclasses=True)
+    draws = random_draw_spy(spy, _DROPOUT_KERNELS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN) as calls:
         try:
-            with spy:
+            with draws, spy:
                 yield seen
         finally:
-            seen.extend(list(calls) + spy.calls)
+            seen.extend(list(calls) + spy.calls + draws.calls)
     seen.extend(unwatched)
 
 

@@ -41,6 +41,24 @@ def test_hints_progress_one_at_a_time(kata: Kata) -> None:
     assert "Hint 1 of" in kata.run("hint", "training").stdout
 
 
+def test_again_repeats_the_last_hint_in_another_language(checkout: Kata) -> None:
+    total = len(_hints("dropout", "en"))
+    checkout.run("hint", "dropout")
+    checkout.run("hint", "dropout")
+    out = checkout.run("hint", "dropout", "--again", "--lang", "zh")
+    assert out.returncode == 0, out.stderr
+    assert f"提示 2/{total}：" in out.stdout and "提示 3/" not in out.stdout
+    assert _hints("dropout", "zh")[1]["text"].strip().splitlines()[0] in out.stdout
+    assert json.loads((checkout.state / "hints.json").read_text()) == {"dropout": 2}  # nothing new revealed
+    assert "Hint 3 of" in checkout.run("hint", "dropout").stdout
+
+
+def test_again_before_any_hint_shows_the_first(checkout: Kata) -> None:
+    out = checkout.run("hint", "sequential", "--again")
+    assert "Hint 1 of" in out.stdout and "Hint 2 of" not in out.stdout
+    assert "`--again` repeats this one" in out.stdout
+
+
 def test_after_the_last_hint_it_says_so(checkout: Kata) -> None:
     total = len(_hints("devices", "en"))
     for _ in range(total):
