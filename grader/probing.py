@@ -255,9 +255,9 @@ RANDOM_WORDS = ("bernoulli", "rand", "uniform", "normal", "multinomial", "expone
                 "cauchy", "poisson", "binomial", "_standard_gamma", "_sample_dirichlet")
 
 
-def random_draw_spy(name_spy: Any, kernel_words: tuple[str, ...] = ()) -> Any:
+def random_draw_spy(name_spy: Any, script_words: tuple[str, ...]) -> Any:
     """A dispatch mode that records (in ``.calls``) every random draw made outside a random torch
-    function, and every kernel whose name contains one of ``kernel_words``.
+    function (a TorchScript one counts when its graph calls an operator named by ``script_words``).
 
     A hand-written dropout draws its mask with a random function (``rand_like``, ``bernoulli_``,
     ``randperm``, ``nn.init.uniform_``, a ``torch.distributions`` sample): ``name_spy`` (a
@@ -274,22 +274,22 @@ def random_draw_spy(name_spy: Any, kernel_words: tuple[str, ...] = ()) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.calls: list[str] = []
+            self.scanned = False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             name = str(getattr(func, "__name__", "") or "")
-            low = name.lower()
-            if any(w in low for w in kernel_words):
-                self.calls.append(f"torch kernel aten.{name}")
-            elif any(w in low for w in RANDOM_WORDS):
+            if any(w in name.lower() for w in RANDOM_WORDS):
                 under = name_spy.current
                 if not under:
                     # Under no torch function with the handling on is TorchScript running its own ops:
-                    # fair for a scripted mask, so what is looked at there is the script itself.
+                    # fair for a scripted mask, so what is looked at there is the script itself (once
+                    # per watched call: the running script is within reach from its first draw).
                     if not torch_function_enabled():
                         self.calls.append(f"torch kernel aten.{name}, a random draw with torch function "
                                           f"handling switched off")
-                    else:
-                        self.calls.extend(scripts_calling(kernel_words))
+                    elif not self.scanned:
+                        self.scanned = True
+                        self.calls.extend(scripts_calling(script_words))
                 elif not any(w in under for w in RANDOM_WORDS):
                     self.calls.append(f"torch kernel aten.{name}, a random draw inside torch function {under}")
             return func(*args, **(kwargs or {}))

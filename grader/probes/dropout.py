@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import torch
 
-from grader.probing import concurrency_watch, random_draw_spy, recording, torch_name_spy
+from grader.probing import concurrency_watch, kernel_spy, random_draw_spy, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.dropout",
@@ -60,13 +60,13 @@ def _watch() -> Iterator[list[str]]:
     """Yields a list that, after the block, holds the forbidden calls seen."""
     seen: list[str] = []
     spy = torch_name_spy(("dropout",), subclasses=True)
-    draws = random_draw_spy(spy, _DROPOUT_KERNELS)
+    kernels, draws = kernel_spy(_DROPOUT_KERNELS), random_draw_spy(spy, _DROPOUT_KERNELS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN) as calls:
         try:
-            with draws, spy:
+            with kernels, draws, spy:
                 yield seen
         finally:
-            seen.extend(list(calls) + spy.calls + draws.calls)
+            seen.extend(list(calls) + spy.calls + kernels.calls + draws.calls)
     seen.extend(unwatched)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.probing import random_draw_spy, torch_name_spy
+from grader.probing import kernel_spy, random_draw_spy, torch_name_spy
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 
@@ -22,11 +22,11 @@ KERNELS = ("dropout", "scaled_dot_product", "_fused_sdp", "attention")
 
 def _seen(fn, x: torch.Tensor, p: float = 0.5) -> list[str]:
     spy = torch_name_spy(("dropout",), subclasses=True)
-    draws = random_draw_spy(spy, KERNELS)
-    with draws, spy:
+    kernels, draws = kernel_spy(KERNELS), random_draw_spy(spy, KERNELS)
+    with kernels, draws, spy:
         out = fn(x, p)
     assert set(out.unique().tolist()) <= {0.0, 1 / (1 - p)}  # each route is a working dropout
-    return spy.calls + draws.calls
+    return spy.calls + kernels.calls + draws.calls
 
 
 class _Masked(torch.Tensor):
