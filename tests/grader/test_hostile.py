@@ -695,10 +695,18 @@ def test_a_killed_grader_leaves_no_worker_behind(make_submission, processes_with
     proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(sub), "-e", "cross_entropy",
                              "--timeout", "60", "--budget", "120"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ours() -> list[Path]:  # the grader's temp folder: the one holding its copy of the submission
+        return [d for d in Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*")
+                if any(mark in f.read_text(errors="replace") for f in d.glob("kata-worker-*/submission/*.py"))]
+
+    # Wait for the submission's own worker. A process count alone is not enough: the sandbox probe
+    # that runs first starts a waiter and an init for a moment too (a CI run killed it there).
+    # Grader, zygote, then the worker's waiter, init and worker: 5.
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(processes_with(mark)) < 4:  # grader, zygote, workers
+    while time.monotonic() < deadline and not (ours() and len(processes_with(mark)) >= 5):
         time.sleep(0.2)
-    assert len(processes_with(mark)) >= 4, "the workers never started"
+    assert ours() and len(processes_with(mark)) >= 5, "the submission's worker never started"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
@@ -707,7 +715,6 @@ def test_a_killed_grader_leaves_no_worker_behind(make_submission, processes_with
     assert not processes_with(mark), "processes outlived the killed grader"
     # Its temp folder (the worker's scratch, a copy of the submission) is left behind, and the
     # next grader removes it.
-    left = [d for d in Path(tempfile.gettempdir()).glob(tempdirs.PREFIX + "*")
-            if any(mark in f.read_text(errors="replace") for f in d.glob("kata-worker-*/submission/*.py"))]
+    left = ours()
     assert len(left) == 1 and (left[0] / ".lock").exists(), "the killed grader left no folder"
     assert str(left[0]) in tempdirs.sweep() and not left[0].exists()
