@@ -102,7 +102,9 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
           (``dropout1d/2d/3d``, ``alpha_dropout``, ``feature_alpha_dropout``),
           ``torch.dropout``, ``nn.Dropout``, under any name and in any thread.
           Using them scores zero for this function. Draw the mask yourself
-          (``torch.rand``, ``torch.bernoulli``, ...).
+          (``torch.rand``, ``torch.bernoulli``, ...), in the calling thread:
+          the grader watches the call itself, so work handed to another
+          thread or process cannot be watched and earns no points.
         * The points for the mask's device, for leaving ``x`` alone and for
           drawing your own mask count only for a dropout that drops.
 

@@ -43,9 +43,12 @@ NO_TORCH_DROPOUT = "draw the mask yourself: using torch's own dropout scores zer
 
 # Code that reads values (``.item()``, torch.distributions' argument checks) cannot run on the
 # meta device, which holds none, yet works on a GPU: such a call is not judged on meta (the CUDA
-# checks judge it where a GPU is). A device mismatch is judged: it fails on a GPU too.
+# checks judge it where a GPU is). Nor is a random generator of x's own device
+# (``torch.Generator(device=x.device)``): meta is no accelerator and has none, a GPU has. A device
+# mismatch is judged: it fails on a GPU too.
 _READS_VALUES = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|"
-                           r"_local_scalar_dense|data-dependent", re.IGNORECASE)
+                           r"_local_scalar_dense|data-dependent|META device type not an accelerator",
+                           re.IGNORECASE)
 _DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices must match|"
                            r"not on the expected device|same device", re.IGNORECASE)
 

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -30,21 +31,67 @@ INIT_TARGETS = ["weight_init.init_xavier", "weight_init.init_normal", "weight_in
                 "weight_init.my_init"]
 
 COUNT_ONLY = {"cross_entropy.cross_entropy"}
+# Targets during whose calls the code-object tracer is off (training would run several times slower).
+UNTRACED = {"training.fit"}
 
 _STATE: dict[str, Any] = {}
+
+
+class _Calls(dict):
+    """The records per target, and the tracer that also finds the calls no wrapper saw.
+
+    A reference the submission took before the names were wrapped (at import: a dict
+    entry, a ``functools.partial``, a default argument) escapes the wrapper. The tracer
+    (``sys.settrace``: Python calls only) recognises the target's code object, and records
+    such a call with its arguments as positional ``args`` (no hook or stub applies to it).
+    """
+
+    def __init__(self, targets: list[str]) -> None:
+        super().__init__({t: [] for t in targets})
+        self.codes: dict[Any, str] = {}
+        self.wrapper_code: Any = None
+        self._pending: dict[int, tuple[str, tuple]] = {}
+
+    def trace(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "call":
+            target = self.codes.get(frame.f_code)
+            # A call made by the wrapper is the wrapper's to record.
+            if target is None or (frame.f_back is not None and frame.f_back.f_code is self.wrapper_code):
+                return None
+            code, local = frame.f_code, frame.f_locals
+            self._pending[id(frame)] = (target, tuple(local.get(n) for n in code.co_varnames[:code.co_argcount]))
+            return self.trace  # follow this frame alone, to see it return
+        if event == "return":
+            entry = self._pending.pop(id(frame), None)
+            if entry is not None:
+                target, args = entry
+                self[target].append(None if target in COUNT_ONLY else (args, {}, arg))
+        return self.trace
+
+    @contextlib.contextmanager
+    def tracing(self, on: bool = True) -> Iterator[None]:
+        """Turn the tracer on (or off) for the block."""
+        previous = sys.gettrace()
+        sys.settrace(self.trace if on and self.codes else None)
+        try:
+            yield
+        finally:
+            sys.settrace(previous)
 
 
 @contextlib.contextmanager
 def _watching(capstone: Any, targets: list[str],
               hooks: dict[str, Callable[[tuple, dict], tuple[tuple, dict]]] | None = None,
               stubs: dict[str, Callable[..., Any]] | None = None,
-              ) -> Iterator[dict[str, list]]:
+              ) -> Iterator[_Calls]:
     """Record the calls of ``module.function`` for each target, still calling through.
 
     Each record is ``(args, kwargs, result)``; ``hooks[target]`` may rewrite the
     arguments on the way in; ``stubs[target]`` is called instead of the original.
+    Calls through a reference taken before the wrapping are recorded too (see ``_Calls``),
+    except inside the calls of an ``UNTRACED`` target.
     """
-    calls: dict[str, list] = {t: [] for t in targets}
+    calls = _Calls(targets)
     saved: list[tuple[Any, str, Any]] = []
     try:
         for target in targets:
@@ -61,11 +108,19 @@ def _watching(capstone: Any, targets: list[str],
                 hook = (hooks or {}).get(__target)
                 if hook is not None:
                     args, kwargs = hook(args, kwargs)
-                result = (stubs or {}).get(__target, __original)(*args, **kwargs)
+                if __target in UNTRACED:
+                    with calls.tracing(False):
+                        result = (stubs or {}).get(__target, __original)(*args, **kwargs)
+                else:
+                    result = (stubs or {}).get(__target, __original)(*args, **kwargs)
                 # Only a count for the loss: its arguments and results would keep every batch's graph alive.
                 calls[__target].append(None if __target in COUNT_ONLY else (args, kwargs, result))
                 return result
 
+            calls.wrapper_code = wrapper.__code__
+            code = getattr(original, "__code__", None)
+            if code is not None and target not in (stubs or {}):
+                calls.codes[code] = target
             with contextlib.suppress(Exception):
                 functools.update_wrapper(wrapper, original)
             for holder in (module, capstone):
@@ -73,7 +128,8 @@ def _watching(capstone: Any, targets: list[str],
                     if value is original:
                         saved.append((holder, name, original))
                         setattr(holder, name, wrapper)
-        yield calls
+        with calls.tracing():
+            yield calls
     finally:
         for holder, name, original in reversed(saved):
             setattr(holder, name, original)
@@ -137,7 +193,7 @@ def model_info(mod, batch):
     modules = list(model.modules()) if isinstance(model, nn.Module) else []
     linears = [m for m in modules if isinstance(m, nn.Linear)]
     init_calls = {t.split(".")[-1]: len(c) for t, c in calls.items()}
-    init_linears = sum(1 for c in calls.values() for args, _, _ in c if args and isinstance(args[0], nn.Linear))
+    init_linears = sum(1 for c in calls.values() for args, kw, _ in c if isinstance(_arg(args, kw, "m", 0), nn.Linear))
     info = {
         "type": type(model).__name__,
         "is_mysequential": isinstance(model, sequential.MySequential),
@@ -201,7 +257,7 @@ def run(mod, key, epochs):
         return _STATE["result"]
     files = _STATE["files"]
     loss_stats = {"calls": 0, "with_cross_entropy": 0, "names": []}
-    calls: dict[str, list] = {}
+    calls = _Calls([])
 
     def count_loss(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """fit's loss: count its calls, and those that went through the submission's cross_entropy."""
@@ -214,7 +270,8 @@ def run(mod, key, epochs):
 
         def counted(*a: Any, **k: Any) -> Any:
             before = len(calls["cross_entropy.cross_entropy"])
-            out = loss_fn(*a, **k)
+            with calls.tracing():  # fit runs untraced; the loss is looked at
+                out = loss_fn(*a, **k)
             loss_stats["calls"] += 1
             loss_stats["with_cross_entropy"] += len(calls["cross_entropy.cross_entropy"]) > before
             return out
@@ -229,7 +286,7 @@ def run(mod, key, epochs):
     torch.set_num_threads(1)  # tiny matrices: one thread is faster, and fair on a busy machine
     try:
         with _watching(mod, TRAIN_TARGETS, {"training.fit": count_loss}) as watched:
-            calls.update(watched)
+            calls = watched
             train_set = mod.digits_dataset(*files["train"])
             val_set = mod.digits_dataset(*files["val"])
             model = mod.build_model()
@@ -255,7 +312,8 @@ def run(mod, key, epochs):
         "loss_calls_with_cross_entropy": loss_stats["with_cross_entropy"],
         "loss_names": loss_stats["names"],
         "pick_device_calls": len(calls["devices.pick_device"]),
-        "to_device_model_calls": sum(1 for a, _, _ in calls["devices.to_device"] if a and isinstance(a[0], nn.Module)),
+        "to_device_model_calls": sum(1 for a, kw, _ in calls["devices.to_device"]
+                                     if isinstance(_arg(a, kw, "obj", 0), nn.Module)),
         "device": str(device),
     }
     _STATE.update(result_for=epochs, result=result)

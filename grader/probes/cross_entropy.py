@@ -18,10 +18,16 @@ _LOSS_WORDS = ("cross_entropy", "nll_loss", "log_softmax")
 GATHER = ["torch.gather", "torch.Tensor.gather", "torch.take_along_dim", "torch.Tensor.take_along_dim"]
 
 
+# gather reached where the name recording cannot see it (a TorchScript function runs its
+# operators under no Python torch function) still reaches the ATen gather kernel.
+_GATHER_WORDS = ("gather",)
+
+
 def gather(mod, scores, target):
-    with recording(GATHER) as calls:
+    kernels = kernel_spy(_GATHER_WORDS)
+    with recording(GATHER) as calls, kernels:
         out = mod.gather_target(scores, target)
-    return {"out": out, "gathered": bool(calls)}
+    return {"out": out, "gathered": bool(calls) or bool(kernels.calls)}
 
 
 def _layout(t, layout):
@@ -105,8 +111,10 @@ def gather_graph(mod, scores, target, fn="gather_target"):
     every gather node (``bypass``), and the names of the backward nodes (for the message).
     """
     scores = scores.clone().requires_grad_(True)
-    with recording(GATHER) as calls:
+    kernels = kernel_spy(_GATHER_WORDS)
+    with recording(GATHER) as calls, kernels:
         out = mod.gather_target(scores, target) if fn == "gather_target" else mod.cross_entropy(scores, target, reduction="none")
+    calls = calls + kernels.calls
     root = getattr(out, "grad_fn", None)
     if root is None:
         return {"graph": False, "through_gather": False, "bypass": False, "nodes": [], "out": _detached(out),
@@ -144,16 +152,16 @@ def gather_grad(mod, scores, target):
 def value(mod, logits, target, reduction="mean"):
     """The loss, the calls it made, and whether the inputs survived unchanged."""
     before = (logits.clone(), target.clone())
-    spy, kernels = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS)
+    spy, kernels, gathers = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS), kernel_spy(_GATHER_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
-        with kernels, spy:
+        with kernels, gathers, spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
     forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls)) + unwatched
     return {
         "out": out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,
         "forbidden": forbidden,
-        "gathered": any(c in GATHER for c in calls),
+        "gathered": any(c in GATHER for c in calls) or bool(gathers.calls),
         "unchanged": bool(torch.equal(before[0], logits) and torch.equal(before[1], target)),
     }
 

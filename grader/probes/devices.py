@@ -53,20 +53,54 @@ def _fakes(cuda: int, mps: bool, mps_built: bool) -> list[tuple[Any, str, Any]]:
     return fakes
 
 
+def _swapped(value: Any, table: dict[int, Any], depth: int = 3) -> Any:
+    """``value`` with the query functions in ``table`` (by id) replaced by their fakes, looking into
+    tuples, lists and dict values a few levels deep; the same object when there is none."""
+    if id(value) in table:
+        return table[id(value)]
+    if depth == 0 or isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, (tuple, list)):
+        items = [_swapped(v, table, depth - 1) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        if isinstance(value, list):
+            return type(value)(items) if type(value) is list else value
+        if hasattr(value, "_fields"):
+            return type(value)(*items)
+        return tuple(items) if type(value) is tuple else value
+    if type(value) is dict:
+        new = {k: _swapped(v, table, depth - 1) for k, v in value.items()}
+        return value if all(new[k] is v for k, v in value.items()) else new
+    return value
+
+
 @contextlib.contextmanager
 def simulated(mod: Any, cuda: int, mps: bool = False, mps_built: bool = False) -> Iterator[None]:
     """Pretend the machine has ``cuda`` GPUs and MPS available (or only built)."""
     saved: list[tuple[Any, str, Any]] = []
+    table: dict[int, Any] = {}
     try:
         for owner, name, fake in _fakes(cuda, mps, mps_built):
             original = getattr(owner, name)
             saved.append((owner, name, original))
             setattr(owner, name, fake)
-            # ``from torch.cuda import is_available`` in the submission: swap its copy too.
-            for gname, value in list(vars(mod).items()):
-                if value is original:
-                    saved.append((mod, gname, value))
-                    setattr(mod, gname, fake)
+            table[id(original)] = fake
+        # The submission's own references to the query functions, fetched at import but called at
+        # call time: ``from torch.cuda import is_available``, a table such as
+        # ``(("cuda", torch.cuda.is_available), ...)``, a default argument. Swap them too.
+        for gname, value in list(vars(mod).items()):
+            new = _swapped(value, table)
+            if new is not value:
+                saved.append((mod, gname, value))
+                setattr(mod, gname, new)
+            for fn in ([value] if callable(value) else []):
+                defaults = getattr(fn, "__defaults__", None)
+                if isinstance(defaults, tuple):
+                    new = _swapped(defaults, table)
+                    if new is not defaults:
+                        saved.append((fn, "__defaults__", defaults))
+                        fn.__defaults__ = new
         yield
     finally:
         for owner, name, original in reversed(saved):

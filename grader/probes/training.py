@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils import _pytree as pytree
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
@@ -149,18 +151,48 @@ def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
 # by a move to the CPU (Tensor.to / .cpu, see _recording_moves). So, with device='cpu', a
 # batch that is not moved fails for real, and code that skips a move it thinks useless
 # (`if X.device != device`) is judged by what reaches the model, not by the calls it made.
-_ELSEWHERE: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+# A stand-in derived from a batch on the meta device (``X.detach()``, ``X.contiguous()``, a view)
+# stands in for the same op on the real data, and a move of it counts as a move of that batch.
+_ELSEWHERE: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
 def _from_elsewhere(t: torch.Tensor) -> torch.Tensor:
     stand_in = torch.empty(t.shape, dtype=t.dtype, device="meta")
-    _ELSEWHERE[id(stand_in)] = (stand_in, t)
+    _ELSEWHERE[id(stand_in)] = (stand_in, t, stand_in)
     return stand_in
 
 
 def _real(t: Any) -> torch.Tensor | None:
-    pair = _ELSEWHERE.get(id(t))
-    return pair[1] if pair is not None and pair[0] is t else None
+    entry = _ELSEWHERE.get(id(t))
+    return entry[1] if entry is not None and entry[0] is t else None
+
+
+def _origin(t: Any) -> Any:
+    """The batch tensor the loader made that ``t`` stands in for (``t`` itself when none)."""
+    entry = _ELSEWHERE.get(id(t))
+    return entry[2] if entry is not None and entry[0] is t else t
+
+
+class _FollowStandIns(TorchFunctionMode):
+    """Carries the stand-ins through the torch functions applied to them on meta: the result of
+    ``X.detach()`` on a stand-in stands in for ``real.detach()``, so moving it moves the batch."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not _ELSEWHERE or not isinstance(out, torch.Tensor) or out.device.type != "meta":
+            return out
+        found = [t for t in pytree.tree_leaves((args, kwargs)) if _real(t) is not None]
+        if not found or _real(out) is not None:
+            return out
+        swap = lambda t: _real(t) if _real(t) is not None else t  # noqa: E731
+        try:
+            real = func(*pytree.tree_map(swap, args), **pytree.tree_map(swap, kwargs))
+        except Exception:  # noqa: BLE001 - then it stays a plain meta tensor
+            return out
+        if isinstance(real, torch.Tensor) and real.device == _real(found[0]).device and real.shape == out.shape:
+            _ELSEWHERE[id(out)] = (out, real, _origin(found[0]))
+        return out
 
 
 class _Batches:
@@ -186,34 +218,49 @@ class _Batches:
 
 @contextlib.contextmanager
 def _recording_moves() -> Iterator[list[tuple[torch.Tensor, str | None]]]:
-    """Record (tensor, target device) for every Tensor.to / .cpu / .cuda call, calling through."""
+    """Record (tensor, target device) for every Tensor.to / .cpu / .cuda / torch.as_tensor(X, device=...)
+    call, calling through."""
     moves: list[tuple[torch.Tensor, str | None]] = []
-    to, cpu, cuda = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda
+    to, cpu, cuda, as_tensor = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda, torch.as_tensor
 
     def rec_to(self, *args, **kwargs):
         target = _target(args, kwargs)
-        moves.append((self, target))
+        moves.append((_origin(self), target))
         real = _real(self)
         if real is not None and target is not None and torch.device(target).type == "cpu":
             return to(real, *args, **kwargs)
         return to(self, *args, **kwargs)
 
     def rec_cpu(self, *args, **kwargs):
-        moves.append((self, "cpu"))
+        moves.append((_origin(self), "cpu"))
         real = _real(self)
         return cpu(real if real is not None else self, *args, **kwargs)
 
     def rec_cuda(self, device=None, *args, **kwargs):
         index = device if isinstance(device, int) else None
-        moves.append((self, "cuda" if device is None else
+        moves.append((_origin(self), "cuda" if device is None else
                       f"cuda:{index}" if index is not None else _target((device,), {})))
         return cuda(self, device, *args, **kwargs)
 
+    def rec_as_tensor(data, *args, **kwargs):
+        # torch.as_tensor(X, device=d) copies a tensor "as if data.to(device)": a move too.
+        if isinstance(data, torch.Tensor) and (args or "device" in kwargs or "dtype" in kwargs):
+            device = kwargs.get("device", args[1] if len(args) > 1 else None)
+            target = _target((device,), {}) if device is not None else None
+            moves.append((_origin(data), target))
+            real = _real(data)
+            if real is not None and target is not None and torch.device(target).type == "cpu":
+                return as_tensor(real, *args, **kwargs)
+        return as_tensor(data, *args, **kwargs)
+
     torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
+    torch.as_tensor = rec_as_tensor  # type: ignore[assignment]
     try:
-        yield moves
+        with _FollowStandIns():
+            yield moves
     finally:
         torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
+        torch.as_tensor = as_tensor  # type: ignore[assignment]
         _ELSEWHERE.clear()
 
 
