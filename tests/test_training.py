@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from grader.learner.simulation import Elsewhere
 from kata import KataCrash, describe, expect, expect_close, run
 
 
@@ -230,34 +231,6 @@ def test_train_epoch_without_device_leaves_batches_alone(ex):
            expected="the model's input on the CPU", got=f"inputs on {spy.devices}")
 
 
-def record_moves(monkeypatch, real: dict) -> list[torch.Tensor]:
-    """Patch Tensor.to and Tensor.cpu so that every tensor moved to the CPU is remembered.
-
-    A batch tensor from ``batches_elsewhere`` gets its real data back when it is moved.
-    """
-    moved: list[torch.Tensor] = []
-    original_to, original_cpu = torch.Tensor.to, torch.Tensor.cpu
-
-    def data(t):
-        pair = real.get(id(t))
-        return pair[1] if pair is not None and pair[0] is t else t
-
-    def recording_to(self, *args, **kwargs):
-        target = kwargs.get("device", args[0] if args else None)
-        if isinstance(target, (str, torch.device)) and torch.device(target) == torch.device("cpu"):
-            moved.append(self)
-            return original_to(data(self), *args, **kwargs)
-        return original_to(self, *args, **kwargs)
-
-    def recording_cpu(self, *args, **kwargs):
-        moved.append(self)
-        return original_cpu(data(self), *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "to", recording_to)
-    monkeypatch.setattr(torch.Tensor, "cpu", recording_cpu)
-    return moved
-
-
 class Batches(list):
     """A loader's batches that remember how many were handed out (those after a crash never were)."""
 
@@ -269,23 +242,17 @@ class Batches(list):
             yield batch
 
 
-def batches_elsewhere(n: int = 4, seed: int = 0) -> tuple[Batches, dict]:
+def batches_elsewhere(elsewhere: Elsewhere, n: int = 4, seed: int = 0) -> Batches:
     """Batches of 2 that start on another device (meta, holding no values): their data appears
-    only when they are moved to the CPU, so a batch that is not moved fails for real, and code
-    that skips a move when a batch is already on the device is fine."""
+    only when they are moved to the CPU (see ``elsewhere.recording_moves()``), so a batch that is
+    not moved fails for real, and code that skips a move when a batch is already on the device
+    is fine. The grader's batches behave the same."""
     X, y = classification_data(n=n, seed=seed)
-    batches, real = Batches(), {}
-    for i in range(0, n, 2):
-        pair = []
-        for t in (X[i:i + 2].clone(), y[i:i + 2].clone()):
-            stand_in = torch.empty(t.shape, dtype=t.dtype, device="meta")
-            real[id(stand_in)] = (stand_in, t)
-            pair.append(stand_in)
-        batches.append(tuple(pair))
-    return batches, real
+    return Batches((elsewhere.stand_in(X[i:i + 2].clone()), elsewhere.stand_in(y[i:i + 2].clone()))
+                   for i in range(0, n, 2))
 
 
-def run_moving(moved: list, loaders: list[Batches], fn, *args, call: str, point: str, **kwargs) -> str:
+def run_moving(moves: list, loaders: list[Batches], fn, *args, call: str, point: str, **kwargs) -> str:
     """Call fn; an error after a batch was left on meta is part of the verdict, not a crash.
 
     An error when every batch it had reached was moved has nothing to do with devices: that is
@@ -294,32 +261,34 @@ def run_moving(moved: list, loaders: list[Batches], fn, *args, call: str, point:
     try:
         fn(*args, **kwargs)
     except NotImplementedError:
-        if not moved:
+        if not moves:
             raise  # an unwritten stub
         return ""
     except Exception as err:  # noqa: BLE001 - reported with the batches that were not moved
-        if not any(unmoved(b[:b.reached], moved) for b in loaders):
+        if not any(unmoved(b[:b.reached], moves) for b in loaders):
             raise KataCrash(call, point) from err
         return f"; then it raised {type(err).__name__}: {str(err)[:120]}"
     return ""
 
 
-def unmoved(batches, moved, label="") -> list[str]:
+def unmoved(batches, moves, label="") -> list[str]:
+    """The batch tensors never moved to the CPU, among ``moves`` (batch tensor, target device)."""
     return [f"{label}{name} of batch {i}" for i, (bx, by) in enumerate(batches)
-            for name, t in (("X", bx), ("y", by)) if not any(t is m for m in moved)]
+            for name, t in (("X", bx), ("y", by))
+            if not any(t is m and d is not None and torch.device(d).type == "cpu" for m, d in moves)]
 
 
-def test_train_epoch_moves_batches_to_device(ex, monkeypatch):
-    batches, real = batches_elsewhere()
+def test_train_epoch_moves_batches_to_device(ex):
+    elsewhere = Elsewhere()
+    batches = batches_elsewhere(elsewhere)
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    moved = record_moves(monkeypatch, real)
     call = call_str("train_epoch", "model", "2 batches on the meta device", "CrossEntropyLoss()", "SGD", device="cpu")
     point = "when device is given, both X and y of every batch are moved to it (X.to(device))"
-    then = run_moving(moved, [batches], ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt, device="cpu",
-                      call=call, point=point)
-    monkeypatch.undo()
-    missing = unmoved(batches, moved)
+    with elsewhere.recording_moves() as moves:
+        then = run_moving(moves, [batches], ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt,
+                          device="cpu", call=call, point=point)
+    missing = unmoved(batches, moves)
     expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
 
@@ -408,15 +377,15 @@ def test_evaluate_leaves_parameters_alone(ex):
         expect_close(p.detach(), old, rtol=0, atol=0, call=call, point=f"{point} ({name} changed)")
 
 
-def test_evaluate_moves_batches_to_device(ex, monkeypatch):
-    batches, real = batches_elsewhere()
-    moved = record_moves(monkeypatch, real)
+def test_evaluate_moves_batches_to_device(ex):
+    elsewhere = Elsewhere()
+    batches = batches_elsewhere(elsewhere)
     call = call_str("evaluate", "model", "2 batches on the meta device", "CrossEntropyLoss()", device="cpu")
     point = "when device is given, both X and y of every batch are moved to it"
-    then = run_moving(moved, [batches], ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(), device="cpu",
-                      call=call, point=point)
-    monkeypatch.undo()
-    missing = unmoved(batches, moved)
+    with elsewhere.recording_moves() as moves:
+        then = run_moving(moves, [batches], ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(),
+                          device="cpu", call=call, point=point)
+    missing = unmoved(batches, moves)
     expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
 
@@ -580,18 +549,18 @@ def test_fit_with_device_keeps_the_given_optimizer(ex):
            got=f"{opt.steps} steps")
 
 
-def test_fit_passes_device_on(ex, monkeypatch):
-    (train, real), (val, real_val) = batches_elsewhere(seed=0), batches_elsewhere(seed=1)
+def test_fit_passes_device_on(ex):
+    elsewhere = Elsewhere()
+    train, val = batches_elsewhere(elsewhere, seed=0), batches_elsewhere(elsewhere, seed=1)
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    moved = record_moves(monkeypatch, {**real, **real_val})
     call = call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1", "val_loader=<2 batches>",
                     "device='cpu'")
     point = "fit passes device on: every training and validation batch is moved to it"
-    then = run_moving(moved, [train, val], ex.fit, model, train, nn.CrossEntropyLoss(), opt, epochs=1,
-                      val_loader=val, device="cpu", call=call, point=point)
-    monkeypatch.undo()
-    missing = unmoved(train, moved, "train ") + unmoved(val, moved, "val ")
+    with elsewhere.recording_moves() as moves:
+        then = run_moving(moves, [train, val], ex.fit, model, train, nn.CrossEntropyLoss(), opt, epochs=1,
+                          val_loader=val, device="cpu", call=call, point=point)
+    missing = unmoved(train, moves, "train ") + unmoved(val, moves, "val ")
     expect(not missing, call=call, point=point,
            expected="every X and y moved with .to('cpu')", got=f"never moved: {', '.join(missing)}{then}")
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 from typing import Any, Callable
 
 import pytest
 import torch
 
 from grader.checking import Raised, expect, expect_close, expect_raises, uses_any
+from grader.learner.simulation import DEVICE_FAULT, READS_VALUES
 
 # -- helpers -------------------------------------------------------------------
 
@@ -41,24 +41,13 @@ FORBIDDEN_NAMES = [
 NO_TORCH_DROPOUT = "draw the mask yourself: using torch's own dropout scores zero for this function"
 
 
-# Code that reads values (``.item()``, torch.distributions' argument checks) cannot run on the
-# meta device, which holds none, yet works on a GPU: such a call is not judged on meta (the CUDA
-# checks judge it where a GPU is). Nor is a random generator of x's own device
-# (``torch.Generator(device=x.device)``): meta is no accelerator and has none, a GPU has. A device
-# mismatch is judged: it fails on a GPU too.
-_READS_VALUES = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|"
-                           r"_local_scalar_dense|data-dependent|META device type not an accelerator",
-                           re.IGNORECASE)
-_DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices must match|"
-                           r"not on the expected device|same device", re.IGNORECASE)
-
-
 def _on_meta(call: Callable[[], Any]) -> Any:
-    """``call()``, or None when it failed only because meta tensors hold no values."""
+    """``call()``, or None when it failed only because meta is not a GPU (it reads values, or wants
+    meta's own generator): the CUDA checks judge that where a GPU is. A device mismatch is judged."""
     try:
         return call()
     except Raised as err:
-        if err.stub or _DEVICE_FAULT.search(err.message) or not _READS_VALUES.search(err.message):
+        if err.stub or DEVICE_FAULT.search(err.message) or not READS_VALUES.search(err.message):
             raise
         return None
 

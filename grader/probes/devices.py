@@ -1,11 +1,10 @@
 """Probes for the ``devices`` exercise (run inside the worker, next to the submission).
 
-Hardware is simulated, consistently, by replacing every query a correct
-solution might use (``torch.cuda.is_available``/``device_count``,
-``torch.backends.mps.is_available``/``is_built``, ``torch.mps.is_available``,
-``torch.accelerator.current_accelerator``/``is_available``/``device_count``),
-including names the submission imported with ``from ... import ...``; all of
-them are restored afterwards. The "other device" for ``to_device`` is ``meta``.
+Hardware is simulated, consistently, by ``grader.learner.simulation``, as in
+the learner tests: every query a correct solution might use is replaced
+(``torch.cuda``, ``torch.backends.mps``, ``torch.mps``, ``torch.accelerator``),
+also where the submission took a reference at import; all of them are
+restored afterwards. The "other device" for ``to_device`` is ``meta``.
 
 ``to_device`` inputs are sent as a small spec language (plain data) and built
 here; outputs come back as a description (kinds, dtypes, shapes, devices,
@@ -13,98 +12,17 @@ identities) plus the tensors' values where they have some.
 """
 from __future__ import annotations
 
-import contextlib
 from collections import namedtuple
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
+from grader.learner.simulation import simulated_machine
+
 Batch = namedtuple("Batch", ["X", "y"])
 Triple = namedtuple("Triple", ["first", "second", "third"])
 NAMEDTUPLES = {"Batch": Batch, "Triple": Triple}
-
-
-# -- simulated hardware ------------------------------------------------------------
-
-def _fakes(cuda: int, mps: bool, mps_built: bool) -> list[tuple[Any, str, Any]]:
-    built = bool(mps_built or mps)
-
-    def current_accelerator(check_available: bool = False) -> torch.device | None:
-        if cuda > 0:
-            return torch.device("cuda")
-        if mps or (built and not check_available):
-            return torch.device("mps")
-        return None
-
-    fakes: list[tuple[Any, str, Any]] = [
-        (torch.cuda, "is_available", lambda: cuda > 0),
-        (torch.cuda, "device_count", lambda: cuda),
-        (torch.backends.mps, "is_available", lambda: mps),
-        (torch.backends.mps, "is_built", lambda: built),
-    ]
-    if hasattr(getattr(torch, "mps", None), "is_available"):
-        fakes.append((torch.mps, "is_available", lambda: mps))
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None:
-        fakes += [(acc, "current_accelerator", current_accelerator),
-                  (acc, "is_available", lambda: cuda > 0 or mps),
-                  (acc, "device_count", lambda: cuda if cuda > 0 else int(mps))]
-    return fakes
-
-
-def _swapped(value: Any, table: dict[int, Any], depth: int = 3) -> Any:
-    """``value`` with the query functions in ``table`` (by id) replaced by their fakes, looking into
-    tuples, lists and dict values a few levels deep; the same object when there is none."""
-    if id(value) in table:
-        return table[id(value)]
-    if depth == 0 or isinstance(value, (str, bytes)):
-        return value
-    if isinstance(value, (tuple, list)):
-        items = [_swapped(v, table, depth - 1) for v in value]
-        if all(a is b for a, b in zip(items, value)):
-            return value
-        if isinstance(value, list):
-            return type(value)(items) if type(value) is list else value
-        if hasattr(value, "_fields"):
-            return type(value)(*items)
-        return tuple(items) if type(value) is tuple else value
-    if type(value) is dict:
-        new = {k: _swapped(v, table, depth - 1) for k, v in value.items()}
-        return value if all(new[k] is v for k, v in value.items()) else new
-    return value
-
-
-@contextlib.contextmanager
-def simulated(mod: Any, cuda: int, mps: bool = False, mps_built: bool = False) -> Iterator[None]:
-    """Pretend the machine has ``cuda`` GPUs and MPS available (or only built)."""
-    saved: list[tuple[Any, str, Any]] = []
-    table: dict[int, Any] = {}
-    try:
-        for owner, name, fake in _fakes(cuda, mps, mps_built):
-            original = getattr(owner, name)
-            saved.append((owner, name, original))
-            setattr(owner, name, fake)
-            table[id(original)] = fake
-        # The submission's own references to the query functions, fetched at import but called at
-        # call time: ``from torch.cuda import is_available``, a table such as
-        # ``(("cuda", torch.cuda.is_available), ...)``, a default argument. Swap them too.
-        for gname, value in list(vars(mod).items()):
-            new = _swapped(value, table)
-            if new is not value:
-                saved.append((mod, gname, value))
-                setattr(mod, gname, new)
-            for fn in ([value] if callable(value) else []):
-                defaults = getattr(fn, "__defaults__", None)
-                if isinstance(defaults, tuple):
-                    new = _swapped(defaults, table)
-                    if new is not defaults:
-                        saved.append((fn, "__defaults__", defaults))
-                        fn.__defaults__ = new
-        yield
-    finally:
-        for owner, name, original in reversed(saved):
-            setattr(owner, name, original)
 
 
 def _dev(d: Any) -> Any:
@@ -115,17 +33,17 @@ def _dev(d: Any) -> Any:
 
 
 def pick(mod: Any, cuda: int, mps: bool, mps_built: bool) -> Any:
-    with simulated(mod, cuda, mps, mps_built):
+    with simulated_machine(mod, cuda, mps, mps_built):
         return _dev(mod.pick_device())
 
 
 def gpu(mod: Any, cuda: int, i: int | None) -> Any:
-    with simulated(mod, cuda):
+    with simulated_machine(mod, cuda):
         return _dev(mod.try_gpu() if i is None else mod.try_gpu(i))
 
 
 def all_gpus(mod: Any, cuda: int) -> dict:
-    with simulated(mod, cuda):
+    with simulated_machine(mod, cuda):
         out = mod.try_all_gpus()
     items = [_dev(d) for d in out] if isinstance(out, (list, tuple)) else _dev(out)
     return {"type": type(out).__name__, "items": items}

@@ -15,11 +15,10 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
-from torch.utils import _pytree as pytree
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
+from grader.learner.simulation import Elsewhere, device_named
 from grader.probing import raised_by_stub
 
 
@@ -70,7 +69,7 @@ class _Net(nn.Sequential):
         return super().forward(x)
 
     def to(self, *args: Any, **kwargs: Any):  # type: ignore[override]
-        self._moves.append(_target(args, kwargs))
+        self._moves.append(device_named(args, kwargs))
         return super().to(*args, **kwargs)
 
     def cpu(self):  # type: ignore[override]
@@ -92,19 +91,6 @@ class _MaskedNet(_Net):
 
     def reset_mask(self) -> None:
         self._log.append("reset:root")
-
-
-def _target(args: tuple, kwargs: dict) -> str | None:
-    """The device named by a ``.to(...)`` call, as a string, or None."""
-    cand = kwargs.get("device", args[0] if args else None)
-    if isinstance(cand, torch.Tensor):
-        return str(cand.device)
-    if isinstance(cand, (str, torch.device, int)) and not isinstance(cand, bool):
-        try:
-            return str(torch.device(cand))
-        except (RuntimeError, TypeError, ValueError):
-            return None
-    return None
 
 
 def _model(spec: dict, log: list[str], root_mask: bool = False) -> _Net:
@@ -147,52 +133,8 @@ def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
     raise ValueError(kind)
 
 
-# Batches that come "from elsewhere": meta stand-ins whose real CPU data is handed over only
-# by a move to the CPU (Tensor.to / .cpu, see _recording_moves). So, with device='cpu', a
-# batch that is not moved fails for real, and code that skips a move it thinks useless
-# (`if X.device != device`) is judged by what reaches the model, not by the calls it made.
-# A stand-in derived from a batch on the meta device (``X.detach()``, ``X.contiguous()``, a view)
-# stands in for the same op on the real data, and a move of it counts as a move of that batch.
-_ELSEWHERE: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-
-
-def _from_elsewhere(t: torch.Tensor) -> torch.Tensor:
-    stand_in = torch.empty(t.shape, dtype=t.dtype, device="meta")
-    _ELSEWHERE[id(stand_in)] = (stand_in, t, stand_in)
-    return stand_in
-
-
-def _real(t: Any) -> torch.Tensor | None:
-    entry = _ELSEWHERE.get(id(t))
-    return entry[1] if entry is not None and entry[0] is t else None
-
-
-def _origin(t: Any) -> Any:
-    """The batch tensor the loader made that ``t`` stands in for (``t`` itself when none)."""
-    entry = _ELSEWHERE.get(id(t))
-    return entry[2] if entry is not None and entry[0] is t else t
-
-
-class _FollowStandIns(TorchFunctionMode):
-    """Carries the stand-ins through the torch functions applied to them on meta: the result of
-    ``X.detach()`` on a stand-in stands in for ``real.detach()``, so moving it moves the batch."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if not _ELSEWHERE or not isinstance(out, torch.Tensor) or out.device.type != "meta":
-            return out
-        found = [t for t in pytree.tree_leaves((args, kwargs)) if _real(t) is not None]
-        if not found or _real(out) is not None:
-            return out
-        swap = lambda t: _real(t) if _real(t) is not None else t  # noqa: E731
-        try:
-            real = func(*pytree.tree_map(swap, args), **pytree.tree_map(swap, kwargs))
-        except Exception:  # noqa: BLE001 - then it stays a plain meta tensor
-            return out
-        if isinstance(real, torch.Tensor) and real.device == _real(found[0]).device and real.shape == out.shape:
-            _ELSEWHERE[id(out)] = (out, real, _origin(found[0]))
-        return out
+# Batches from another device: see grader.learner.simulation.Elsewhere.
+_ELSEWHERE = Elsewhere()
 
 
 class _Batches:
@@ -206,7 +148,7 @@ class _Batches:
         def collate(items):
             X_b, y_b = default_collate(items)
             if elsewhere:
-                X_b, y_b = _from_elsewhere(X_b), _from_elsewhere(y_b)
+                X_b, y_b = _ELSEWHERE.stand_in(X_b), _ELSEWHERE.stand_in(y_b)
             self.made += [X_b, y_b]
             if log is not None:  # when each batch is drawn, whatever mode the model is in
                 log.append(f"load:{name}")
@@ -214,54 +156,6 @@ class _Batches:
 
         self.loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=False,
                                  collate_fn=collate, drop_last=drop_last)
-
-
-@contextlib.contextmanager
-def _recording_moves() -> Iterator[list[tuple[torch.Tensor, str | None]]]:
-    """Record (tensor, target device) for every Tensor.to / .cpu / .cuda / torch.as_tensor(X, device=...)
-    call, calling through."""
-    moves: list[tuple[torch.Tensor, str | None]] = []
-    to, cpu, cuda, as_tensor = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda, torch.as_tensor
-
-    def rec_to(self, *args, **kwargs):
-        target = _target(args, kwargs)
-        moves.append((_origin(self), target))
-        real = _real(self)
-        if real is not None and target is not None and torch.device(target).type == "cpu":
-            return to(real, *args, **kwargs)
-        return to(self, *args, **kwargs)
-
-    def rec_cpu(self, *args, **kwargs):
-        moves.append((_origin(self), "cpu"))
-        real = _real(self)
-        return cpu(real if real is not None else self, *args, **kwargs)
-
-    def rec_cuda(self, device=None, *args, **kwargs):
-        index = device if isinstance(device, int) else None
-        moves.append((_origin(self), "cuda" if device is None else
-                      f"cuda:{index}" if index is not None else _target((device,), {})))
-        return cuda(self, device, *args, **kwargs)
-
-    def rec_as_tensor(data, *args, **kwargs):
-        # torch.as_tensor(X, device=d) copies a tensor "as if data.to(device)": a move too.
-        if isinstance(data, torch.Tensor) and (args or "device" in kwargs or "dtype" in kwargs):
-            device = kwargs.get("device", args[1] if len(args) > 1 else None)
-            target = _target((device,), {}) if device is not None else None
-            moves.append((_origin(data), target))
-            real = _real(data)
-            if real is not None and target is not None and torch.device(target).type == "cpu":
-                return as_tensor(real, *args, **kwargs)
-        return as_tensor(data, *args, **kwargs)
-
-    torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
-    torch.as_tensor = rec_as_tensor  # type: ignore[assignment]
-    try:
-        with _FollowStandIns():
-            yield moves
-    finally:
-        torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
-        torch.as_tensor = as_tensor  # type: ignore[assignment]
-        _ELSEWHERE.clear()
 
 
 @contextlib.contextmanager
@@ -346,7 +240,7 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
                 elsewhere: bool = False, as_object: bool = False, drop_last: bool = False) -> dict:
     """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable.
 
-    ``elsewhere``: the batches start on the meta device (see ``_from_elsewhere``).
+    ``elsewhere``: the batches start on the meta device (see ``Elsewhere``).
     ``as_object``: ``device`` is handed over as a ``torch.device``, not as a string.
     """
     log: list[str] = []
@@ -360,7 +254,7 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
     result = None
     # On meta (the model left on the CPU, or the model on meta and the batches on the CPU)
     # training cannot run: only where the model ends, or what reached it, counts.
-    with _recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
+    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
         result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=_as_given(device, as_object)) \
             if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
@@ -383,7 +277,7 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
     raised: dict = {"raised": None}
     result = None
-    with _recording_moves() as moves, _noting(raised, elsewhere, mod):
+    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere, mod):
         result = mod.evaluate(model, batches.loader, _loss(loss), device=_as_given(device, as_object)) \
             if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
     after = _params(model)
@@ -427,7 +321,7 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     raised: dict = {"raised": None}
     history = None
     # On meta training cannot run (no values): only where the model ends up counts then.
-    with _recording_moves() as moves, _noting(raised, elsewhere or device == "meta", mod):
+    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or device == "meta", mod):
         history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:

@@ -10,7 +10,11 @@ a correct solution on the CPU).
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,6 +124,27 @@ def test_alternative_keeps_full_marks(grading, make_submission, path: Path) -> N
     result = grading.grade(_submission(make_submission, exercise, path), [exercise]).exercises[0]
     failed = [f"{c.name}: {c.reason}" for c in result.checks if not c.passed]
     assert not failed and result.score == result.max_points, failed
+
+
+@pytest.mark.parametrize("path", ALTERNATIVES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_alternative_passes_the_learner_tests(tmp_path: Path, path: Path) -> None:
+    """The learner tests judge as the grader does: what keeps full marks is green there too,
+    or a learner whose correct code is written differently is told it is wrong."""
+    import torch
+
+    exercise = path.parent.name
+    needs = _needs_torch(path)
+    if needs and torch.__version__ < needs:
+        pytest.skip(f"written for torch>={needs}; this is torch {torch.__version__}")
+    impl = tmp_path / "impl"
+    impl.mkdir()
+    for piece in (ROOT / "solutions").glob("*.py"):
+        shutil.copy(piece, impl)
+    shutil.copy(path, impl / f"{exercise}.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("KATA_IMPL", "PYTEST_ADDOPTS")}
+    run = subprocess.run([sys.executable, "-m", "pytest", f"tests/test_{exercise}.py", f"--impl={impl}", "-q",
+                          "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
 
 
 def test_every_exercise_has_mutants_and_alternatives() -> None:

@@ -1,0 +1,231 @@
+"""What the kata's tests pretend, shared by the learner tests and the hidden checks so that both
+judge alike: other hardware (``simulated_machine``), batches that come from another device
+(``Elsewhere``), and the meta device standing in for a GPU (``READS_VALUES``, ``DEVICE_FAULT``).
+
+Each pretence must hold for correct code written any way, or a correct solution loses points
+for how it was written: a simulated machine answers every query a solution might make, however
+it reached the query function; a stand-in batch is followed through the ops applied to it.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, Iterator
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils import _pytree as pytree
+
+# -- the meta device as a GPU --------------------------------------------------------
+
+# Mixing devices fails on meta as on a GPU: a device fault, judged. Reading values (``.item()``,
+# torch.distributions' argument checks) or a generator of the tensor's own device
+# (``torch.Generator(device=x.device)``: meta is no accelerator) fails only there, and is not
+# the learner's fault: such a call is judged where a GPU is.
+DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices must match|"
+                          r"not on the expected device|same device", re.IGNORECASE)
+READS_VALUES = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|"
+                          r"_local_scalar_dense|data-dependent|META device type not an accelerator",
+                          re.IGNORECASE)
+
+
+# -- simulated hardware --------------------------------------------------------------
+
+def _fakes(cuda: int, mps: bool, mps_built: bool) -> list[tuple[Any, str, Any]]:
+    """Every hardware query a solution might use, answering consistently for this machine."""
+    built = bool(mps_built or mps)
+
+    def current_accelerator(check_available: bool = False) -> torch.device | None:
+        if cuda > 0:
+            return torch.device("cuda")
+        if mps or (built and not check_available):
+            return torch.device("mps")
+        return None
+
+    fakes: list[tuple[Any, str, Any]] = [
+        (torch.cuda, "is_available", lambda: cuda > 0),
+        (torch.cuda, "device_count", lambda: cuda),
+        (torch.backends.mps, "is_available", lambda: mps),
+        (torch.backends.mps, "is_built", lambda: built),
+    ]
+    if hasattr(getattr(torch, "mps", None), "is_available"):
+        fakes.append((torch.mps, "is_available", lambda: mps))
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None:
+        fakes += [(acc, "current_accelerator", current_accelerator),
+                  (acc, "is_available", lambda: cuda > 0 or mps),
+                  (acc, "device_count", lambda: cuda if cuda > 0 else int(mps))]
+    return fakes
+
+
+def _swapped(value: Any, table: dict[int, Any], depth: int = 3) -> Any:
+    """``value`` with the query functions in ``table`` (by id) replaced by their fakes, looking into
+    tuples, lists and dict values a few levels deep; the same object when there is none."""
+    if id(value) in table:
+        return table[id(value)]
+    if depth == 0 or isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, (tuple, list)):
+        items = [_swapped(v, table, depth - 1) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        if isinstance(value, list):
+            return type(value)(items) if type(value) is list else value
+        if hasattr(value, "_fields"):
+            return type(value)(*items)
+        return tuple(items) if type(value) is tuple else value
+    if type(value) is dict:
+        new = {k: _swapped(v, table, depth - 1) for k, v in value.items()}
+        return value if all(new[k] is v for k, v in value.items()) else new
+    return value
+
+
+@contextlib.contextmanager
+def simulated_machine(mod: Any, cuda: int = 0, mps: bool = False, mps_built: bool = False) -> Iterator[None]:
+    """Pretend the machine has ``cuda`` GPUs and MPS available (or only built), for torch and for
+    the references to its query functions that module ``mod`` took at import."""
+    saved: list[tuple[Any, str, Any]] = []
+    table: dict[int, Any] = {}
+    try:
+        for owner, name, fake in _fakes(cuda, mps, mps_built):
+            original = getattr(owner, name)
+            saved.append((owner, name, original))
+            setattr(owner, name, fake)
+            table[id(original)] = fake
+        # Fetched at import, called at call time: ``from torch.cuda import is_available``, a table
+        # such as ``(("cuda", torch.cuda.is_available), ...)``, a default argument.
+        for gname, value in list(vars(mod).items()):
+            new = _swapped(value, table)
+            if new is not value:
+                saved.append((mod, gname, value))
+                setattr(mod, gname, new)
+            defaults = getattr(value, "__defaults__", None) if callable(value) else None
+            if isinstance(defaults, tuple):
+                new = _swapped(defaults, table)
+                if new is not defaults:
+                    saved.append((value, "__defaults__", defaults))
+                    value.__defaults__ = new
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+
+
+# -- batches from another device -----------------------------------------------------
+
+def device_named(args: tuple, kwargs: dict) -> str | None:
+    """The device a ``.to(...)`` call names, as a string, or None (a dtype-only move)."""
+    cand = kwargs.get("device", args[0] if args else None)
+    if isinstance(cand, torch.Tensor):
+        return str(cand.device)
+    if isinstance(cand, (str, torch.device, int)) and not isinstance(cand, bool):
+        try:
+            return str(torch.device(cand))
+        except (RuntimeError, TypeError, ValueError):
+            return None
+    return None
+
+
+class Elsewhere:
+    """Batches that come from another device: meta stand-ins whose real CPU data is handed over
+    only by a move to the CPU. With ``device='cpu'`` a batch that is not moved fails for real,
+    and code that skips a move it thinks useless (``if X.device != device``) is judged by what
+    reaches the model, not by the calls it made.
+
+    A tensor derived from a stand-in (``X.detach()``, ``X.contiguous()``, a view) stands in for the
+    same op on the real data, and moving it counts as moving the batch it came from.
+    """
+
+    def __init__(self) -> None:
+        # id -> (stand-in, real data, the batch tensor it derives from); the stand-in is kept
+        # alive, so its id is not reused.
+        self._entries: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def stand_in(self, t: torch.Tensor) -> torch.Tensor:
+        out = torch.empty(t.shape, dtype=t.dtype, device="meta")
+        self._entries[id(out)] = (out, t, out)
+        return out
+
+    def real(self, t: Any) -> torch.Tensor | None:
+        entry = self._entries.get(id(t))
+        return entry[1] if entry is not None and entry[0] is t else None
+
+    def origin(self, t: Any) -> Any:
+        """The stand-in batch tensor that ``t`` derives from (``t`` itself when none)."""
+        entry = self._entries.get(id(t))
+        return entry[2] if entry is not None and entry[0] is t else t
+
+    @contextlib.contextmanager
+    def recording_moves(self) -> Iterator[list[tuple[Any, str | None]]]:
+        """Record (batch tensor, target device) for every ``Tensor.to`` / ``.cpu`` / ``.cuda`` and
+        ``torch.as_tensor(X, device=...)``, calling through; forgets the stand-ins afterwards."""
+        moves: list[tuple[Any, str | None]] = []
+        to, cpu, cuda, as_tensor = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda, torch.as_tensor
+
+        def to_cpu(target: str | None) -> bool:
+            return target is not None and torch.device(target).type == "cpu"
+
+        def rec_to(t, *args, **kwargs):
+            target = device_named(args, kwargs)
+            moves.append((self.origin(t), target))
+            real = self.real(t)
+            return to(real if real is not None and to_cpu(target) else t, *args, **kwargs)
+
+        def rec_cpu(t, *args, **kwargs):
+            moves.append((self.origin(t), "cpu"))
+            real = self.real(t)
+            return cpu(real if real is not None else t, *args, **kwargs)
+
+        def rec_cuda(t, device=None, *args, **kwargs):
+            moves.append((self.origin(t), "cuda" if device is None else
+                          f"cuda:{device}" if isinstance(device, int) else device_named((device,), {})))
+            return cuda(t, device, *args, **kwargs)
+
+        def rec_as_tensor(data, *args, **kwargs):
+            # For a tensor, torch.as_tensor(X, device=d) copies "as if data.to(device)": a move.
+            if isinstance(data, torch.Tensor) and (len(args) > 1 or "device" in kwargs):
+                device = kwargs.get("device", args[1] if len(args) > 1 else None)
+                target = device_named((device,), {}) if device is not None else None
+                moves.append((self.origin(data), target))
+                real = self.real(data)
+                if real is not None and to_cpu(target):
+                    return as_tensor(real, *args, **kwargs)
+            return as_tensor(data, *args, **kwargs)
+
+        torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
+        torch.as_tensor = rec_as_tensor  # type: ignore[assignment]
+        try:
+            with _FollowStandIns(self):
+                yield moves
+        finally:
+            torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
+            torch.as_tensor = as_tensor  # type: ignore[assignment]
+            self._entries.clear()
+
+
+class _FollowStandIns(TorchFunctionMode):
+    """Carries the stand-ins through the torch functions applied to them on meta: the result of
+    ``X.detach()`` on a stand-in stands in for ``real.detach()``."""
+
+    def __init__(self, elsewhere: Elsewhere) -> None:
+        super().__init__()
+        self.elsewhere = elsewhere
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        e = self.elsewhere
+        if not e._entries or not isinstance(out, torch.Tensor) or out.device.type != "meta" \
+                or e.real(out) is not None:
+            return out
+        found = [t for t in pytree.tree_leaves((args, kwargs)) if e.real(t) is not None]
+        if not found:
+            return out
+        swap = lambda t: e.real(t) if e.real(t) is not None else t  # noqa: E731
+        try:
+            real = func(*pytree.tree_map(swap, args), **pytree.tree_map(swap, kwargs))
+        except Exception:  # noqa: BLE001 - then it stays a plain meta tensor
+            return out
+        if isinstance(real, torch.Tensor) and real.device == e.real(found[0]).device and real.shape == out.shape:
+            e._entries[id(out)] = (out, real, e.origin(found[0]))
+        return out
