@@ -28,6 +28,7 @@ from typing import Any
 
 from grader import catalog
 from grader.files import write_atomic
+from grader.pool import GraderBroken
 from grader.results import CheckResult, ExerciseResult, SubmissionResult
 from grader.submissions import (BadSubmission, extract_zip, fingerprint, grader_fingerprint, missing_files_note,
                                 submission_root)
@@ -89,6 +90,9 @@ def _job(tasks: Any, results: Any, options: Options) -> None:
             try:
                 r = session.grade(Path(path), options.exercises, seed=options.seed)
                 results.put(("done", os.getpid(), sid, r))
+            except GraderBroken as err:  # no submission can be graded here: the batch stops
+                results.put(("broken", os.getpid(), sid, str(err)))
+                return
             except Exception as err:  # noqa: BLE001 - the batch goes on
                 results.put(("error", os.getpid(), sid, f"{type(err).__name__}: {err}"))
 
@@ -263,6 +267,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
                 kind, pid, sid, payload = results.get(timeout=1.0)
             except queue.Empty:
                 kind = None
+            if kind == "broken":
+                raise GraderBroken(payload)
             if kind == "start":
                 current[pid] = (sid, time.monotonic())
             elif kind in ("done", "error"):
@@ -304,8 +310,10 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
-    except KeyboardInterrupt:
-        # A second Ctrl-C must not cut the cleanup short (and print a traceback).
+    except (KeyboardInterrupt, GraderBroken) as stop:
+        # Stopped (Ctrl-C, SIGTERM), or nothing more can be graded here: what was graded stays in
+        # the gradebook, the rest is graded on a rerun. A second Ctrl-C must not cut the cleanup
+        # short (and print a traceback).
         if in_main:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -322,6 +330,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
         shutil.rmtree(work, ignore_errors=True)
         if students is not None:
             gradebook.write(out, students, options.exercises, {"graded": graded, "skipped": skipped})
+        if isinstance(stop, GraderBroken):
+            raise
         total = len(found) if students is not None else len(candidates(submissions, out))
         raise Interrupted(stopped_by[0] if stopped_by else signal.SIGINT, skipped + graded, total) from None
     finally:

@@ -110,6 +110,13 @@ def _need_grader() -> None:
     if importlib.util.find_spec("grader.session") is None:
         raise UsageError("grading needs the instructor's torch-kata repository (this is a student release); "
                          "run `pytest` or `python -m grader progress` instead")
+    # What every worker imports first (grader.worker.preload): without one, every check would
+    # fail, and the submissions would be blamed.
+    missing = [m for m in ("numpy", "torch", "torchvision") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"grading needs {', '.join(missing)}, which this Python ({sys.executable}) cannot "
+                         f"import: run scripts/setup.sh and grade with the environment it makes "
+                         f"(or pip install -r requirements.txt)")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -144,14 +151,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _grade_one(args: argparse.Namespace, submission: Path, exercises: list[str]):
-    from grader.pool import start_zygote
+    from grader.pool import GraderBroken, start_zygote
 
     zygote = start_zygote(args.start)
     from grader.session import GradingSession
 
-    with GradingSession(method=args.start, call_timeout=args.timeout, budget=args.budget,
-                        memory_gib=args.memory, zygote=zygote) as session:
-        return session.grade(submission, exercises, seed=args.seed)
+    try:
+        with GradingSession(method=args.start, call_timeout=args.timeout, budget=args.budget,
+                            memory_gib=args.memory, zygote=zygote) as session:
+            return session.grade(submission, exercises, seed=args.seed)
+    except GraderBroken as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:
@@ -162,6 +172,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     submissions = _submissions_dir(args.submissions)
     out = _results_dir(args.out, submissions)
     from grader.batch import Interrupted, Options, candidates, grade_all
+    from grader.pool import GraderBroken
 
     if not candidates(submissions, skip=out):
         raise UsageError(f"no submissions found in {args.submissions} (expected one folder or .zip per student)")
@@ -171,6 +182,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
                           Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
                                   memory_gib=args.memory, start=args.start),
                           force=args.force, progress=not args.no_progress)
+    except GraderBroken as err:
+        raise UsageError(str(err)) from None
     except Interrupted as stop:
         print(f"grade-all: interrupted; {stop.done} of {stop.total} graded; rerun the same command to resume "
               f"(grades.csv and summary.md hold what was graded so far)", file=sys.stderr)

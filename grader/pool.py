@@ -50,6 +50,15 @@ class Died(WorkerFailure):
     pass
 
 
+class GraderBroken(Died):
+    """A worker, or the zygote, died before any submitted code ran: the grader's environment cannot
+    run the checks. Never a submission's fault, so it gets no score at all (the CLI says why)."""
+
+
+_CHECK_ENV = (f"This Python environment cannot run the checks; `{sys.executable} scripts/check_env.py` "
+              f"says what is wrong, and scripts/setup.sh makes one that can")
+
+
 def describe_status(status: int | None) -> str:
     if status is None:
         return "worker died"
@@ -103,9 +112,17 @@ class Zygote:
 
     def _request(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         data = codec.encode(message)
-        socket.send_fds(self.ctl, [struct.pack(">Q", len(data))], fds)
-        self.ctl.sendall(data)
-        return codec.recv(self.ctl)
+        try:
+            socket.send_fds(self.ctl, [struct.pack(">Q", len(data))], fds)
+            self.ctl.sendall(data)
+            return codec.recv(self.ctl)
+        except (OSError, EOFError) as err:
+            try:
+                status = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                raise err from None
+            raise GraderBroken(f"the grader's zygote (the process that imports torch and starts the workers) "
+                               f"exited with status {status}: its error is printed above. {_CHECK_ENV}") from None
 
     def spawn(self, fd: int, **spec: Any) -> int:
         return int(self._request({"op": "spawn", **spec}, [fd])["pid"])
@@ -184,7 +201,8 @@ class WorkerHandle:
         except (socket.timeout, TimeoutError, EOFError, OSError, codec.ProtocolError) as err:
             out, _ = self.read_output()
             self.stop()
-            raise Died(f"the worker did not start ({type(err).__name__}): {out[-500:]}") from None
+            why = out.strip()[-500:] or f"{type(err).__name__}; its error is printed above"
+            raise GraderBroken(f"a worker did not start, before any submitted code ran ({why}). {_CHECK_ENV}") from None
         if hello != {"ready": True}:
             self.stop()
             raise WorkerFailure("the worker did not start properly")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -234,3 +236,60 @@ def test_release_into_a_file_says_it_is_a_file(tmp_path: Path, capsys) -> None:
     f.write_text("keep me")
     assert usage_error(["release", str(f)], capsys) == f"error: {f} is a file, not a directory"
     assert f.read_text() == "keep me"
+
+
+# --- the grader's own environment ------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["grade", "grade-all"])
+def test_a_missing_package_is_named_before_grading(tmp_path: Path, capsys, no_grading, monkeypatch,
+                                                    command: str) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real(name, *a))
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    argv = ["grade", str(ROOT / "solutions")] if command == "grade" else \
+        ["grade-all", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]
+    line = usage_error(argv, capsys)
+    assert "grading needs torchvision" in line and sys.executable in line and "setup.sh" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("start", ["fork", "exec"])
+def test_a_broken_environment_is_the_graders_error_not_the_submissions(tmp_path: Path, start: str) -> None:
+    # A torchvision that is there but fails to import (built for another torch, say): the zygote
+    # (fork) or each worker (exec) dies while it loads, before any submitted code runs; the grader
+    # says so and gives no score, rather than failing every check.
+    broken = tmp_path / "site" / "torchvision"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("torchvision broken on purpose")\n')
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(ROOT / "solutions"), "-e", "sequential",
+                          "--start", start], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stdout + run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(("error: the grader's zygote", "error: a worker did not start, before any submitted"))
+    assert "check_env.py" in last and "Traceback" not in run.stderr.split("ImportError: torchvision broken")[-1]
+    assert "torchvision broken on purpose" in run.stderr  # its own error, printed above
+    assert "Total" not in run.stdout
+
+
+def test_grade_all_stops_on_a_broken_environment_and_a_rerun_grades_everyone(tmp_path: Path) -> None:
+    broken = tmp_path / "site" / "torchvision"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("torchvision broken on purpose")\n')
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for sid in ("alice", "bob"):
+        (subs / sid).mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / "sequential.py", subs / sid)
+    argv = [sys.executable, "-m", "grader", "grade-all", str(subs), "--out", str(out), "-e", "sequential",
+            "--jobs", "1", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: the grader's zygote"), run.stderr
+    assert not list(out.glob("*/results.json")), "a submission was scored by a grader that cannot run"
+    again = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    full = catalog.BY_ID["sequential"].points  # the mean is out of the 100 of all exercises
+    assert "graded now 2" in again.stdout and f"mean {full:.1f}/100" in again.stdout, again.stdout
