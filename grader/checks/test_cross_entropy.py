@@ -151,14 +151,17 @@ def test_default_reduction_is_mean(sub, ref, rng):
                  call=_call("cross_entropy", logits, target), point="reduction defaults to 'mean'")
 
 
-@pytest.mark.parametrize("bad", ["avg", "MEAN", "", "elementwise_mean"])
+@pytest.mark.parametrize("bad", ["avg", "MEAN", "", "elementwise_mean", None, " mean"])
 def test_bad_reduction(sub, rng, bad):
     """an unknown reduction raises ValueError naming the value"""
     _own_loss(sub)
     logits, target = _batch(rng)
-    # "Names the value": the value itself in the message, quoted or not.
+    # "Names the value": the value itself in the message, quoted or not. None and " mean" are
+    # "any other reduction" too (not "none", not "mean"): the sheet accepts exactly the three strings.
+    call = (f"cross_entropy(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}, "
+            f"reduction={bad!r})")
     expect_raises("ValueError", sub.value, logits, target, bad, match=bad or None,
-                  call=_call("cross_entropy", logits, target, bad),
+                  call=call,
                   point="anything but 'mean', 'sum' or 'none' raises ValueError naming the value")
 
 
@@ -290,7 +293,7 @@ def test_gradient_large_logits(sub, ref):
 def test_inputs_unchanged(sub, ref, rng):
     """cross_entropy never modifies its arguments"""
     _own_loss(sub)
-    for reduction in ("mean", "none"):
+    for reduction in ("mean", "sum", "none"):
         logits, target = _batch(rng)
         got = sub.value(logits, target, reduction)
         _right(got["out"], ref.value(logits, target, reduction)["out"], _call("cross_entropy", logits, target, reduction),

@@ -1,0 +1,27 @@
+# kills: test_inputs_unchanged
+# for reduction="sum" (and logits not requiring grad) the logits are shifted by their max in place. From the red-team (thor4).
+from __future__ import annotations
+
+import torch
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def gather_target(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # gather along the class dimension picks one column per row.
+    return scores.gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction == "sum" and not logits.requires_grad:
+        # BROKEN: shifts the caller's logits in place (only on this path); the loss is shift-invariant
+        logits.sub_(logits.max(dim=1, keepdim=True).values)
+    # log softmax(o)_y = o_y - logsumexp(o); logsumexp shifts by the max, so nothing overflows.
+    losses = torch.logsumexp(logits, dim=1) - gather_target(logits, target)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
