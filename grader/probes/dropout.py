@@ -108,14 +108,21 @@ def _backward(out: Any, x: torch.Tensor, grad_out: torch.Tensor | None) -> Any:
 
 def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
                  dtype: str | None = None, device: str = "cpu",
-                 grad_out: torch.Tensor | None = None, repeat: int = 1) -> dict[str, Any]:
+                 grad_out: torch.Tensor | None = None, repeat: int = 1,
+                 transposed: bool = False) -> dict[str, Any]:
     """``mod.dropout(x, p[, training=...])`` on ``x`` converted to dtype/device.
+
+    ``transposed`` passes the same values in a non-contiguous layout (a transposed view
+    of the transposed copy): x.is_contiguous() is False.
 
     ``training=None`` leaves the default. With ``grad_out`` the input requires
     grad and the probe backpropagates ``grad_out`` through the (first) result.
     ``repeat`` calls it that many times on the same input (fresh masks).
     """
     x = _make(x, dtype, device)
+    if transposed:
+        x = x.transpose(0, -1).contiguous().transpose(0, -1)
+        assert not x.is_contiguous(), "probe misuse: transposed needs two dims of size > 1"
     if grad_out is not None:
         x = x.detach().requires_grad_()
     before = None if device == "meta" else x.detach().clone()
@@ -156,7 +163,8 @@ def _mask_info(m: Any) -> dict[str, Any]:
 def epoch_construct(mod, p: float | None = None) -> dict[str, Any]:
     """``mod.EpochDropout(p)`` (or with no argument): is it a module, in training mode?"""
     with _watch() as forbidden:
-        m = mod.EpochDropout() if p is None else mod.EpochDropout(p)
+        # By keyword, as the sheet writes it: EpochDropout(p=0.5).
+        m = mod.EpochDropout() if p is None else mod.EpochDropout(p=p)
     return {"is_module": isinstance(m, torch.nn.Module), "training": bool(getattr(m, "training", False)),
             "forbidden": forbidden}
 
@@ -213,6 +221,15 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
             elif op == "state":
                 entry["state_keys"] = [str(k) for k in m.state_dict().keys()]
                 entry["params"] = [str(n) for n, _ in m.named_parameters()]
+                # Where each state_dict tensor and parameter with as many elements as the mask is
+                # non-zero (whatever its name), to compare with the mask's own keep pattern.
+                mask = getattr(m, "mask", None)
+                size = mask.numel() if isinstance(mask, torch.Tensor) else None
+                named = [(f"state_dict()[{k!r}]", t) for k, t in m.state_dict().items()]
+                named += [(f"parameter {n}", t) for n, t in m.named_parameters()]
+                entry["same_size"] = [
+                    [name, (t.detach() != 0).to("cpu").flatten()] for name, t in named
+                    if isinstance(t, torch.Tensor) and t.numel() == size and t.device.type != "meta"]
             else:
                 raise ValueError(f"unknown step {op!r}")
             entry["mask"] = _mask_info(m)
