@@ -15,6 +15,50 @@ class UsageError(Exception):
     pass
 
 
+def _os_reason(err: OSError) -> str:
+    """An OSError in one line: the path and the OS's reason, without the errno."""
+    if err.strerror and err.filename is not None:
+        return f"{err.filename}: {err.strerror}"
+    return err.strerror or str(err)
+
+
+def _probe_dir(folder: Path, named: str) -> None:
+    """Checks that a file can be made in folder by making one (os.access says yes to root everywhere,
+    /proc included)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kata-probe-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"{named}: cannot write in {folder}: {err.strerror or err}") from None
+
+
+def _probe_folder(path: str, named: str) -> None:
+    """A folder that exists or can be made, and takes files; the folders made to find out are removed
+    again (the command makes them when it writes)."""
+    out = Path(path)
+    made = []
+    try:
+        for folder in reversed([out, *out.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+    except OSError as err:
+        _remove(made)
+        raise UsageError(f"{named}: cannot make {err.filename or out}: {err.strerror or err}") from None
+    try:
+        _probe_dir(out, named)
+    finally:
+        _remove(made)
+
+
+def _remove(made: list[Path]) -> None:
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
 def _exercises(names: list[str] | None) -> list[str]:
     if not names:
         return [e.id for e in catalog.EXERCISES]
@@ -71,8 +115,12 @@ def _output_file(path: str | None, option: str | None) -> None:
         raise UsageError(f"{named}: no such directory {parent}")
     if not parent.is_dir():
         raise UsageError(f"{named}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{named}: not writable")
+    _probe_dir(parent, named)
+    if p.exists():
+        try:
+            open(p, "ab").close()  # appends nothing: the file is left as it is
+        except OSError as err:
+            raise UsageError(f"{named}: cannot write it: {err.strerror or err}") from None
 
 
 def _outputs(json_path: str | None, junit_path: str | None) -> None:
@@ -99,8 +147,7 @@ def _results_dir(path: str, submissions: Path) -> Path:
     existing = next(a for a in [out, *out.parents] if a.exists())  # grade_all makes the missing ones
     if not existing.is_dir():
         raise UsageError(f"--out {path}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK):
-        raise UsageError(f"--out {path}: {existing} is not writable")
+    _probe_folder(path, f"--out {path}")
     return out
 
 
@@ -131,6 +178,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
         note = missing_files_note(submission, args.dir)
         result = _grade_one(args, submission, exercises)
+    args.graded = True  # an OSError from here on costs a grading: main says what was kept
     if _is_zip(args.dir):
         result.submission = args.dir  # the temporary folder it was unpacked into is gone
     from grader import report
@@ -177,6 +225,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     if not candidates(submissions, skip=out):
         raise UsageError(f"no submissions found in {args.submissions} (expected one folder or .zip per student)")
     start = time.monotonic()
+    args.graded = True  # grade_all writes each result as it goes: an OSError keeps those
     try:
         stats = grade_all(submissions, out, args.jobs or os.cpu_count() or 1,
                           Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
@@ -185,7 +234,9 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     except GraderBroken as err:
         raise UsageError(str(err)) from None
     except Interrupted as stop:
-        print(f"grade-all: interrupted; {stop.done} of {stop.total} graded; rerun the same command to resume "
+        # --force regrades everyone again: resuming means leaving it out.
+        rerun = "rerun without --force to resume" if args.force else "rerun the same command to resume"
+        print(f"grade-all: interrupted; {stop.done} of {stop.total} graded; {rerun} "
               f"(grades.csv and summary.md hold what was graded so far)", file=sys.stderr)
         return 128 + stop.signum
     took = time.monotonic() - start
@@ -199,14 +250,21 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     _need_grader()
-    from grader.release import release
+    from grader.release import ReleaseRefused, release
 
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a directory")
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out}: exists and is not an empty directory")
-    files = release(out, git=args.git)
+    existing = next(a for a in [out, *out.parents] if a.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{out}: {existing} is a file, not a directory")
+    _probe_folder(str(out), str(out))
+    try:
+        files = release(out, git=args.git)
+    except ReleaseRefused as err:
+        raise UsageError(str(err)) from None
     print(f"student release written to {out} ({len(files)} files{', git repository initialised' if args.git else ''})")
     return 0
 
@@ -278,10 +336,20 @@ def _limits(p: argparse.ArgumentParser) -> None:
                         "inprocess: no isolation at all, only to measure its cost)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, as for every other usage error; --help has the usage.
+
+    The subcommands' parsers are of this class too (add_subparsers makes them with type(self)).
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib.util
 
-    ap = argparse.ArgumentParser(prog="python -m grader", description="torch-kata's autograder")
+    ap = _Parser(prog="python -m grader", description="torch-kata's autograder")
     subs = ap.add_subparsers(dest="command", required=True)
     # A student release has the learner commands only: say so next to the instructor's.
     only = "" if importlib.util.find_spec("grader.session") else " (instructor's repository only)"
@@ -353,3 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         # complain about the closed pipe too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:
+        # The paths were checked first, but a disk can fill up or a folder go away meanwhile:
+        # one line, as for a usage error; 1 once grading ran (what it wrote is kept).
+        if getattr(args, "graded", False):
+            print(f"error: {_os_reason(err)} (what was written before is kept)", file=sys.stderr)
+            return 1
+        print(f"error: {_os_reason(err)}", file=sys.stderr)
+        return 2

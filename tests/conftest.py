@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import math
 import os
 import re
 import signal
@@ -41,6 +42,22 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path.is_dir():
         raise pytest.UsageError(f"--impl {impl}: no such directory")
     config._kata_impl = path.resolve()  # type: ignore[attr-defined]
+    global CALL_LIMIT
+    CALL_LIMIT = _call_limit(os.environ.get("KATA_TEST_TIMEOUT"))
+
+
+def _call_limit(text: str | None) -> float:
+    """KATA_TEST_TIMEOUT's seconds (default 10; 0 or less: no limit); a usage error, not a traceback."""
+    if text is None or not text.strip():
+        return 10.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise pytest.UsageError(f"KATA_TEST_TIMEOUT must be a number of seconds (0 turns the limit off), "
+                                f"got {text!r}")
+    return value
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -274,7 +291,7 @@ def _crash_report(item: pytest.Item, err: BaseException, context: str | None) ->
 # whole suite's safety net): a learner test gets CALL_LIMIT seconds, and once one test of an
 # exercise has run out, its other tests get AFTER_TIMEOUT each. The slowest learner test takes
 # about 0.1 s on the reference.
-CALL_LIMIT = float(os.environ.get("KATA_TEST_TIMEOUT", "10"))
+CALL_LIMIT = 10.0  # KATA_TEST_TIMEOUT, read by pytest_configure (_call_limit)
 AFTER_TIMEOUT = 2.0
 _timed_out: dict[str, float] = {}  # exercise -> the limit its first timeout ran into
 

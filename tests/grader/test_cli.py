@@ -82,3 +82,22 @@ def test_a_reader_that_stops_early_costs_no_report(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
     assert json.loads(out.read_text())["score"] == 12 and junit.read_text().startswith("<?xml")
+
+
+def test_argparse_errors_are_one_line_too() -> None:
+    # The README promises one line per usage error; argparse's own used to print the usage block.
+    r = grader("grade")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "python -m grader grade: error: the following arguments are required: dir (see --help)\n"
+    r = grader("grade", "solutions", "--seed", "x")
+    assert r.returncode == 2
+    assert r.stderr == "python -m grader grade: error: argument --seed: invalid int value: 'x' (see --help)\n"
+
+
+def test_an_unwritable_report_is_refused_before_grading() -> None:
+    """/proc takes no new file, even from root (for whom os.access says yes): this once failed after grading."""
+    if not Path("/proc/self").is_dir():
+        return
+    r = grader("grade", "solutions", "-e", "sequential", "--json", "/proc/x.json")
+    assert r.returncode == 2 and "Grading" not in r.stdout, r.stdout + r.stderr
+    assert r.stderr.startswith("error: --json /proc/x.json: cannot write in /proc: ") and r.stderr.count("\n") == 1

@@ -38,7 +38,7 @@ def no_grading(monkeypatch):
 
 
 def usage_error(argv: list[str], capsys) -> str:
-    """Runs the CLI in-process; returns its one error line (argparse's errors also print the usage)."""
+    """Runs the CLI in-process; returns its one error line (argparse's included: no usage block)."""
     try:
         code = cli.main(argv)
     except SystemExit as exit_:
@@ -47,10 +47,11 @@ def usage_error(argv: list[str], capsys) -> str:
     assert code == 2, err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert lines[-1].startswith(("error:", "python -m grader")), err
-    if lines[-1].startswith("error:"):
-        assert len(lines) == 1, err
-    return lines[-1]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(("error:", "python -m grader")), err
+    if lines[0].startswith("python -m grader"):
+        assert lines[0].endswith(" (see --help)"), err
+    return lines[0]
 
 
 # --- 1. what to grade ---------------------------------------------------------------------
@@ -212,13 +213,22 @@ def test_every_command_has_a_description(command: str) -> None:
     assert not description.lstrip().startswith(("positional arguments", "options")), help_text
 
 
-def test_extra_arguments_get_the_subcommands_usage(capsys, no_grading) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(["grade", "solutions", "extra"])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("usage: python -m grader grade ")
-    assert err.strip().splitlines()[-1] == "python -m grader grade: error: unrecognized arguments: extra"
+def test_extra_arguments_are_the_subcommands_error(capsys, no_grading) -> None:
+    # One line, as the other usage errors: the subcommand's name says where to look (--help).
+    assert usage_error(["grade", "solutions", "extra"], capsys) == \
+        "python -m grader grade: error: unrecognized arguments: extra (see --help)"
+
+
+@pytest.mark.parametrize("argv, line", [
+    ([], "python -m grader: error: the following arguments are required: command (see --help)"),
+    (["grade"], "python -m grader grade: error: the following arguments are required: dir (see --help)"),
+    (["grade-all", "subs"], "python -m grader grade-all: error: the following arguments are required: --out "
+                            "(see --help)"),
+    (["gradescope", "x.zip", "--visibility", "never"], "python -m grader gradescope: error: argument --visibility: "
+     "invalid choice: 'never' (choose from 'visible', 'hidden', 'after_due_date', 'after_published') (see --help)"),
+])
+def test_argparse_errors_are_one_line(capsys, no_grading, argv: list[str], line: str) -> None:
+    assert usage_error(argv, capsys) == line
 
 
 # --- release and gradescope: where they write --------------------------------------------------
@@ -235,7 +245,78 @@ def test_release_into_a_file_says_it_is_a_file(tmp_path: Path, capsys) -> None:
     f = tmp_path / "file.txt"
     f.write_text("keep me")
     assert usage_error(["release", str(f)], capsys) == f"error: {f} is a file, not a directory"
+    assert usage_error(["release", str(f / "kata")], capsys) == f"error: {f / 'kata'}: {f} is a file, not a directory"
     assert f.read_text() == "keep me"
+
+
+# --- paths nothing can be written to: /proc refuses new files even to root -----------------------
+# (os.access says root may write anywhere: these once ended in a traceback, one of them after grading.)
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+
+
+@needs_proc
+@pytest.mark.parametrize("option", ["--json", "--junit"])
+def test_an_unwritable_report_folder_is_a_usage_error(capsys, no_grading, option: str) -> None:
+    line = usage_error(["grade", "solutions", "-e", "sequential", option, "/proc/x.json"], capsys)
+    assert line.startswith(f"error: {option} /proc/x.json: cannot write in /proc: "), line
+
+
+@needs_proc
+def test_an_unwritable_results_folder_is_a_usage_error(tmp_path: Path, capsys, no_grading) -> None:
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    for out in ("/proc/res", "/proc/res/deeper"):
+        line = usage_error(["grade-all", str(tmp_path / "subs"), "--out", out], capsys)
+        assert line.startswith(f"error: --out {out}: cannot make /proc/res: "), line
+
+
+def test_checking_the_results_folder_leaves_no_folders_behind(tmp_path: Path, capsys, no_grading) -> None:
+    (tmp_path / "subs").mkdir()
+    line = usage_error(["grade-all", str(tmp_path / "subs"), "--out", str(tmp_path / "new" / "results")], capsys)
+    assert line.startswith("error: no submissions found")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["subs"]
+
+
+@needs_proc
+def test_release_and_gradescope_into_unwritable_folders(capsys) -> None:
+    assert usage_error(["release", "/proc/rel"], capsys).startswith("error: /proc/rel: cannot make /proc/rel: ")
+    assert usage_error(["gradescope", "/proc/x.zip"], capsys).startswith(
+        "error: /proc/x.zip: cannot write in /proc: ")
+
+
+def test_an_os_error_is_one_line_and_after_grading_keeps_the_results(monkeypatch, capsys) -> None:
+    """The paths are checked first, but a disk can fill up meanwhile: no traceback either."""
+    def failing(graded: bool):
+        def command(args):
+            args.graded = graded
+            raise OSError(28, "No space left on device", "/results/r.json")
+        return command
+
+    monkeypatch.setattr(cli, "cmd_release", failing(False))
+    assert usage_error(["release", "out"], capsys) == "error: /results/r.json: No space left on device"
+    monkeypatch.setattr(cli, "cmd_grade", failing(True))
+    assert cli.main(["grade", "solutions"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: /results/r.json: No space left on device (what was written before is kept)\n"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_interrupted_grade_all_says_how_to_resume(tmp_path: Path, capsys, monkeypatch, force: bool) -> None:
+    import signal
+
+    import grader.batch
+
+    def interrupted(*_a, **_k):
+        raise grader.batch.Interrupted(signal.SIGINT, 1, 3)
+
+    monkeypatch.setattr(grader.batch, "grade_all", interrupted)
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    argv = ["grade-all", str(tmp_path / "subs"), "--out", str(tmp_path / "out")] + (["--force"] if force else [])
+    assert cli.main(argv) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    # --force regrades everyone: the same command would start over.
+    rerun = "rerun without --force to resume" if force else "rerun the same command to resume"
+    assert err.startswith(f"grade-all: interrupted; 1 of 3 graded; {rerun} "), err
 
 
 # --- the grader's own environment ------------------------------------------------------------

@@ -302,3 +302,14 @@ def test_a_module_whose_init_skips_super_gets_a_hint(checkout: Kata, tmp_path: P
     assert r.returncode == 1, r.stdout + r.stderr
     assert "hint: nn.Module.__init__ never ran: call super().__init__() first thing in your __init__" in r.stdout, \
         r.stdout[-3000:]
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "10s"])
+def test_a_bad_kata_test_timeout_is_a_usage_error(checkout: Kata, value: str) -> None:
+    env = checkout.env(KATA_TEST_TIMEOUT=value)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cross_entropy"], cwd=checkout.root, env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr and "ValueError" not in r.stdout + r.stderr
+    assert r.stderr.strip() == (f"ERROR: KATA_TEST_TIMEOUT must be a number of seconds (0 turns the limit off), "
+                                f"got {value!r}"), r.stderr
