@@ -496,6 +496,29 @@ def test_init_normal_independent(sub, rng):
                         point="init_normal: every weight is drawn independently from N(0, 0.01**2)")
 
 
+@pytest.mark.weight(1)
+def test_init_layers_independent(sub, rng):
+    """init_normal, init_xavier and my_init: two layers of one shape get independent draws, not the same weights"""
+    i, o = _int(rng, 20, 30), _int(rng, 20, 30)
+    for fn in ("init_normal", "init_xavier", "my_init"):
+        w1, w2 = sub.init_two_layers(fn, i, o)
+        call = f"nn.Sequential(nn.Linear({i}, {o}), nn.ReLU(), nn.Linear({i}, {o})).apply({fn})"
+        both = (w1 != 0) & (w2 != 0)
+        n = int(both.sum())
+        # my_init leaves 1/2 of the weights 0: about 1/4 of the >= 400 positions are non-zero in both
+        # layers; fewer than 10% has probability below 1e-12 (Chernoff).
+        expect(n >= 0.1 * w1.numel(), call=call, point=f"{fn} initialises both layers (needed before this point can count)",
+               expected="non-zero weights in both layers", got=f"{n} positions non-zero in both")
+        # Continuous draws: two independent ones are equal with probability about 2^-24 or less (a
+        # float32 grid); more than max(2, 1%) of >= 40 positions equal is beyond chance. Reseeding the
+        # generator (or a fixed-seed one) gives the very same weights.
+        same = int((both & (w1 == w2)).sum())
+        expect(same <= max(2, 0.01 * n), call=call,
+               point=f"{fn}: every weight is an independent draw, so two layers of one shape get different weights "
+                     "(no reseeding, no fixed-seed generator)",
+               expected="the two weights different", got=f"{same} of {n} non-zero weights equal in both layers")
+
+
 # ----------------------------------------------------------------- init_constant
 
 @pytest.mark.weight(1)
@@ -682,15 +705,41 @@ def test_xavier_uniform_independent(sub, rng):
                         point="every element is overwritten by an independent draw from U(-a, a)")
 
 
+@pytest.mark.weight(1)
+def test_xavier_uniform_calls_independent(sub, rng):
+    """two calls of xavier_uniform_ on tensors of one shape give independent draws, not the same values"""
+    shape = [_int(rng, 20, 30), _int(rng, 20, 30)]
+    a = _xavier_a(shape)
+    w1, w2 = sub.xavier_twice(shape)
+    call = f"xavier_uniform_(torch.zeros({shape[0]}, {shape[1]})) twice, on two tensors"
+    for w in (w1, w2):
+        expect(bool((w.abs() <= a * (1 + 1e-6)).all()) and int((w != 0).sum()) >= 0.9 * w.numel(), call=call,
+               point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+               expected=f"every |w| <= {a:.5g}, (almost) none left 0", got=describe(w))
+    # Two independent continuous draws are equal with probability about 2^-24 or less (a float32 grid):
+    # more than max(2, 1%) of >= 400 elements equal is beyond chance. A fixed-seed generator gives the
+    # very same values.
+    same = int((w1 == w2).sum())
+    expect(same <= max(2, 0.01 * w1.numel()), call=call,
+           point="every element is an independent draw: two calls give different values (no fixed-seed generator, "
+                 "no reseeding)", expected="two different tensors", got=f"{same} of {w1.numel()} elements equal")
+
+
 @pytest.mark.weight(1.5)
 def test_xavier_uniform_in_place(sub, rng):
     """xavier_uniform_ fills the tensor in place and returns the same object (shape and dtype kept)"""
-    for shape, dtype in (([_int(rng, 5, 12), _int(rng, 5, 12)], "float32"),
-                         ([6, 3, 3, 3], "float32"),
-                         ([_int(rng, 5, 12), _int(rng, 5, 12)], "float64")):
+    # The last tensor is not contiguous (the transposed view of a (fan_in, fan_out) tensor, as
+    # torch.full((o, i), 1e6).t()): the sheet's tensor is any tensor, and its own elements get the draws.
+    for shape, dtype, transposed in (([_int(rng, 5, 12), _int(rng, 5, 12)], "float32", False),
+                                     ([6, 3, 3, 3], "float32", False),
+                                     ([_int(rng, 5, 12), _int(rng, 5, 12)], "float64", False),
+                                     ([_int(rng, 5, 12), _int(rng, 13, 20)], "float32", True)):
         # The tensor starts full of 1e6: any element left over shows.
-        got = sub.xavier(shape, None, dtype, False, 1e6)
+        got = sub.xavier(shape, None, dtype, False, 1e6, transposed)
         call = _xu_call(shape, dtype=dtype)
+        if transposed:
+            call = (f"xavier_uniform_(torch.full(({shape[1]}, {shape[0]}), 1e6).t()) "
+                    f"(a non-contiguous tensor of shape {tuple(shape)})")
         expect(got["same"] is True, call=call, point="returns the tensor it was given (xavier_uniform_(t) is t)",
                expected="the input tensor object", got=got["returned"])
         expect(got["shape"] == shape and got["dtype"] == dtype, call=call, point="in place: shape and dtype unchanged",

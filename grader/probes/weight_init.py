@@ -224,13 +224,19 @@ def init_container(mod: Any, fn: str, kind: str, in_features: int, out_features:
 
 
 def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "float32",
-           parameter: bool = False, fill: float = 0.0) -> dict[str, Any]:
-    """``xavier_uniform_(t)`` (or ``(t, gain)``) on a fresh tensor of ``shape`` filled with ``fill``."""
-    t: torch.Tensor = torch.full([int(s) for s in shape], float(fill), dtype=getattr(torch, dtype))
+           parameter: bool = False, fill: float = 0.0, transposed: bool = False) -> dict[str, Any]:
+    """``xavier_uniform_(t)`` (or ``(t, gain=gain)``, by keyword as the sheet names it) on a fresh
+    tensor of ``shape`` filled with ``fill``; ``transposed``: a non-contiguous one, the transposed
+    view of a 2-D tensor of the reversed shape."""
+    if transposed:
+        t = torch.full([int(s) for s in reversed(shape)], float(fill), dtype=getattr(torch, dtype)).t()
+        assert len(shape) == 2 and not t.is_contiguous(), "probe misuse: transposed needs a 2-D shape, both sizes > 1"
+    else:
+        t = torch.full([int(s) for s in shape], float(fill), dtype=getattr(torch, dtype))
     if parameter:
         t = nn.Parameter(t)
     with _watch_nn_init() as calls:
-        result = mod.xavier_uniform_(t) if gain is None else mod.xavier_uniform_(t, gain)
+        result = mod.xavier_uniform_(t) if gain is None else mod.xavier_uniform_(t, gain=gain)
     return {
         "values": _copy(t),
         "same": result is t,
@@ -241,6 +247,25 @@ def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "
         "autograd": _autograd(t),
         "nn_init_calls": list(calls),
     }
+
+
+def xavier_twice(mod: Any, shape: list[int]) -> list[Any]:
+    """Two calls of ``xavier_uniform_`` on two fresh tensors of one shape: their values."""
+    out = []
+    for _ in range(2):
+        t = torch.zeros([int(s) for s in shape])
+        mod.xavier_uniform_(t)
+        out.append(_copy(t))
+    return out
+
+
+def init_two_layers(mod: Any, fn: str, in_features: int, out_features: int) -> list[Any]:
+    """``net.apply(fn)`` on a net holding two nn.Linear of one shape: their weights afterwards."""
+    f = _init_fn(mod, fn)
+    a, b = nn.Linear(int(in_features), int(out_features)), nn.Linear(int(in_features), int(out_features))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        nn.Sequential(a, nn.ReLU(), b).apply(f)
+    return [_copy(a.weight), _copy(b.weight)]
 
 
 def nn_init_functions(mod: Any) -> list[str]:
