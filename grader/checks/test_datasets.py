@@ -149,7 +149,8 @@ def test_mydataset_length_mismatch_raises_value_error(sub, rng):
         ("<tensor (0, 2)>", torch.zeros(0, 2), "<list of 1>", [0]),
     ]
     for dname, data, lname, labels in cases:
-        expect_raises("ValueError", sub.my_build, data, labels, call=f"MyDataset({dname}, {lname})",
+        # Construction only: nothing is called on the dataset afterwards (not even len).
+        expect_raises("ValueError", sub.my_construct, data, labels, call=f"MyDataset({dname}, {lname})",
                       point="data and labels of different lengths raise ValueError at construction")
 
 
@@ -263,6 +264,17 @@ def test_custom_rgb_images_exact(sub, rng):
     got = sub.img_items(_files(rows), _csv(rows), list(range(len(rows))))
     for i, (name, img, _) in enumerate(rows):
         call = f"CustomImageDataset(csv, img_dir)[{i}]  # {name}: RGB {tuple(img.shape)}"
+        _check_pair(got[i], call)
+        expect_equal(got[i]["x"], _tensor_field(img), call=call + "[0]", point=POINT_IMAGE)
+
+
+@pytest.mark.weight(1)
+def test_custom_accepts_path_objects(sub, rng):
+    """annotations_file and img_dir may be pathlib.Path objects (os.PathLike), not only str"""
+    rows = _rows(rng, _randint(rng, 2, 4), channels=(1, 3))
+    got = sub.img_items(_files(rows), _csv(rows), list(range(len(rows))), True)
+    for i, (name, img, label) in enumerate(rows):
+        call = f"CustomImageDataset(pathlib.Path(csv), pathlib.Path(img_dir))[{i}]  # {name}: {tuple(img.shape)}"
         _check_pair(got[i], call)
         expect_equal(got[i]["x"], _tensor_field(img), call=call + "[0]", point=POINT_IMAGE)
 
@@ -499,10 +511,13 @@ def test_one_hot_values(sub, rng):
     for _ in range(4):
         c = _randint(rng, 3, 100)
         cases.append((_randint(rng, 0, c - 1), c))
-    for label, num_classes in cases:
-        got = sub.one_hot(label, num_classes)
+    for k, (label, num_classes) in enumerate(cases):
+        # Every other call names num_classes by keyword, as the sheet's example does.
+        keyword = k % 2 == 1
+        got = sub.one_hot(label, num_classes, keyword)
         expect_close(got.get("value"), _one_hot(label, num_classes), check_dtype=False,
-                     call=f"one_hot({label}, {num_classes})", point="1.0 at position label and 0.0 elsewhere")
+                     call=f"one_hot({label}, {'num_classes=' if keyword else ''}{num_classes})",
+                     point="1.0 at position label and 0.0 elsewhere")
 
 
 @pytest.mark.weight(1)

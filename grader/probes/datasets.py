@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pathlib
 import tempfile
 import warnings
 from typing import Any
@@ -101,6 +102,12 @@ def my_build(datasets: Any, data: Any, labels: Any) -> int:
     return len(datasets.MyDataset(data, labels))
 
 
+def my_construct(datasets: Any, data: Any, labels: Any) -> bool:
+    """Only construct ``MyDataset(data, labels)``: no len(), no indexing afterwards."""
+    datasets.MyDataset(data, labels)
+    return True
+
+
 def my_items(datasets: Any, data: Any, labels: Any, indices: list[int]) -> dict[str, Any]:
     ds = datasets.MyDataset(data, labels)
     return {"len": len(ds), "items": [_item(ds[i]) for i in indices]}
@@ -134,9 +141,11 @@ def img_len(datasets: Any, files: list, csv_text: str) -> int:
     return len(datasets.CustomImageDataset(csv_path, img_dir))
 
 
-def img_items(datasets: Any, files: list, csv_text: str, indices: list[int]) -> list:
-    """``ds[i]`` for each index, without transforms."""
+def img_items(datasets: Any, files: list, csv_text: str, indices: list[int], as_path: bool = False) -> list:
+    """``ds[i]`` for each index, without transforms; ``as_path``: both paths given as ``pathlib.Path``."""
     csv_path, img_dir = _make(files, csv_text)
+    if as_path:
+        csv_path, img_dir = pathlib.Path(csv_path), pathlib.Path(img_dir)
     ds = datasets.CustomImageDataset(csv_path, img_dir)
     return [_item(ds[i]) for i in indices]
 
@@ -264,8 +273,14 @@ def img_loader(datasets: Any, files: list, csv_text: str, batch_size: int, one_h
 
 # ---------------------------------------------------------------- one_hot
 
-def one_hot(datasets: Any, label: int, num_classes: int | None = None) -> dict[str, Any]:
-    out = datasets.one_hot(label) if num_classes is None else datasets.one_hot(label, num_classes)
+def one_hot(datasets: Any, label: int, num_classes: int | None = None, keyword: bool = False) -> dict[str, Any]:
+    """``one_hot(label)``, ``one_hot(label, num_classes)`` or (``keyword``) ``one_hot(label, num_classes=...)``."""
+    if num_classes is None:
+        out = datasets.one_hot(label)
+    elif keyword:
+        out = datasets.one_hot(label, num_classes=num_classes)
+    else:
+        out = datasets.one_hot(label, num_classes)
     return _plain(out)
 
 

@@ -1,0 +1,63 @@
+# kills: test_one_hot_values
+# one_hot's second parameter is called n, so the sheet's one_hot(0, num_classes=3) raises TypeError. From the red-team (thor4).
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+from torchvision.io import read_image
+
+
+class MyDataset(Dataset):
+    """Pairs ``data[i]`` with ``labels[i]``."""
+
+    def __init__(self, data: Sequence[Any], labels: Sequence[Any]) -> None:
+        # Fail at construction, not at the first batch that hits the missing labels.
+        if len(data) != len(labels):
+            raise ValueError(f"data has {len(data)} items but labels has {len(labels)}")
+        self.data = data
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+        # Plain indexing keeps the items exactly as stored; DataLoader's collate does the batching.
+        return self.data[idx], self.labels[idx]
+
+
+class CustomImageDataset(Dataset):
+    """Images listed in a ``file_name,label`` CSV, read from ``img_dir`` on demand."""
+
+    def __init__(self, annotations_file: str | os.PathLike, img_dir: str | os.PathLike,
+                 transform: Callable[[torch.Tensor], Any] | None = None,
+                 target_transform: Callable[[int], Any] | None = None) -> None:
+        # Only the (small) annotations are read up front; images are read in __getitem__.
+        with open(annotations_file, newline="") as f:
+            reader = csv.reader(f)
+            next(reader)  # the header row "file_name,label"
+            self.img_labels = [(row[0], int(row[1])) for row in reader if row]
+        self.img_dir = img_dir
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        return len(self.img_labels)
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+        # A list gives Python's sequence rules for free: negative indices, IndexError.
+        file_name, label = self.img_labels[idx]
+        image = read_image(os.path.join(self.img_dir, file_name))
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+
+def one_hot(label: int, n: int = 10) -> torch.Tensor:
+    """BROKEN: the parameter is called n, so the sheet's one_hot(0, num_classes=3) raises TypeError."""
+    return torch.zeros(n, dtype=torch.float32).scatter_(0, torch.tensor(label), value=1.0)
