@@ -252,13 +252,26 @@ def test_forward_keeps_autograd_graph(sub, ref, rng):
 def test_forward_runs_hooks(sub, ref, rng):
     """forward calls each module (module(x), not module.forward(x)), so its hooks run"""
     spec, n_in = _mlp(rng)
+    spec = spec + [["Identity"]]  # module 5: an nn.Identity is called too (its hooks run)
     seed, x = _seed(rng), _x(rng, 5, n_in)
-    pattern = [0, 1, 3, 1, 4]  # ReLU (module 1) twice; the BatchNorm left out
+    pattern = [0, 1, 5, 3, 1, 4]  # ReLU (module 1) twice; the BatchNorm left out
     got, want = sub.hooks(spec, pattern, seed, x), ref.hooks(spec, pattern, seed, x)
-    call = "forward hooks on every module of MySequential(m0, m1, m3, m1, m4), m0's hook doubling its output; net(x)"
+    call = ("forward hooks on every module of MySequential(m0, m1, m5, m3, m1, m4), m5 an nn.Identity, "
+            "m0's hook doubling its output; net(x)")
     point = "each module is called as module(x), so its forward hooks run (once per use)"
     expect_equal(got["ran"], want["ran"], call=call + ": hook calls per module", point=point)
     expect_close(got["out"], want["out"], call=call, point=point + ", and a hook's output is what the next module gets")
+
+
+@pytest.mark.weight(1)
+def test_forward_passes_tuples_whole(sub, ref, rng):
+    """a module's output is passed to the next module as one argument, a tuple too (as nn.Sequential does)"""
+    x = _x(rng, 3, 4)
+    got, want = sub.forward_tuple(x), ref.forward_tuple(x)
+    expect_close(got["out"], want["out"],
+                 call="MySequential(split, merge)(x), split(x) returning the tuple (x, 2x - 1), "
+                      "merge(pair) taking that tuple as its one argument",
+                 point="net(x) is m1(m0(x)): each output is the next module's one argument, a tuple is not unpacked")
 
 
 @pytest.mark.weight(1)

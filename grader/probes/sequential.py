@@ -54,7 +54,7 @@ def _layer(desc: list) -> nn.Module:
         return bn
     if kind == "Affine":
         return Affine(args[0], args[1])
-    return {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid}[kind]()
+    return {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "Identity": nn.Identity}[kind]()
 
 
 def _layers(spec: list, seed: int) -> list[nn.Module]:
@@ -281,6 +281,27 @@ def forward_order(mod: Any, n: int, x: torch.Tensor) -> dict:
 def forward(mod: Any, spec: list, pattern: list | None, seed: int, x: torch.Tensor) -> torch.Tensor:
     net = mod.MySequential(*_arrange(_layers(spec, seed), pattern))
     return net(x).detach()
+
+
+class _Split(nn.Module):
+    """x -> (x, 2x - 1): a module whose output is a tuple."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, 2 * x - 1
+
+
+class _Merge(nn.Module):
+    """Takes ONE argument, a pair, and returns pair[0] + 3 * pair[1]."""
+
+    def forward(self, pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return pair[0] + 3 * pair[1]
+
+
+def forward_tuple(mod: Any, x: torch.Tensor) -> dict:
+    """MySequential(split, merge)(x), split returning a tuple that merge takes as its one argument."""
+    with torch.no_grad():
+        out = mod.MySequential(_Split(), _Merge())(x)
+    return {"out": out if isinstance(out, torch.Tensor) else repr(out)[:100]}
 
 
 def grads(mod: Any, spec: list, seed: int, x: torch.Tensor) -> list:
