@@ -16,7 +16,7 @@ import torch
 from grader.codec import Opaque
 
 __all__ = ["CheckFailed", "Raised", "expect", "expect_close", "expect_equal", "expect_raises",
-           "uses_any", "describe"]
+           "uses_any", "describe", "import_aliases", "import_time_walk", "is_main_guard"]
 
 
 class CheckFailed(AssertionError):
@@ -144,11 +144,76 @@ def _returned(result: Any) -> str:
     return describe(result)
 
 
+def is_main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":`` (either order): its body never runs when the file is imported."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    t = node.test
+    if len(t.ops) != 1 or not isinstance(t.ops[0], ast.Eq):
+        return False
+    sides = [t.left, t.comparators[0]]
+    return (any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))
+
+
+def _rebinds_main_name(tree: ast.AST) -> bool:
+    """A file that may change its own ``__name__`` (assigns it, or names it in a string, as in
+    ``globals()["__name__"]``) can make the guarded block run at import: then no block is left out."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "__name__" and not isinstance(node.ctx, ast.Load):
+            return True
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and "__name__" in node.names:
+            return True
+        if isinstance(node, ast.Constant) and node.value == "__name__":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "__name__" and not isinstance(node.ctx, ast.Load):
+            return True
+    return False
+
+
+def import_time_walk(tree: ast.AST):
+    """``ast.walk`` over the code that can run when the file is imported: the body of a top-level
+    ``if __name__ == "__main__":`` is left out (its ``else`` is kept, and so is everything else)."""
+    todo = [tree]
+    if _rebinds_main_name(tree):
+        yield from ast.walk(tree)
+        return
+    while todo:
+        node = todo.pop(0)
+        yield node
+        if isinstance(node, ast.Module):
+            for stmt in node.body:
+                if is_main_guard(stmt):
+                    yield stmt
+                    todo.append(stmt.test)
+                    todo.extend(stmt.orelse)
+                else:
+                    todo.append(stmt)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def import_aliases(tree: ast.AST) -> dict[str, str]:
+    """What each imported name stands for (``F`` -> ``torch.nn.functional``), over the code that
+    runs at import (see :func:`import_time_walk`)."""
+    aliases: dict[str, str] = {}
+    for node in import_time_walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
 def uses_any(source: str | None, names: Iterable[str]) -> list[str]:
     """Which of the dotted ``names`` the source refers to, resolving import aliases.
 
     ``import torch.nn.functional as F; F.dropout`` and ``from torch.nn import
     functional; functional.dropout`` both count as ``torch.nn.functional.dropout``.
+    The body of a top-level ``if __name__ == "__main__":`` (a self-test run as a
+    script) is not looked at: it never runs when the grader imports the file.
     Returns ``["name (line N)", ...]``; a source that does not parse returns [].
     """
     if not source:
@@ -158,14 +223,7 @@ def uses_any(source: str | None, names: Iterable[str]) -> list[str]:
     except (SyntaxError, ValueError):
         return []
     wanted = set(names)
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for a in node.names:
-                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    aliases = import_aliases(tree)
     found: list[str] = []
 
     def dotted(node: ast.AST) -> str | None:
@@ -176,7 +234,7 @@ def uses_any(source: str | None, names: Iterable[str]) -> list[str]:
             return f"{base}.{node.attr}" if base else None
         return None
 
-    for node in ast.walk(tree):
+    for node in import_time_walk(tree):
         if isinstance(node, (ast.Name, ast.Attribute)):
             full = dotted(node)
             if full in wanted:

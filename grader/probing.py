@@ -253,6 +253,9 @@ def scripts_calling(words: tuple[str, ...]) -> list[str]:
 # Kernels that draw random numbers, and torch functions that may: a draw is fair only inside one.
 RANDOM_WORDS = ("bernoulli", "rand", "uniform", "normal", "multinomial", "exponential", "geometric",
                 "cauchy", "poisson", "binomial", "_standard_gamma", "_sample_dirichlet")
+# Torch functions that draw under other names: F.gumbel_softmax (Gumbel noise, exponential_) and
+# F.rrelu / torch.rrelu(_) (random slopes, rrelu_with_noise). No dropout's name contains any of these words.
+RANDOM_FUNCTION_WORDS = RANDOM_WORDS + ("gumbel_softmax", "rrelu")
 
 
 def random_draw_spy(name_spy: Any, script_words: tuple[str, ...]) -> Any:
@@ -290,7 +293,7 @@ def random_draw_spy(name_spy: Any, script_words: tuple[str, ...]) -> Any:
                     elif not self.scanned:
                         self.scanned = True
                         self.calls.extend(scripts_calling(script_words))
-                elif not any(w in under for w in RANDOM_WORDS):
+                elif not any(w in under for w in RANDOM_FUNCTION_WORDS):
                     self.calls.append(f"torch kernel aten.{name}, a random draw inside torch function {under}")
             return func(*args, **(kwargs or {}))
 

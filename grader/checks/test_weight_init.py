@@ -24,7 +24,7 @@ import pytest
 import torch
 import torch.nn.init
 
-from grader.checking import describe, expect, expect_equal, expect_raises, uses_any
+from grader.checking import describe, expect, expect_equal, expect_raises, import_aliases
 
 INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
 
@@ -186,15 +186,65 @@ def _expect_xavier_bound(values: torch.Tensor, a: float, *, call: str, point: st
            got=f"max |w| = {m:.6g}, so the values come from a narrower range")
 
 
+_FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef)
+_COMPREHENSION = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _target_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _local_names(fn: ast.AST) -> tuple[set[str], set[str]]:
+    """Names a function (or lambda) binds for itself: parameters, assignment, ``for``, ``with ... as``,
+    ``except ... as``, ``match`` targets, nested ``def``/``class``. Names it imports are left out (they
+    still stand for what they import), and so are names it declares ``global``/``nonlocal``.
+    Returns (bound, unbound): ``unbound`` are the names it imports or declares ``global``, which it
+    does not take from an enclosing function even where that one binds them."""
+    args = fn.args  # type: ignore[attr-defined]
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    if isinstance(fn, ast.Lambda):
+        return names, set()
+    imported: set[str] = set()
+    declared: set[str] = set()
+    globals_: set[str] = set()
+    todo: list[ast.AST] = list(fn.body)  # type: ignore[attr-defined]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (*_FUNCTION, ast.ClassDef)):
+            names.add(node.name)
+            continue  # its own scope (its decorators and defaults bind nothing here)
+        if isinstance(node, (ast.Lambda, *_COMPREHENSION)):
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+            if isinstance(node, ast.Global):
+                globals_.update(node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return names - imported - declared, imported | globals_
+
+
 def _scoped_nn_init_uses(source: str | None, root: str = "xavier_uniform_") -> list[str]:
-    """``uses_any`` hits for torch.nn.init inside ``root`` and the module-level names it uses.
+    """References to torch.nn.init inside ``root`` and the module-level names it uses.
 
     The other init functions may use torch.nn.init, so only the code reachable
     by name from ``root`` (module-level functions, classes and assignments) is
-    looked at; import aliases are resolved on the whole file, so a use of an
-    alias shows on the line that uses it. An import that itself binds a
-    followed name to something in torch.nn.init (``from torch.nn.init import
-    xavier_uniform_``) counts too.
+    looked at. Import aliases are those of the whole file (as in ``uses_any``),
+    except where a function binds the name for itself (a parameter or local
+    variable called ``init`` is not ``torch.nn.init``). ``Klass.attr`` follows
+    only that attribute's definition in the class (and what it reaches through
+    ``self``/``cls``); a plain use of the class name follows the whole class. An
+    import that itself binds a followed name to something in torch.nn.init
+    (``from torch.nn.init import xavier_uniform_``) counts too.
     """
     if not source:
         return []
@@ -202,16 +252,17 @@ def _scoped_nn_init_uses(source: str | None, root: str = "xavier_uniform_") -> l
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    hits = uses_any(source, NN_INIT_NAMES)
+    aliases = import_aliases(tree)
+    wanted = set(NN_INIT_NAMES)
     defined: dict[str, list[ast.AST]] = {}
     imported: dict[str, list[tuple[str, int]]] = {}
     for node in tree.body:
         names: list[str] = []
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, (*_FUNCTION, ast.ClassDef)):
             names = [node.name]
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            names = sorted(set().union(*(_target_names(t) for t in targets)))
         elif isinstance(node, ast.Import):
             for a in node.names:
                 imported.setdefault(a.asname or a.name.split(".")[0], []).append(
@@ -221,26 +272,114 @@ def _scoped_nn_init_uses(source: str | None, root: str = "xavier_uniform_") -> l
                 imported.setdefault(a.asname or a.name, []).append((f"{node.module}.{a.name}", node.lineno))
         for name in names:
             defined.setdefault(name, []).append(node)
-    ranges: list[tuple[int, int]] = []
+    classes = {name for name, nodes in defined.items()
+               if name not in imported and all(isinstance(n, ast.ClassDef) for n in nodes)}
     found: list[str] = []
-    seen: set[str] = set()
-    todo = [root]
+    todo: list[str | tuple[str, str]] = [root]
+
+    def dotted(node: ast.AST, local: set[str]) -> str | None:
+        if isinstance(node, ast.Name):
+            return None if node.id in local else aliases.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = dotted(node.value, local)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def visit(node: ast.AST, local: set[str], owner: tuple[str, str] | None = None) -> None:
+        """``owner``: (class, name of self/cls) while in a method followed on its own."""
+        if isinstance(node, (*_FUNCTION, ast.Lambda)):
+            args = node.args
+            outer = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+            if not isinstance(node, ast.Lambda):
+                outer += [*node.decorator_list, *(a.annotation for a in [
+                    *args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a and a.annotation)]
+                if node.returns:
+                    outer.append(node.returns)
+            for sub in outer:
+                visit(sub, local, owner)
+            bound, unbound = _local_names(node)
+            inner = (local - unbound) | bound
+            for sub in ([node.body] if isinstance(node, ast.Lambda) else node.body):
+                visit(sub, inner, owner)
+            return
+        if isinstance(node, _COMPREHENSION):
+            gens = node.generators
+            visit(gens[0].iter, local, owner)  # evaluated in the enclosing scope
+            inner = local | set().union(*(_target_names(g.target) for g in gens))
+            for g in gens:
+                visit(g.target, inner, owner)
+                if g is not gens[0]:
+                    visit(g.iter, inner, owner)
+                for cond in g.ifs:
+                    visit(cond, inner, owner)
+            for part in ((node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)):
+                visit(part, inner, owner)
+            return
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            full = dotted(node, local)
+            if full in wanted:
+                found.append(f"{full} (line {node.lineno})")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if f"{node.module}.{a.name}" in wanted:
+                    found.append(f"{node.module}.{a.name} (line {node.lineno})")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            base = node.value.id
+            if owner and base == owner[1]:  # self.attr / cls.attr inside a followed method
+                todo.append((owner[0], node.attr))
+                return
+            if base not in local and base in classes and base not in aliases:
+                todo.append((base, node.attr))
+                return
+        if isinstance(node, ast.Name):
+            if owner and node.id in (owner[1], "super", "__class__", "type"):
+                todo.append(owner[0])  # self passed on, super(), type(self): the whole class
+            elif node.id not in local:
+                todo.append(node.id)
+        for sub in ast.iter_child_nodes(node):
+            visit(sub, local, owner)
+
+    def members(cls: ast.ClassDef, attr: str) -> list[ast.AST]:
+        out = []
+        for node in cls.body:
+            if isinstance(node, (*_FUNCTION, ast.ClassDef)) and node.name == attr:
+                out.append(node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(attr in _target_names(t) for t in targets):
+                    out.append(node)
+        return out
+
+    seen: set[str | tuple[str, str]] = set()
     while todo:
-        name = todo.pop()
-        if name in seen:
+        item = todo.pop()
+        if item in seen:
             continue
-        seen.add(name)
-        for target, line in imported.get(name, []):
+        seen.add(item)
+        if isinstance(item, tuple):
+            name, attr = item
+            if name in seen:
+                continue  # the whole class is followed already
+            picked = [(cls, members(cls, attr)) for cls in defined[name]]
+            if not all(found_members for _, found_members in picked):
+                todo.append(name)  # inherited or set elsewhere: the whole class
+                continue
+            for cls, nodes in picked:
+                for part in [*cls.decorator_list, *cls.bases, *cls.keywords]:
+                    visit(part, set())  # a decorator or metaclass may rewrite the attribute
+                for node in nodes:
+                    self_name = None
+                    if isinstance(node, _FUNCTION) and not any(
+                            isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list):
+                        params = [*node.args.posonlyargs, *node.args.args]
+                        self_name = params[0].arg if params else None
+                    visit(node, set(), (name, self_name) if self_name else None)
+            continue
+        for target, line in imported.get(item, []):
             if target == "torch.nn.init" or target.startswith("torch.nn.init."):
                 found.append(f"{target} (line {line})")
-        for node in defined.get(name, []):
-            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            ranges.append((start, node.end_lineno or node.lineno))
-            todo.extend(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-    for hit in hits:
-        m = re.search(r"\(line (\d+)\)$", hit)
-        if m and any(lo <= int(m.group(1)) <= hi for lo, hi in ranges):
-            found.append(hit)
+        for node in defined.get(item, []):
+            visit(node, set())
     found = list(dict.fromkeys(found))
     # "torch.nn.init.uniform_ (line 9)" already says what "torch.nn.init (line 9)" would.
     return [h for h in found if not (h.startswith("torch.nn.init (") and any(

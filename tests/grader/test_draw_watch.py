@@ -80,6 +80,11 @@ FAIR = {
     "nn.init.uniform_": lambda x, p: x * (torch.nn.init.uniform_(torch.empty_like(x)) >= p) / (1 - p),
     "a parameter's uniform_": lambda x, p: x * (torch.nn.Parameter(torch.empty_like(x)).detach().uniform_() >= p) / (1 - p),
     "TorchScript mask": lambda x, p: x * _scripted_keep(x, p) / (1 - p),
+    # Gumbel-max: the argmax over (log p, log(1 - p)) plus Gumbel noise is an exact Bernoulli draw.
+    "gumbel_softmax": lambda x, p: x * (F.gumbel_softmax(
+        torch.tensor([p, 1 - p]).log().expand(*x.shape, 2), dim=-1).argmax(-1) == 1) / (1 - p),
+    # rrelu's random slopes: -rrelu(-1, 0, 1) is a U(0, 1) draw.
+    "rrelu": lambda x, p: x * (-F.rrelu(-torch.ones_like(x), 0.0, 1.0, training=True) >= p) / (1 - p),
 }
 
 
