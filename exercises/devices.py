@@ -128,7 +128,8 @@ def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) 
           values, dtype and shape, on ``device``;
         * an ``nn.Module``: the module is moved in place (``module.to``) and
           the *same object* is returned;
-        * a ``dict``: a dict with the same keys, each value converted;
+        * a ``dict``: a dict with the same keys, in the same order, each
+          value converted;
         * a ``list`` / ``tuple``: a list / tuple (the same type) of the
           converted items, in order;
         * a namedtuple: an instance of the same namedtuple class, each field

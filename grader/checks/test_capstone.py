@@ -122,6 +122,20 @@ def test_model_is_your_pieces(sub, rng):
            got=str(tuple(out.shape)) if isinstance(out, torch.Tensor) else repr(out))
 
 
+def test_model_uses_hidden_and_p(sub):
+    """build_model(hidden, p): Linear(64, hidden), ReLU, EpochDropout(p), Linear(hidden, 10), in this order"""
+    got = sub.model_layers(17, 0.3)
+    call = "build_model(hidden=17, p=0.3)"
+    want = ["Linear(64, 17)", "ReLU", "EpochDropout", "Linear(17, 10)"]
+    expect(got["layers"] == want, call=call,
+           point="the layers, in this order: Linear(64, hidden), ReLU, your EpochDropout(p), Linear(hidden, 10)",
+           expected=f"{want}", got=f"{got['layers']}")
+    # KEEP_FEATURES in grader/probes/capstone.py: 0.03 is 9 standard deviations (< 1e-18 for a correct model).
+    expect(len(got["kept"]) == 1 and abs(got["kept"][0] - 0.7) < 0.03, call=call,
+           point="the hidden layer's dropout probability is p", expected="about 70% of features kept (p=0.3)",
+           got=f"kept fractions {[round(k, 3) for k in got['kept']]}")
+
+
 def test_loaders(sub):
     """make_loaders batches both sets; the training loader shuffles every epoch, the validation loader does not"""
     got = sub.loaders(20, 10, 4)

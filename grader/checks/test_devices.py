@@ -236,11 +236,11 @@ def test_to_device_tuples_and_lists(sub, ref, rng):
 @pytest.mark.weight(2)
 def test_to_device_dicts(sub, ref, rng):
     """a dict keeps its keys, every value converted"""
-    spec = ["dict", [["X", _t(rng)], [0, _t(rng)], [7, ["list", [_t(rng)]]], ["meta", ["value", "info"]],
+    spec = ["dict", [["meta", ["value", "info"]], ["X", _t(rng)], [0, _t(rng)], [7, ["list", [_t(rng)]]],
                      ["inner", ["dict", [["y", _t(rng)]]]]]]
     _same_move(sub, ref, spec, "meta",
-               call="to_device({'X': a, 0: b, 7: [c], 'meta': 'info', 'inner': {'y': d}}, 'meta')",
-               point="a dict stays a dict with the same keys (str or int), every value converted")
+               call="to_device({'meta': 'info', 'X': a, 0: b, 7: [c], 'inner': {'y': d}}, 'meta')",
+               point="a dict stays a dict with the same keys (str or int), in the same order, every value converted")
 
 
 @pytest.mark.weight(2)
@@ -289,10 +289,11 @@ def test_to_device_leaves_other_values(sub, ref, rng):
                    point="anything else (strings, numbers, None) is returned unchanged")
     # Other objects, some of which look like containers or tensors, come back as themselves.
     for name, shown in (("bytes", "b'ab'"), ("range", "range(3)"), ("set", "{1, 2}"),
-                        ("frozenset", "frozenset({3})"), ("movable", "Movable()")):
+                        ("frozenset", "frozenset({3})"), ("movable", "Movable()"),
+                        ("ndarray", "numpy.arange(3.0)")):
         note = "  # Movable: a plain class with a .to method" if name == "movable" else ""
         _same_move(sub, ref, ["thing", name], "meta", call=f"to_device({shown}, 'meta'){note}",
-                   point="anything else (other objects: bytes, range, sets, objects with a .to) "
+                   point="anything else (other objects: bytes, range, sets, NumPy arrays, objects with a .to) "
                          "is returned unchanged, the same object")
     spec = ["tuple", [["value", "ab"], ["value", 0], ["thing"], _t(rng), ["value", None]]]
     _same_move(sub, ref, spec, "meta", call="to_device(('ab', 0, Thing(), x, None), 'meta')",

@@ -391,6 +391,16 @@ def test_fit_epoch_numbers(sub, rng):
     expect(got == [0, 1, 2], call=call, point=point, expected="[0, 1, 2]", got=f"{got}")
 
 
+def test_fit_zero_epochs(sub, rng):
+    """fit with epochs=0 trains nothing and returns an empty history"""
+    args, kwargs, call = _fit_args(rng, epochs=0)
+    point = "one dict per epoch i = 0, ..., epochs - 1: none, and no optimizer step, for epochs=0"
+    got = sub.fit(*args, **kwargs)
+    h = _history(got, call, point)
+    expect(h == [] and got["steps"] == 0, call=call, point=point, expected="[] and 0 optimizer steps",
+           got=f"{len(h)} epoch record(s), {got['steps']} optimizer step(s)")
+
+
 def _check_trajectory(sub, ref, rng, val):
     args, kwargs, call = _fit_args(rng, epochs=3, val=val)
     got, want = sub.fit(*args, opt="momentum", **kwargs), ref.fit(*args, opt="momentum", **kwargs)

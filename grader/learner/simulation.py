@@ -9,8 +9,11 @@ it reached the query function; a stand-in batch is followed through the ops appl
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import re
-from typing import Any, Iterator
+import types
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -27,6 +30,54 @@ DEVICE_FAULT = re.compile(r"incompatible tensor type|different device|devices mu
 READS_VALUES = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|"
                           r"_local_scalar_dense|data-dependent|META device type not an accelerator",
                           re.IGNORECASE)
+
+
+# -- following a function, however it is reached -----------------------------------------
+
+_TRAMPOLINE = "lambda *args, **kwargs: {name}(*args, **kwargs)"
+_serial = itertools.count()
+
+
+def _plain_function(func: Any) -> types.FunctionType | None:
+    """The Python function behind ``func`` whose code can be swapped: ``func`` itself, or the one
+    a ``functools.lru_cache`` wraps; None for a builtin or a function with a closure."""
+    inner = func.__wrapped__ if isinstance(func, functools._lru_cache_wrapper) else func
+    if isinstance(inner, types.FunctionType) and inner.__closure__ is None:
+        return inner
+    return None
+
+
+@contextlib.contextmanager
+def redirected(func: Any, replacement: Callable[..., Any]) -> Iterator[Callable[..., Any] | None]:
+    """Every call of ``func`` calls ``replacement`` instead, however the caller reached ``func``:
+    by name, or through a reference taken before (at import, a ``functools.partial``, a closure,
+    a class attribute, a default argument, a table of any depth), since the function object's
+    own code is swapped. Yields a copy of the original to call through, or None when ``func``
+    cannot be redirected (a builtin, a function with a closure): then only names can be swapped.
+    """
+    inner = _plain_function(func)
+    if inner is None:
+        yield None
+        return
+    original = types.FunctionType(inner.__code__, inner.__globals__, inner.__name__,
+                                  inner.__defaults__, inner.__closure__)
+    original.__kwdefaults__ = inner.__kwdefaults__
+    functools.update_wrapper(original, inner)
+    name = f"__kata_redirect_{next(_serial)}__"
+    saved = (inner.__code__, inner.__defaults__, inner.__kwdefaults__)
+    clear = getattr(func, "cache_clear", None)
+    inner.__globals__[name] = replacement
+    inner.__code__ = eval(compile(_TRAMPOLINE.format(name=name), "<kata redirect>", "eval"), {}).__code__
+    inner.__defaults__ = inner.__kwdefaults__ = None  # the replacement has its own
+    if clear is not None:
+        clear()  # an answer cached before would skip the replacement
+    try:
+        yield original
+    finally:
+        inner.__code__, inner.__defaults__, inner.__kwdefaults__ = saved
+        inner.__globals__.pop(name, None)
+        if clear is not None:
+            clear()
 
 
 # -- simulated hardware --------------------------------------------------------------
@@ -83,32 +134,73 @@ def _swapped(value: Any, table: dict[int, Any], depth: int = 3) -> Any:
 @contextlib.contextmanager
 def simulated_machine(mod: Any, cuda: int = 0, mps: bool = False, mps_built: bool = False) -> Iterator[None]:
     """Pretend the machine has ``cuda`` GPUs and MPS available (or only built), for torch and for
-    the references to its query functions that module ``mod`` took at import."""
+    every reference to its query functions that module ``mod`` holds."""
     saved: list[tuple[Any, str, Any]] = []
     table: dict[int, Any] = {}
-    try:
-        for owner, name, fake in _fakes(cuda, mps, mps_built):
-            original = getattr(owner, name)
-            saved.append((owner, name, original))
-            setattr(owner, name, fake)
-            table[id(original)] = fake
-        # Fetched at import, called at call time: ``from torch.cuda import is_available``, a table
-        # such as ``(("cuda", torch.cuda.is_available), ...)``, a default argument.
-        for gname, value in list(vars(mod).items()):
-            new = _swapped(value, table)
-            if new is not value:
-                saved.append((mod, gname, value))
-                setattr(mod, gname, new)
-            defaults = getattr(value, "__defaults__", None) if callable(value) else None
-            if isinstance(defaults, tuple):
-                new = _swapped(defaults, table)
-                if new is not defaults:
-                    saved.append((value, "__defaults__", defaults))
-                    value.__defaults__ = new
-        yield
-    finally:
-        for owner, name, original in reversed(saved):
-            setattr(owner, name, original)
+    with contextlib.ExitStack() as stack:
+        try:
+            for owner, name, fake in _fakes(cuda, mps, mps_built):
+                original = getattr(owner, name)
+                # A Python query function answers for the simulation however it is reached
+                # (a closure, a partial, a class attribute, a deep table); a builtin one only
+                # through the names swapped here.
+                stack.enter_context(redirected(original, fake))
+                saved.append((owner, name, original))
+                setattr(owner, name, fake)
+                table[id(original)] = fake
+            _swap_references(mod, table, saved)
+            yield
+        finally:
+            for owner, name, original in reversed(saved):
+                setattr(owner, name, original)
+
+
+def _swap_references(mod: Any, table: dict[int, Any], saved: list[tuple[Any, str, Any]]) -> None:
+    """Point ``mod``'s references to the originals in ``table`` at their fakes, noting each
+    change in ``saved``: ``from torch.cuda import is_available``, a table such as
+    ``(("cuda", torch.cuda.is_available), ...)``, a default argument."""
+    for gname, value in list(vars(mod).items()):
+        new = _swapped(value, table)
+        if new is not value:
+            saved.append((mod, gname, value))
+            setattr(mod, gname, new)
+        defaults = getattr(value, "__defaults__", None) if callable(value) else None
+        if isinstance(defaults, tuple):
+            new = _swapped(defaults, table)
+            if new is not defaults:
+                saved.append((value, "__defaults__", defaults))
+                value.__defaults__ = new
+
+
+# -- moves, however they are reached --------------------------------------------------
+
+def non_blocking_of(args: tuple, kwargs: dict) -> bool:
+    """The ``non_blocking`` flag of a ``Tensor.to(*args, **kwargs)`` call (self not included)."""
+    if "non_blocking" in kwargs:
+        return bool(kwargs["non_blocking"])
+    # every overload of Tensor.to has non_blocking as its first bool
+    return next((bool(a) for a in args if isinstance(a, bool)), False)
+
+
+class _TensorToCalls(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[torch.Tensor, tuple, dict]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.to and args:
+            self.calls.append((args[0], tuple(args[1:]), dict(kwargs)))
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def tensor_to_calls() -> Iterator[list[tuple[torch.Tensor, tuple, dict]]]:
+    """Record ``(tensor, args, kwargs)`` of every ``Tensor.to`` call, however it was reached: the
+    method by name, a reference taken at import (``_move = torch.Tensor.to``), ``nn.Module.to``.
+    A torch function mode sees the call itself, where a patched name sees only that name."""
+    with _TensorToCalls() as mode:
+        yield mode.calls
 
 
 # -- batches from another device -----------------------------------------------------
@@ -157,10 +249,11 @@ class Elsewhere:
 
     @contextlib.contextmanager
     def recording_moves(self) -> Iterator[list[tuple[Any, str | None]]]:
-        """Record (batch tensor, target device) for every ``Tensor.to`` / ``.cpu`` / ``.cuda`` and
-        ``torch.as_tensor(X, device=...)``, calling through; forgets the stand-ins afterwards."""
+        """Record (batch tensor, target device) for every ``Tensor.to`` / ``.cpu`` / ``.cuda``,
+        ``torch.as_tensor(X, device=...)`` and ``torch.asarray(X, device=...)``, calling through; forgets the stand-ins afterwards."""
         moves: list[tuple[Any, str | None]] = []
         to, cpu, cuda, as_tensor = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda, torch.as_tensor
+        asarray = torch.asarray
 
         def to_cpu(target: str | None) -> bool:
             return target is not None and torch.device(target).type == "cpu"
@@ -192,14 +285,24 @@ class Elsewhere:
                     return as_tensor(real, *args, **kwargs)
             return as_tensor(data, *args, **kwargs)
 
+        def rec_asarray(obj, *args, **kwargs):
+            # torch.asarray(X, device=d) (device is keyword-only) copies X there: a move.
+            if isinstance(obj, torch.Tensor) and kwargs.get("device") is not None:
+                target = device_named((kwargs["device"],), {})
+                moves.append((self.origin(obj), target))
+                real = self.real(obj)
+                if real is not None and to_cpu(target):
+                    return asarray(real, *args, **kwargs)
+            return asarray(obj, *args, **kwargs)
+
         torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
-        torch.as_tensor = rec_as_tensor  # type: ignore[assignment]
+        torch.as_tensor, torch.asarray = rec_as_tensor, rec_asarray  # type: ignore[assignment]
         try:
             with _FollowStandIns(self):
                 yield moves
         finally:
             torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
-            torch.as_tensor = as_tensor  # type: ignore[assignment]
+            torch.as_tensor, torch.asarray = as_tensor, asarray  # type: ignore[assignment]
             self._entries.clear()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.learner.simulation import simulated_machine
+from grader.learner.simulation import non_blocking_of, simulated_machine, tensor_to_calls
 
 Batch = namedtuple("Batch", ["X", "y"])
 Triple = namedtuple("Triple", ["first", "second", "third"])
@@ -78,7 +78,8 @@ class Movable:
 
 # Other objects that must come back as the same object: some look like containers or tensors.
 OTHERS = {"thing": Thing, "movable": Movable, "bytes": lambda: bytes([97, 98]), "range": lambda: range(3),
-          "set": lambda: {1, 2}, "frozenset": lambda: frozenset({3})}
+          "set": lambda: {1, 2}, "frozenset": lambda: frozenset({3}),
+          "ndarray": lambda: __import__("numpy").arange(3.0)}
 
 
 def _module(n_in: int, n_out: int) -> nn.Module:
@@ -125,7 +126,9 @@ def _describe(out: Any, inp: Any, values: list) -> Any:
     if isinstance(out, torch.Tensor):
         if out.device.type != "meta":
             values.append(out.detach().cpu())
-        return f"tensor {str(out.dtype).replace('torch.', '')} {tuple(out.shape)} on {out.device}"
+        # requires_grad too: Tensor.to keeps it (a Parameter moved through .data would lose it)
+        grad = ", requires_grad" if out.requires_grad else ""
+        return f"tensor {str(out.dtype).replace('torch.', '')} {tuple(out.shape)} on {out.device}{grad}"
     if isinstance(inp, nn.Module):
         where = sorted({str(t.device) for t in inp.state_dict().values()})
         values.extend(t.detach().cpu() for t in inp.state_dict().values() if t.device.type != "meta")
@@ -133,7 +136,7 @@ def _describe(out: Any, inp: Any, values: list) -> Any:
     if isinstance(inp, dict):
         if not isinstance(out, dict):
             return {"expected a dict, got": f"{type(out).__name__}: {out!r}"[:150]}
-        keys = sorted(out, key=repr)
+        keys = list(out)  # in order: a dict keeps its keys, and their order
         return {"dict": {"type": type(out).__name__, "keys": [repr(k) for k in keys],
                          "items": [_describe(out[k], inp.get(k), values) for k in keys]}}
     if isinstance(inp, tuple) and hasattr(inp, "_fields"):
@@ -166,37 +169,15 @@ def move(mod: Any, spec: Any, device: str, as_device: bool = False, non_blocking
     return {"structure": _describe(out, obj, values), "values": values}
 
 
-def _first_bool(args: tuple, kwargs: dict) -> bool:
-    if "non_blocking" in kwargs:
-        return bool(kwargs["non_blocking"])
-    for a in args:  # every overload of Tensor.to has non_blocking as its first bool
-        if isinstance(a, bool):
-            return a
-    return False
-
-
 def non_blocking_calls(mod: Any, spec: Any, device: str, non_blocking: bool | None) -> dict:
     """Call to_device while recording the non_blocking flag of every Tensor.to call."""
     tensors: list = []
     obj = _build(spec, tensors)
-    calls: list = []
-    original = torch.Tensor.to
-    had_own = "to" in torch.Tensor.__dict__
-
-    def spy(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        idx = next((k for k, t in enumerate(tensors) if t is self), -1)
-        calls.append([idx, _first_bool(args, kwargs)])
-        return original(self, *args, **kwargs)
-
-    torch.Tensor.to = spy  # type: ignore[method-assign]
-    try:
+    with tensor_to_calls() as seen:
         if non_blocking is None:
             mod.to_device(obj, device)
         else:
             mod.to_device(obj, device, non_blocking=non_blocking)
-    finally:
-        if had_own:
-            torch.Tensor.to = original  # type: ignore[method-assign]
-        else:
-            del torch.Tensor.to
+    calls = [[next((k for k, t in enumerate(tensors) if t is tensor), -1), non_blocking_of(args, kwargs)]
+             for tensor, args, kwargs in seen]
     return {"tensors": len(tensors), "calls": calls}

@@ -322,7 +322,8 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     history = None
     # On meta training cannot run (no values): only where the model ends up counts then.
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or device == "meta", mod):
-        history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
+        # epochs and val_loader by keyword, as the sheet's example calls them
+        history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs=epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:
         unmoved = [f"train {n}" for n in _unmoved(batches, moves, device)]
