@@ -78,15 +78,24 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     writer = csv.writer(table)
     # "error": why a submission was not graded, or a note on one that was (no exercise files found).
     writer.writerow(["student", "total", *core, *bonus, "error"])
+    # Blank, not 0, where nothing was graded (a submission not graded, an exercise left out by
+    # -e): a 0 would read as a grade in an LMS and pull the class statistics down.
+    graded = [m for m in metas if not m.get("error")]
     for m in metas:
-        writer.writerow([m["student"], f'{m["score"]:g}', *[f'{m["exercises"].get(e, 0.0):g}' for e in core],
-                         *[f'{m["exercises"].get(e, 0.0):g}' for e in bonus],
-                         m.get("error") or m.get("note") or ""])
+        if m.get("error"):
+            writer.writerow([m["student"], "", *[""] * (len(core) + len(bonus)), m["error"]])
+            continue
+        missing = [e for e in core if e not in m["exercises"]]
+        why = [m.get("note") or ""] + ([f"not graded: {', '.join(missing)} (rerun without -e to grade them)"]
+                                      if missing else [])
+        writer.writerow([m["student"], f'{m["score"]:g}',
+                         *[f'{m["exercises"][e]:g}' if e in m["exercises"] else "" for e in core + bonus],
+                         "; ".join(w for w in why if w)])
     write_atomic(out / "grades.csv", table.getvalue())
-    scores = [m["score"] for m in metas]
+    scores = [m["score"] for m in graded]
     _histogram_svg(scores, out / "histogram.svg")
     lines = [f"# Class summary: {len(metas)} submissions", "",
-             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / 100. "
+             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / 100 (over the {len(graded)} graded). "
              f"Submissions with a timeout: {counts['timeouts']}, with a crash: {counts['crashes']}, "
              f"not graded: {counts['errors']}.", "",
              f"This run: {counts['graded']} graded, {counts['skipped']} unchanged and skipped.", "",
@@ -94,7 +103,7 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
              "| exercise | points | mean | pass rate (full marks) |", "|---|---|---|---|"]
     for e in exercises:
         pts = catalog.get(e).points
-        got = [m["exercises"].get(e, 0.0) for m in metas]
+        got = [m["exercises"][e] for m in graded if e in m["exercises"]]
         full = sum(1 for g in got if g >= pts)
         lines.append(f"| {e}{' (bonus)' if catalog.get(e).bonus else ''} | {pts} | "
                      f"{sum(got) / max(len(got), 1):.2f} | {100 * full / max(len(got), 1):.0f}% |")

@@ -195,7 +195,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"}
     assert rows["hank"]["error"] == "two submissions for hank: hank/ and hank.zip: keep one"
-    assert rows["hank"]["total"] == "0"
+    assert rows["hank"]["total"] == "" and rows["hank"]["cross_entropy"] == ""  # blank, not a grade of 0
     # The zip's name, not the folder it was unpacked into (deleted at the end of the run).
     assert (out / "dave" / "summary.txt").read_text().splitlines()[0] == f"Grading {subs / 'dave.zip'}"
     assert "gina.zip: cannot be unpacked" in rows["gina"]["error"]
@@ -208,6 +208,9 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert data["score"] == 27 and all(t["status"] == "passed" for t in data["tests"])
     summary = (out / "summary.md").read_text()
     assert "| cross_entropy | 15 |" in summary and "Most common failing checks" in summary
+    # Statistics over the graded: not erin, gina or hank, whose blank rows are no zeros.
+    graded = [float(row["total"]) for row in rows.values() if row["total"]]
+    assert len(graded) == 6 and f"Mean total: {sum(graded) / 6:.1f} / 100 (over the 6 graded)" in summary, summary
     # Only attempted work counts there: ivy's unstable softmax, not bob's stubs, carol's import that
     # never ends or the files nobody sent.
     table = summary.split("## Most common failing checks")[1].split("\n## ")[0]
@@ -308,6 +311,16 @@ def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path)
     assert "graded now 1, skipped (up to date) 1" in r.stdout, r.stdout  # bob's cross_entropy was stale
     rows = _rows(out)
     assert rows["bob"]["total"] == "27" and rows["bob"]["error"] == ""
+
+    # A student graded only by an -e run: blank cells, not zeros, for what was not graded.
+    (subs / "carl").mkdir()
+    shutil.copy(ROOT / "solutions" / "cross_entropy.py", subs / "carl")
+    r = run(*grade_all, "-e", "cross_entropy")
+    assert r.returncode == 0, r.stderr[-3000:]
+    carl = _rows(out)["carl"]
+    assert carl["total"] == "15" and carl["cross_entropy"] == "15" and carl["sequential"] == "", carl
+    assert "not graded: sequential (rerun without -e" in carl["error"], carl
+    assert "| sequential | 12 | 12.00 | 100% |" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
