@@ -31,7 +31,7 @@ from grader.files import write_atomic
 from grader.pool import GraderBroken
 from grader.results import CheckResult, ExerciseResult, SubmissionResult
 from grader.submissions import (BadSubmission, extract_zip, fingerprint, grader_fingerprint, missing_files_note,
-                                submission_root)
+                                only_zip, submission_root)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,7 +136,7 @@ def discover(submissions: Path, work: Path,
             continue
         entry = entries[0]
         try:
-            inner = _only_zip(entry) if entry.is_dir() else None
+            inner = only_zip(entry) if entry.is_dir() else None
             if entry.is_dir() and inner is None:
                 found[sid] = submission_root(entry)
             elif inner is not None:  # Moodle's Name_ID_assignsubmission_file_/hw.zip
@@ -152,16 +152,6 @@ def discover(submissions: Path, work: Path,
         except OSError as err:  # an unreadable folder: that student's problem, not the batch's
             bad[sid] = f"{entry.name}: cannot be read ({type(err).__name__}: {err})"
     return found, bad, given
-
-
-def _only_zip(folder: Path) -> Path | None:
-    """The zip a student's folder holds when it holds nothing else to grade (an LMS keeps the
-    uploaded file as it was: a folder per student with the student's zip inside)."""
-    root = submission_root(folder)
-    if any(root.glob("*.py")):
-        return None
-    zips = [p for p in root.iterdir() if p.suffix.lower() == ".zip" and p.is_file()]
-    return zips[0] if len(zips) == 1 else None
 
 
 def _read_meta(d: Path) -> dict[str, Any]:

@@ -89,12 +89,14 @@ def _submission(path: str, scratch: Path) -> Path:
     The zip goes through grade-all's extraction (no zip slip, no bombs) and the
     same search for a single nested folder.
     """
-    from grader.submissions import BadSubmission, extract_zip, submission_root
+    from grader.submissions import BadSubmission, extract_zip, only_zip, submission_root
 
-    if not _is_zip(path):
+    # A folder holding only the student's zip (an LMS export) is graded from the zip, as grade-all does.
+    archive = Path(path) if _is_zip(path) else only_zip(_dir(path))
+    if archive is None:
         return submission_root(_dir(path))
     try:
-        return extract_zip(Path(path), scratch / Path(path).stem)
+        return extract_zip(archive, scratch / archive.stem)
     except BadSubmission as err:
         raise UsageError(str(err)) from None
 

@@ -39,6 +39,16 @@ def submission_root(path: Path) -> Path:
     return path
 
 
+def only_zip(folder: Path) -> Path | None:
+    """The zip a student's folder holds when it holds nothing else to grade (an LMS keeps the
+    uploaded file as it was: a folder per student with the student's zip inside)."""
+    root = submission_root(folder)
+    if any(root.glob("*.py")):
+        return None
+    zips = [p for p in root.iterdir() if p.suffix.lower() == ".zip" and p.is_file()]
+    return zips[0] if len(zips) == 1 else None
+
+
 def missing_files_note(path: Path, shown: str) -> str | None:
     """A note for a submission that holds none of the exercise files, else None.
 

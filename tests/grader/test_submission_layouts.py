@@ -56,3 +56,16 @@ def test_a_student_repository_is_graded_from_its_exercises_folder(tmp_path: Path
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "Total: 12.00 / 12" in r.stdout and "wrong folder" not in r.stdout, r.stdout
+
+
+def test_grade_takes_the_zip_a_students_folder_holds(tmp_path: Path) -> None:
+    """An LMS export keeps the upload as it was: a folder holding only the student's zip. `grade`
+    once called it 'wrong folder?' and scored 0, while grade-all graded the zip."""
+    folder = tmp_path / "Ana Doe_123_assignsubmission_file_"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "homework.zip", "w") as zf:
+        zf.write(ROOT / "solutions" / "sequential.py", "hw/sequential.py")
+    r = subprocess.run([sys.executable, "-m", "grader", "grade", str(folder), "-e", "sequential"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Total: 12.00 / 12" in r.stdout and "wrong folder" not in r.stdout, r.stdout
