@@ -21,6 +21,26 @@ def _holds_exercises(path: Path) -> bool:
     return any(os.path.lexists(path / f"{e.id}.py") for e in catalog.EXERCISES)
 
 
+def _skipped(p: Path) -> bool:
+    return p.name.startswith(("__MACOSX", ".", "__pycache__"))
+
+
+def _found_below(path: Path, depth: int = 3) -> list[Path]:
+    """The folders under ``path`` (not ``path`` itself), ``depth`` levels at most, that hold
+    exercise files; a folder that holds them is not looked into further."""
+    found: list[Path] = []
+    try:
+        subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink() and not _skipped(p))
+    except OSError:
+        return found
+    for sub in subdirs:
+        if _holds_exercises(sub):
+            found.append(sub)
+        elif depth > 1:
+            found += _found_below(sub, depth - 1)
+    return found
+
+
 def submission_root(path: Path) -> Path:
     """Where the exercise files are: the folder itself; its ``exercises/`` folder (a clone or a
     "Download ZIP" of a student's repository made from the release); or, for a zipped folder, its
@@ -31,8 +51,11 @@ def submission_root(path: Path) -> Path:
         if (path / "exercises").is_dir() and _holds_exercises(path / "exercises"):
             return path / "exercises"
         if any(path.glob("*.py")):
-            return path  # .py files under other names: the report says which exercises are missing
-        subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))]
+            # .py files under other names (a main.py beside hw/): the one folder below that holds
+            # exercise files, else this one (the report says which exercises are missing)
+            below = _found_below(path)
+            return below[0] if len(below) == 1 else path
+        subdirs = [p for p in path.iterdir() if p.is_dir() and not _skipped(p)]
         if len(subdirs) != 1:
             return path
         path = subdirs[0]
@@ -60,7 +83,33 @@ def missing_files_note(path: Path, shown: str) -> str | None:
     if _holds_exercises(path):
         return None
     expected = [f"{e.id}.py" for e in catalog.EXERCISES]
-    return f"no exercise files found in {shown} (expected {', '.join(expected)}): wrong folder?"
+    note = f"no exercise files found in {shown} (expected {', '.join(expected)}): wrong folder?"
+    below = _found_below(path)
+    if below:
+        where = ", ".join(f"{p.relative_to(path).as_posix()}/" for p in below[:5])
+        note += f" Exercise files are in {where}: grade one of those folders."
+    near = _near_misses(path)
+    if near:
+        note += " Named almost right: " + ", ".join(f"{name} (must be {want})" for name, want in near[:5]) + "."
+    return note
+
+
+def _near_misses(path: Path) -> list[tuple[str, str]]:
+    """Files here that look meant as exercise files: another case, a suffix, dashes or spaces."""
+    out: list[tuple[str, str]] = []
+    try:
+        files = sorted(p.name for p in path.iterdir() if p.is_file())
+    except OSError:
+        return out
+    for name in files:
+        stem, dot, ext = name.rpartition(".")
+        key = (stem if dot else name).lower().replace("-", "_").replace(" ", "_")
+        for e in catalog.EXERCISES:
+            if key == e.id or (key.startswith(e.id) and ext.lower() in ("py", "ipynb", "txt")) or \
+                    (key == e.id.replace("_", "")):
+                out.append((name, f"{e.id}.py"))
+                break
+    return out
 
 
 def extract_zip(archive: Path, dest: Path) -> Path:

@@ -69,3 +69,28 @@ def test_grade_takes_the_zip_a_students_folder_holds(tmp_path: Path) -> None:
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Total: 12.00 / 12" in r.stdout and "wrong folder" not in r.stdout, r.stdout
+
+
+def test_a_stray_script_beside_the_homework_folder_does_not_hide_it(tmp_path: Path) -> None:
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "main.py").write_text("")
+    (tmp_path / "hw" / "dropout.py").write_text("")
+    assert submission_root(tmp_path) == tmp_path / "hw"
+
+
+def test_the_wrong_folder_note_says_where_the_files_are(tmp_path: Path) -> None:
+    from grader.submissions import missing_files_note
+
+    for version in ("v1", "v2"):  # two versions: the instructor decides which one counts
+        (tmp_path / "two" / version).mkdir(parents=True)
+        (tmp_path / "two" / version / "cross_entropy.py").write_text("")
+    root = submission_root(tmp_path / "two")
+    assert root == tmp_path / "two"
+    note = missing_files_note(root, "two")
+    assert note is not None and "wrong folder?" in note and "Exercise files are in v1/, v2/" in note, note
+    (tmp_path / "names").mkdir()
+    for name in ("Cross_Entropy.py", "dropout_solution.py", "notes.txt"):
+        (tmp_path / "names" / name).write_text("")
+    note = missing_files_note(submission_root(tmp_path / "names"), "names")
+    assert note is not None and "Cross_Entropy.py (must be cross_entropy.py)" in note, note
+    assert "dropout_solution.py (must be dropout.py)" in note and "notes.txt" not in note, note
