@@ -10,6 +10,7 @@ in this same list.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,3 +64,10 @@ def with_cuda_checks() -> list[str]:
     checks = Path(__file__).resolve().parent / "checks"
     return [e.id for e in EXERCISES if (checks / f"test_{e.id}.py").is_file()
             and re.search(r"pytest\.mark\.cuda\b", (checks / f"test_{e.id}.py").read_text(encoding="utf-8"))]
+
+
+def unknown_message(name: str) -> str:
+    """'unknown exercise ...' with the closest id, for a typo on the command line."""
+    guess = difflib.get_close_matches(name.lower().replace("-", "_"), list(BY_ID), n=1, cutoff=0.6)
+    return (f"unknown exercise {name!r}" + (f" (did you mean {guess[0]}?)" if guess else "")
+            + f" (known: {', '.join(BY_ID)})")

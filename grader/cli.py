@@ -64,7 +64,7 @@ def _exercises(names: list[str] | None) -> list[str]:
         return [e.id for e in catalog.EXERCISES]
     unknown = [n for n in names if n not in catalog.BY_ID]
     if unknown:
-        raise UsageError(f"unknown exercise {unknown[0]!r} (known: {', '.join(catalog.BY_ID)})")
+        raise UsageError(catalog.unknown_message(unknown[0]))
     return list(dict.fromkeys(names))
 
 

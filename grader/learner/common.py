@@ -58,7 +58,7 @@ def exercise_ids(include_bonus: bool = True) -> list[str]:
 
 def check_exercise(exercise_id: str) -> str:
     if exercise_id not in catalog.BY_ID:
-        raise UsageError(f"unknown exercise {exercise_id!r} (known: {', '.join(catalog.BY_ID)})")
+        raise UsageError(catalog.unknown_message(exercise_id))
     return exercise_id
 
 

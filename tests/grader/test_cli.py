@@ -41,7 +41,8 @@ def test_bad_report_path_fails_before_grading(tmp_path: Path) -> None:
 def test_unknown_exercise_is_a_usage_error() -> None:
     r = grader("grade", "solutions", "--exercise", "cross_entropyy")
     assert r.returncode == 2
-    assert "unknown exercise 'cross_entropyy'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "unknown exercise 'cross_entropyy' (did you mean cross_entropy?)" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_grade_writes_gradescope_json(tmp_path: Path) -> None:
