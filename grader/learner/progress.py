@@ -13,8 +13,8 @@ BAR_WIDTH = 28
 
 def _state_text(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
     state = t.state
-    mark = {"done": "✓", "failing": "✗", "broken": "✗", "not_started": "·", "error": "!"}[state] if fancy else \
-        {"done": "+", "failing": "x", "broken": "x", "not_started": "-", "error": "!"}[state]
+    mark = {"done": "✓", "failing": "✗", "broken": "✗", "not_started": "·", "missing": "?", "error": "!"}[state] \
+        if fancy else {"done": "+", "failing": "x", "broken": "x", "not_started": "-", "missing": "?", "error": "!"}[state]
     if state == "done":
         text = msgs("progress.state_done")
         if t.skipped:
@@ -25,6 +25,8 @@ def _state_text(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> s
         text = msgs("progress.state_broken", why=t.import_failure)
     elif state == "not_started":
         text = msgs("progress.state_not_started")
+    elif state == "missing":
+        text = msgs("progress.state_missing")
     else:
         text = msgs("progress.state_error")
     return f"{mark} {text}"
@@ -92,6 +94,8 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
         t = results[nxt.id]
         if t.state == "error":
             out.append("  " + msgs("progress.error_detail", detail=t.error or msgs("progress.no_tests")))
+        elif t.state == "missing":
+            out.append("  " + msgs("progress.missing_detail", id=nxt.id))
         elif t.state in ("failing", "broken") and t.first_failure:
             lines = first_lines(t.first_failure.message, 3)
             out.append("  " + msgs("progress.first_failure", test=t.first_failure.name))

@@ -17,6 +17,7 @@ from grader.learner.common import ROOT
 
 NOT_IMPLEMENTED = "not implemented yet"
 IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
+FILE_MISSING = " not found: create it"  # tests/conftest.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
 
 
@@ -51,7 +52,8 @@ class ExerciseTests:
 
     @property
     def state(self) -> str:
-        """``"error"``, ``"not_started"``, ``"broken"`` (does not import), ``"failing"`` or ``"done"``."""
+        """``"error"``, ``"missing"`` (no file), ``"not_started"``, ``"broken"`` (does not import),
+        ``"failing"`` or ``"done"``."""
         if self.error or not self.cases:
             return "error"
         failed = self.failed
@@ -61,6 +63,8 @@ class ExerciseTests:
             return "not_started"
         if len(failed) == self.ran and all(c.message.startswith(IMPORT_FAILED) for c in failed):
             return "broken"
+        if len(failed) == self.ran and all(FILE_MISSING in c.message.split("\n", 1)[0] for c in failed):
+            return "missing"
         return "failing"
 
     @property

@@ -147,6 +147,23 @@ def test_progress_runs_the_learner_tests(request: pytest.FixtureRequest, where: 
     assert "Traceback" not in text + out.stderr
 
 
+def test_a_missing_file_says_no_file() -> None:
+    # tests/conftest.py's message when --impl has no devices.py: every test fails with it.
+    t = _tests("devices", 0, 3, message="/x/mywork/devices.py not found: create it (copy exercises/devices.py to start)")
+    assert t.state == "missing"
+    msgs = i18n.messages("en")
+    assert progress._state_text(msgs, t, fancy=True) == "? no file"
+    scenario = _scenario() | {e: _tests(e, 10, 0) for e in ("datasets", "sequential", "dropout", "weight_init",
+                                                            "training")} | {"devices": t}
+    out = progress.render(scenario, msgs, "mywork/", "mywork", fancy=False)
+    assert "next: devices." in out
+    assert "devices.py is not in the folder being tested: copy exercises/devices.py there to start" in out
+    assert "failing" not in out
+    # One test that fails for another reason makes it "failing" again.
+    t.cases[0].message = "assert 1 == 2"
+    assert t.state == "failing"
+
+
 def test_progress_unknown_impl_is_a_usage_error(checkout: Kata) -> None:
     out = checkout.run("progress", "--impl", "nowhere")
     assert out.returncode == 2 and out.stderr.strip() == "error: --impl nowhere: no such directory"
