@@ -71,7 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     w = subparsers.add_parser("watch", help="re-run an exercise's learner tests whenever you save its file",
                               description="Watch the exercise files; on every save, run that exercise's "
-                                          "learner tests and print a short result. Ctrl-C stops.")
+                                          "learner tests and print a short result. Exercises named on the "
+                                          "command line are tested at once, and again whenever a file they "
+                                          "import is saved. Ctrl-C stops.")
+    w.add_argument("ids", nargs="*", metavar="ID",
+                   help="exercises to test at once and after a save of any file they import, e.g. capstone")
     _add_common(w)
     w.add_argument("--poll", action="store_true",
                    help="poll the files instead of using file-system events (for network or container mounts)")

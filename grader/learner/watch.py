@@ -1,5 +1,8 @@
 """``python -m grader watch``: re-run an exercise's learner tests every time its file is saved.
 
+``watch dropout capstone`` also runs those exercises' tests at once, and reruns
+them when a file they import is saved (the capstone imports all the others).
+
 Changes are noticed with ``watchfiles`` (native file-system events, a
 well-kept library) or, with ``--poll`` or when watchfiles is not installed,
 by polling the files' modification time, size and content (works on any file
@@ -8,6 +11,7 @@ system, network and container mounts included). Ctrl-C stops cleanly.
 from __future__ import annotations
 
 import argparse
+import ast
 import signal
 import threading
 import time
@@ -17,7 +21,7 @@ from typing import Callable, Iterator
 
 from grader import catalog
 from grader.learner import i18n, testrun
-from grader.learner.common import can_print, resolve_impl, show_path
+from grader.learner.common import can_print, check_exercise, resolve_impl, show_path
 from grader.learner.progress import first_lines
 
 MESSAGE_LINES = 8
@@ -88,6 +92,27 @@ def polled_changes(impl: Path, ready: Callable[[], None], expired: Callable[[], 
             yield changed
 
 
+def imported_exercises(path: Path) -> set[str]:
+    """The exercise ids ``path`` imports at any depth (none when it does not parse)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names & {e.id for e in catalog.EXERCISES}
+
+
+def to_run(impl: Path, changed: list[str], named: list[str]) -> list[str]:
+    """The saved exercises, then the named ones whose file imports one of them, in catalog order."""
+    extra = {n for n in named if n not in changed and imported_exercises(impl / f"{n}.py") & set(changed)}
+    return _in_order(set(changed) | extra)
+
+
 def describe(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
     ok, bad, warn = ("✓", "✗", "!") if fancy else ("PASS", "FAIL", "ERROR")
     if t.state == "error":
@@ -129,25 +154,37 @@ def cmd_watch(args: argparse.Namespace) -> int:
         how = msgs("watch.mode_poll") if poll else msgs("watch.mode_native")
         print(msgs("watch.ready", dir=show_path(impl), how=how), flush=True)
 
-    changes = polled_changes(impl, ready, expired, args.interval) if poll else native_changes(impl, ready, expired)
+    named = _in_order({check_exercise(i) for i in args.ids})
+
+    def test(exercise: str, why: str) -> bool:
+        """Run one exercise's tests and print the verdict; True when --max-runs is reached."""
+        nonlocal runs
+        print(f"{time.strftime('%H:%M:%S')} {why}", flush=True)
+        try:
+            result = testrun.run([exercise], impl if args.impl else None, timeout=600)[exercise]
+        except testrun.RunError as err:
+            result = testrun.ExerciseTests(exercise, error=str(err))
+        print(describe(msgs, result, fancy), flush=True)
+        runs += 1
+        return bool(args.max_runs and runs >= args.max_runs)
+
+    changes = None
     try:
+        for exercise in named:
+            if test(exercise, msgs("watch.first_run", id=exercise)):
+                return 0
+        changes = polled_changes(impl, ready, expired, args.interval) if poll else native_changes(impl, ready, expired)
         for changed in changes:
-            for exercise in changed:
-                stamp = time.strftime("%H:%M:%S")
-                print(f"{stamp} " + msgs("watch.running", file=f"{exercise}.py", id=exercise), flush=True)
-                try:
-                    result = testrun.run([exercise], impl if args.impl else None, timeout=600)[exercise]
-                except testrun.RunError as err:
-                    result = testrun.ExerciseTests(exercise, error=str(err))
-                print(describe(msgs, result, fancy), flush=True)
-                runs += 1
-                if args.max_runs and runs >= args.max_runs:
+            for exercise in to_run(impl, changed, named):
+                why = msgs("watch.running", file=f"{exercise}.py", id=exercise) if exercise in changed else \
+                    msgs("watch.dependent", id=exercise, files=", ".join(f"{c}.py" for c in changed))
+                if test(exercise, why):
                     return 0
     except KeyboardInterrupt:
         print("\n" + msgs("watch.stopped"), flush=True)
         return 0
     finally:
-        close = getattr(changes, "close", None)
+        close = getattr(changes, "close", None) if changes is not None else None
         if close:
             close()
     print(msgs("watch.timeout"), flush=True)

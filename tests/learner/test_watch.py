@@ -136,3 +136,46 @@ def test_ctrl_c_exits_cleanly(checkout: Kata, started, when: str) -> None:
     text = out.rest(timeout=30)
     assert out.proc.returncode == 0, text
     assert "stopped watching" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+def test_a_named_exercise_is_tested_at_once(checkout: Kata, started) -> None:
+    checkout.solve("devices")
+    out = started(checkout, "devices", "--poll", "--max-runs", "1", "--timeout", "120")
+    out.wait_for("running the learner tests of devices")
+    line = out.wait_for("devices:")
+    assert line.startswith("✓ devices: ") and "passed" in line
+    text = out.rest()
+    assert out.proc.returncode == 0 and "watching exercises" not in text  # --max-runs ended it before watching
+
+
+def test_saving_an_import_reruns_the_named_exercise(checkout: Kata, started) -> None:
+    out = started(checkout, "capstone", "--poll", "--interval", "0.2", "--max-runs", "3", "--timeout", "180")
+    assert out.wait_for("capstone:").startswith("✗ capstone: ")
+    out.wait_for("watching exercises")
+    _touch(checkout.root / "exercises" / "dropout.py")
+    out.wait_for("dropout.py changed: running its learner tests")
+    assert out.wait_for("dropout:").startswith("✗ dropout: ")
+    out.wait_for("dropout.py changed, and capstone imports it")
+    out.wait_for("capstone:")
+    text = out.rest()
+    assert out.proc.returncode == 0 and "Traceback" not in text
+
+
+def test_an_unknown_exercise_is_a_usage_error(checkout: Kata) -> None:
+    out = checkout.run("watch", "dropuot", "--timeout", "5")
+    assert out.returncode == 2 and out.stderr.startswith("error: unknown exercise 'dropuot' (did you mean dropout?)")
+
+
+def test_dependents_follow_the_imports(tmp_path: Path) -> None:
+    from grader.learner.watch import imported_exercises, to_run
+
+    (tmp_path / "capstone.py").write_text("import torch\nfrom dropout import EpochDropout\n"
+                                          "def f():\n    import training.x as t\n")
+    (tmp_path / "training.py").write_text("def broken(:\n")
+    assert imported_exercises(tmp_path / "capstone.py") == {"dropout", "training"}
+    assert imported_exercises(tmp_path / "training.py") == set()  # does not parse: nothing to follow
+    assert imported_exercises(tmp_path / "missing.py") == set()
+    assert to_run(tmp_path, ["dropout"], ["capstone"]) == ["dropout", "capstone"]
+    assert to_run(tmp_path, ["devices"], ["capstone"]) == ["devices"]
+    assert to_run(tmp_path, ["capstone", "dropout"], ["capstone"]) == ["dropout", "capstone"]
+    assert to_run(tmp_path, ["dropout"], []) == ["dropout"]
