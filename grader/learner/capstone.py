@@ -14,6 +14,9 @@ The grader's held-out split gives a mean of 96.7% over 200 seeds.
 
 scikit-learn, matplotlib and tqdm are optional: without the first two the
 command says what to install; without tqdm it prints one line per epoch.
+
+A watchdog (``grader/learner/stall.py``) stops the run when the learner's code makes no progress
+(no training batch, no next step) for ``--stall-timeout`` seconds, and says where it was.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader.learner import i18n
-from grader.learner.common import resolve_impl, show_path, state_dir
+from grader.learner.common import UsageError, resolve_impl, show_path, state_dir
+from grader.learner.stall import Watchdog
 
 DEFAULT_EPOCHS = 10
 SPLIT_SEED = 0
@@ -49,8 +53,9 @@ def missing_packages() -> list[str]:
 class EpochBars:
     """Wraps the training loader: every pass over it (one epoch of ``fit``) shows its own progress bar."""
 
-    def __init__(self, loader: Any, epochs: int, label: Callable[[int, int], str]) -> None:
-        self.loader, self.epochs, self.label, self.epoch = loader, epochs, label, 0
+    def __init__(self, loader: Any, epochs: int, label: Callable[[int, int], str],
+                 beat: Callable[[], None] = lambda: None) -> None:
+        self.loader, self.epochs, self.label, self.epoch, self.beat = loader, epochs, label, 0, beat
 
     def __iter__(self):
         self.epoch += 1
@@ -59,9 +64,14 @@ class EpochBars:
             from tqdm import tqdm
         except ImportError:
             print(desc, file=sys.stderr, flush=True)
-            return iter(self.loader)
-        return iter(tqdm(self.loader, desc=desc, total=len(self.loader), unit="batch", leave=True,
-                         dynamic_ncols=True, file=sys.stderr))
+            return self._beating(self.loader)
+        return self._beating(tqdm(self.loader, desc=desc, total=len(self.loader), unit="batch", leave=True,
+                                  dynamic_ncols=True, file=sys.stderr))
+
+    def _beating(self, batches: Any):
+        for batch in batches:
+            self.beat()  # a batch is progress, for the stall watchdog
+            yield batch
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -159,7 +169,24 @@ def cmd_capstone(args: argparse.Namespace) -> int:
     if not (impl / "capstone.py").is_file():
         print(msgs("capstone.no_file", file=show_path(impl / "capstone.py")), file=sys.stderr)
         return 1
+    if args.stall_timeout < 0:
+        raise UsageError(f"--stall-timeout {args.stall_timeout:g}: give a number of seconds, or 0 for no limit")
 
+    def stalled(at: str) -> str:
+        return msgs("capstone.stalled", seconds=args.stall_timeout,
+                    where=msgs("capstone.stalled_at", where=at) if at else msgs("capstone.stalled_elsewhere"))
+
+    with Watchdog(args.stall_timeout, impl, on_hard_stop=lambda at: print(stalled(at), file=sys.stderr)) as dog:
+        try:
+            return _train_and_report(args, msgs, impl, dog)
+        except KeyboardInterrupt:
+            if not dog.fired:
+                raise
+    print(stalled(dog.stuck_at), file=sys.stderr)
+    return 1
+
+
+def _train_and_report(args: argparse.Namespace, msgs: i18n.Messages, impl: Path, dog: Watchdog) -> int:
     import torch
 
     # The learner's modules are plain top-level modules in impl (capstone imports dropout, ...).
@@ -173,6 +200,7 @@ def cmd_capstone(args: argparse.Namespace) -> int:
             detail = msgs("capstone.import_failed", detail=detail)
         print(detail, file=sys.stderr)
         return 1
+    dog.beat()
     missing = missing_packages()
     if missing:
         print(msgs("capstone.missing", missing=" and ".join(missing)), file=sys.stderr)
@@ -187,6 +215,7 @@ def cmd_capstone(args: argparse.Namespace) -> int:
           flush=True)
     train_files = digits.export(data_dir, "train", images[train_idx], labels[train_idx])
     val_files = digits.export(data_dir, "val", images[val_idx], labels[val_idx])
+    dog.beat()
 
     # A tiny model: one thread is as fast as many, and much faster on a busy machine.
     torch.set_num_threads(1)
@@ -197,7 +226,8 @@ def cmd_capstone(args: argparse.Namespace) -> int:
         model = capstone.build_model()
         train_loader, val_loader = capstone.make_loaders(train_set, val_set)
         epochs = args.epochs or _default_epochs(capstone.train)
-        bars = EpochBars(train_loader, epochs, lambda n, total: msgs("capstone.epoch", n=n, total=total))
+        bars = EpochBars(train_loader, epochs, lambda n, total: msgs("capstone.epoch", n=n, total=total), dog.beat)
+        dog.beat()
         start = time.monotonic()
         history = capstone.train(model, bars, val_loader, epochs=epochs)
         seconds = time.monotonic() - start
@@ -205,6 +235,7 @@ def cmd_capstone(args: argparse.Namespace) -> int:
         print(explain(err, impl, msgs), file=sys.stderr)
         return 1
 
+    dog.beat()
     if not _history_ok(history):
         print(msgs("capstone.bad_history", got=repr(history)[:200]), file=sys.stderr)
         return 1

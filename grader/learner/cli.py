@@ -92,4 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--epochs", type=int, default=0, metavar="N", help="epochs (default: your train()'s default)")
     c.add_argument("--out", metavar="PNG", help="where to save the plot (default: .kata/capstone.png)")
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--stall-timeout", type=float, default=60, metavar="S",
+                   help="stop when your code makes no progress for S seconds, e.g. an endless loop "
+                        "(default 60; 0: never)")
     c.set_defaults(func=_command("capstone", "cmd_capstone"))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
-from learner_support import ROOT, Kata
+from learner_support import Kata
 
 from grader import catalog
 
@@ -93,3 +93,34 @@ def test_no_capstone_file(tmp_path: Path, checkout: Kata) -> None:
     (checkout.root / "empty").mkdir()
     out = checkout.run("capstone", "--impl", "empty")
     assert out.returncode == 1 and "capstone.py not found" in out.stderr and "Traceback" not in out.stderr
+
+
+def _hang_dropout(kata: Kata, loop: str) -> None:
+    """The learner's EpochDropout.forward never returns."""
+    _solve_all(kata)
+    path = kata.root / "exercises" / "dropout.py"
+    source = path.read_text()
+    head = "        if not self.training:\n            return x  # eval: identity, and the mask is left alone\n"
+    assert head in source
+    path.write_text(source.replace(head, head + textwrap.indent(loop, " " * 8), 1))
+
+
+def test_an_endless_loop_is_stopped_and_located(checkout: Kata) -> None:
+    _hang_dropout(checkout, "while self.training:\n    pass\n")
+    out = checkout.run("capstone", "--epochs", "1", "--stall-timeout", "3", timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert re.search(r"stopped: your code made no progress for 3 s \(it was at dropout\.py:\d+ in "
+                     r"EpochDropout\.forward: while self\.training:\)\. An endless loop\?", out.stderr), out.stderr
+
+
+def test_a_loop_that_swallows_the_interrupt_is_ended_too(checkout: Kata) -> None:
+    _hang_dropout(checkout, "while True:\n    try:\n        while True:\n            pass\n"
+                            "    except KeyboardInterrupt:\n        pass\n")
+    out = checkout.run("capstone", "--epochs", "1", "--stall-timeout", "2", timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert re.search(r"no progress for 2 s \(it was at dropout\.py:\d+ in EpochDropout\.forward", out.stderr), out.stderr
+
+
+def test_a_negative_stall_timeout_is_a_usage_error(checkout: Kata) -> None:
+    out = checkout.run("capstone", "--stall-timeout", "-1")
+    assert out.returncode == 2 and out.stderr.startswith("error: --stall-timeout -1: ")
