@@ -126,6 +126,8 @@ class ImplImportError(Exception):
 
 _modules: dict[str, object] = {}
 _broken: dict[str, str] = {}  # exercise -> why its module does not import (reported in full once)
+_broken_report: dict[str, str] = {}  # exercise -> that full report, repeated at the end of the run
+_broken_tests: dict[str, int] = {}  # exercise -> how many tests could not run because of it
 
 
 def _syntax_lines(err: SyntaxError) -> list[str]:
@@ -147,6 +149,7 @@ def load_impl(config: pytest.Config, name: str):
         return _modules[name]
     if name in _broken:
         # One full report is enough: the other tests of this module say so in one line.
+        _broken_tests[name] = _broken_tests.get(name, 1) + 1
         raise ImplImportError(f"importing {name}.py failed, as in its first test above: {_broken[name]}")
     impl: Path = config._kata_impl  # type: ignore[attr-defined]
     file = impl / f"{name}.py"
@@ -161,8 +164,9 @@ def load_impl(config: pytest.Config, name: str):
         frames = [f for f in traceback.extract_tb(err.__traceback__) if _in_dir(f.filename, impl)]
         at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
         _broken[name] = f"the import did not finish within {err.limit:g} s{at}"
-        raise ImplImportError(f"importing {name}.py failed: it did not finish within {err.limit:g} s{at} "
-                              "(an endless loop or a wait at the top level of the file?)") from None
+        _broken_report[name] = (f"importing {name}.py failed: it did not finish within {err.limit:g} s{at} "
+                                "(an endless loop or a wait at the top level of the file?)")
+        raise ImplImportError(_broken_report[name]) from None
     except Exception as err:  # noqa: BLE001 - report any import failure as the learner's
         frames = [f for f in traceback.extract_tb(err.__traceback__) if _in_dir(f.filename, impl)]
         where = frames[-1].filename if frames else str(file)
@@ -179,8 +183,9 @@ def load_impl(config: pytest.Config, name: str):
             at = f" at {at}"
         _broken[name] = f"{type(err).__name__} at {short_at}"
         detail = _syntax_lines(err) if isinstance(err, SyntaxError) else []
-        raise ImplImportError("\n".join([f"importing {name}.py failed{at}: {type(err).__name__}: {err}", *detail,
-                                          "  (none of its tests can run until it imports)"])) from None
+        _broken_report[name] = "\n".join([f"importing {name}.py failed{at}: {type(err).__name__}: {err}", *detail,
+                                          "  (none of its tests can run until it imports)"])
+        raise ImplImportError(_broken_report[name]) from None
     if Path(getattr(mod, "__file__", "") or "").resolve().parent != impl:
         raise ImplImportError(f"'import {name}' found {getattr(mod, '__file__', '?')}, not {file}")
     _modules[name] = mod
@@ -327,6 +332,18 @@ def _time_limit(item: pytest.Item) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
         if outer:
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
+    """After the short summary, the full reason once more for a file whose many tests could not run:
+    the first test's report, with the line and the caret, has scrolled far up by then."""
+    yield
+    for name, report in _broken_report.items():
+        if _broken_tests.get(name, 1) > 1:
+            terminalreporter.write_sep("=", f"{name}.py does not import: {_broken_tests[name]} tests could not run",
+                                       red=True, bold=True)
+            terminalreporter.write_line(report)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -259,6 +259,10 @@ def test_a_module_that_does_not_import_is_reported_once_in_full(checkout: Kata, 
     for text in rest:
         assert text.strip().startswith("importing devices.py failed, as in its first test above: SyntaxError at devices.py:"), text
         assert len(text.strip().splitlines()) == 1, text
+    # By the end of the run the first report has scrolled away: it is repeated after the short summary.
+    tail = r.stdout[r.stdout.rindex("short test summary info"):]
+    assert f"devices.py does not import: {len(reports)} tests could not run" in tail, tail
+    assert "def try_gpu((" in tail and "^" in tail, tail
 
 
 def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_path: Path) -> None:
