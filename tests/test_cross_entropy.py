@@ -73,11 +73,24 @@ def test_a_batch_of_one_row_keeps_its_batch_dimension(ex, classes):
                expected="a tensor of shape (1,)", got=describe(got), inputs=inputs)
 
 
-def test_gather_target_uses_gather(ex, gather_calls):
-    ex.gather_target(SCORES, TARGET)
-    expect(len(gather_calls) > 0, call=call_str("gather_target", SCORES, TARGET),
-           point="must use torch.gather / Tensor.gather (advanced indexing does not count)",
+@pytest.mark.parametrize("classes", [3, 1])
+def test_gather_target_uses_gather(ex, gather_calls, classes):
+    # One class (C == 1) too: scores[:, 0] is indexing, not gather.
+    scores, target = SCORES[:, :classes], TARGET.clamp(max=classes - 1)
+    ex.gather_target(scores, target)
+    expect(len(gather_calls) > 0, call=call_str("gather_target", scores, target),
+           point="must use torch.gather / Tensor.gather (advanced indexing does not count), C == 1 included",
            expected="at least one call of gather", got="no call of gather")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_gather_target_keeps_dtype(ex, dtype):
+    scores = SCORES.to(dtype)
+    call = call_str("gather_target", scores, TARGET)
+    point = "a tensor of shape (N,), same dtype as scores (half precision too: no upcast)"
+    got = run(ex.gather_target, scores, TARGET, call=call, point=point, inputs={"scores": scores, "target": TARGET})
+    expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call, point=point, expected=str(dtype),
+           got=str(getattr(got, "dtype", type(got).__name__)))
 
 
 def _graph_names(out):
@@ -197,10 +210,14 @@ def test_cross_entropy_tiny_probability(ex):
         expect_close(got, torch.tensor(gap), call=call, point=point, inputs=inputs)
 
 
-def test_cross_entropy_uses_gather(ex, gather_calls):
-    ex.cross_entropy(SCORES, TARGET)
-    expect(len(gather_calls) > 0, call=call_str("cross_entropy", SCORES, TARGET),
-           point="selects the target entries with gather", expected="a call of gather", got="none")
+@pytest.mark.parametrize("rows", [2, 1])
+def test_cross_entropy_uses_gather(ex, gather_calls, rows):
+    # A batch of one row (N == 1) too: logits[0, target[0]] is indexing, not gather.
+    logits, target = SCORES[:rows], TARGET[:rows]
+    ex.cross_entropy(logits, target)
+    expect(len(gather_calls) > 0, call=call_str("cross_entropy", logits, target),
+           point="selects the target entries with gather, for any batch size (N == 1 included)",
+           expected="a call of gather", got="none")
 
 
 def test_cross_entropy_no_builtin_losses(ex, monkeypatch):
@@ -241,10 +258,15 @@ def test_cross_entropy_gradient(ex):
 def test_cross_entropy_does_not_modify_inputs(ex):
     logits, target = SCORES.clone(), TARGET.clone()
     ex.cross_entropy(logits, target, reduction="sum")
-    expect(torch.equal(logits, SCORES) and torch.equal(target, TARGET),
-           call=call_str("cross_entropy", logits, target, reduction="sum"),
+    call = call_str("cross_entropy", logits, target, reduction="sum")
+    expect(torch.equal(logits.detach(), SCORES) and torch.equal(target, TARGET), call=call,
            point="never modifies its arguments", expected=f"logits still {SCORES.tolist()}",
            got=f"logits {logits.tolist()}, target {target.tolist()}")
+    # logits.requires_grad_(True) changes the caller's tensor too.
+    expect(not logits.requires_grad and not target.requires_grad, call=call,
+           point="never modifies its arguments (requires_grad included: no requires_grad_ on them)",
+           expected="logits.requires_grad still False",
+           got=f"logits.requires_grad = {logits.requires_grad}, target.requires_grad = {target.requires_grad}")
 
 
 @pytest.mark.cuda

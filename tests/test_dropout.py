@@ -68,6 +68,20 @@ def test_dropout_keeps_shape_and_dtype(ex, dtype):
     _expect_zero_or_scaled(out, x, 0.5, call, "survivors are scaled by 1 / (1 - p)", rtol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dropout_accepts_a_0_dim_tensor(ex, dtype):
+    # One random decision per call: only the two allowed values are checked, never a frequency.
+    x = torch.tensor(1.5, dtype=dtype)
+    call = f"dropout(torch.tensor(1.5, dtype={dtype}), 0.5)"
+    point = "x may be a tensor of any shape, a 0-dim one too (torch.rand(x.shape), not torch.rand(*x.shape))"
+    for _ in range(5):
+        out = run(ex.dropout, x, 0.5, call=call, point=point, inputs={"x": x})
+        expect(isinstance(out, torch.Tensor) and out.shape == () and out.dtype == dtype
+               and out.item() in (0.0, 3.0), call=call, point=point,
+               expected=f"a 0-dim {str(dtype).replace('torch.', '')} tensor, 0 or 3 (= 1.5 / (1 - 0.5))",
+               got=describe(out), inputs={"x": x})
+
+
 @pytest.mark.parametrize("p", [0.2, 0.6])
 def test_dropout_survivors_scaled_by_one_over_one_minus_p(ex, p):
     x = _nonzero(50, 40, seed=1)
@@ -135,17 +149,21 @@ def test_dropout_elements_and_calls_are_independent(ex):
 
 def test_dropout_training_false_and_p_zero_return_x(ex):
     x = _nonzero(6, 7, seed=5)
-    for p, training in [(0.5, False), (0.9, False), (1.0, False), (0.0, True)]:
+    # The ints 0 and 1 are valid values of a float argument (PEP 484): p = 0 is p == 0.
+    for p, training in [(0.5, False), (0.9, False), (1.0, False), (0.0, True), (0, True), (1, False)]:
         out = ex.dropout(x, p, training=training)
         expect_close(out, x, rtol=0, atol=0, call=call_str("dropout", x, p, training=training),
                      point="training=False or p == 0 returns x unchanged", inputs={"x": x})
 
 
-def test_dropout_p_one_gives_zeros(ex):
+@pytest.mark.parametrize("p", [1.0, 1], ids=["float", "int"])
+def test_dropout_p_one_gives_zeros(ex, p):
+    # p = 1, a Python int, is a valid float argument (PEP 484): p == 1 all the same.
     x = _nonzero(5, 8, seed=6) * 1e30
-    out = ex.dropout(x, 1.0)
-    expect_close(out, torch.zeros_like(x), rtol=0, atol=0, call=call_str("dropout", x, 1.0),
-                 point="p == 1 returns all zeros, never NaN or inf (0/0 is NaN: handle p == 1 apart)",
+    out = ex.dropout(x, p)
+    expect_close(out, torch.zeros_like(x), rtol=0, atol=0, call=call_str("dropout", x, p),
+                 point="p == 1 returns all zeros, never NaN or inf (0/0 is NaN: handle p == 1 apart, "
+                       "for the int 1 too)",
                  inputs={"x": x})
 
 
@@ -159,8 +177,9 @@ def test_dropout_rejects_p_outside_0_1(ex, p, training):
 
 
 def test_dropout_does_not_modify_x(ex):
-    for p in (0.5, 1.0):
-        x = _nonzero(10, 10, seed=7)
+    # x of any number of dims, without grad: no shortcut may write into x.
+    for p, shape in [(0.5, (10, 10)), (1.0, (10, 10)), (0.5, (4, 5, 6)), (0.3, (2, 3, 4, 5))]:
+        x = _nonzero(*shape, seed=7)
         before = x.clone()
         ex.dropout(x, p)
         expect_close(x, before, rtol=0, atol=0, call=call_str("dropout", x, p),
@@ -316,6 +335,29 @@ def test_epoch_mask_is_reused_whatever_the_batch_size(ex):
         expect(torch.equal(again, first), call=call, point=point,
                expected=f"the same {int((~first).sum())} features dropped",
                got=f"{int((again != first).sum())} of 200 features changed", inputs={"x": x})
+
+
+def test_epoch_one_dim_input_has_one_decision_per_batch(ex):
+    # A 1-D x of shape (B,) has F = (): one decision for the whole batch, a mask of shape (1,), reused
+    # for a batch of another size. Deterministic for a correct module: all 0 or all 2, twice the same.
+    torch.manual_seed(25)
+    m = ex.EpochDropout(0.5)
+    call = "m = EpochDropout(0.5); m(torch.ones(8)); m(torch.ones(3))"
+    outs = []
+    for b in (8, 3):
+        out = run(m, torch.ones(b), call=call, point="x of shape (B, *F) may be 1-D (F = ())")
+        expect(isinstance(m.mask, torch.Tensor) and tuple(m.mask.shape) == (1,), call=call,
+               point="forward(x) with x of shape (B, *F) draws ONE mask of shape (1, *F): (1,) for a 1-D x",
+               expected=f"after the batch of {b}: m.mask of shape (1,)", got=describe(m.mask))
+        values = sorted(set(out.tolist())) if isinstance(out, torch.Tensor) and out.shape == (b,) else None
+        expect(values in ([0.0], [2.0]), call=call,
+               point="one keep/drop decision shared by every sample of the batch (a 1-D x has one feature)",
+               expected=f"a result of shape ({b},), all 0 or all 2 (= 1 / (1 - 0.5))", got=describe(out))
+        outs.append(values)
+    expect(outs[0] == outs[1], call=call,
+           point="every later training forward reuses the mask, whatever its batch size",
+           expected="the batch of 3 dropped or kept as the batch of 8",
+           got=f"{outs[0]} for the batch of 8, {outs[1]} for the batch of 3")
 
 
 def test_epoch_reset_mask_sets_none_and_draws_anew(ex):
@@ -492,6 +534,8 @@ def test_epoch_gradient_flows_and_input_untouched(ex):
     x = _nonzero(5, 30, seed=22)
     before = x.clone()
     run(m, x, call=f"EpochDropout({p})(x)", point="a training forward returns a result")
+    expect_close(x, before, rtol=0, atol=0, call=f"EpochDropout({p})(x) with x.requires_grad=False",
+                 point="inputs are never modified in place (also when x does not require grad)")
     x = x.requires_grad_()
     out = run(m, x, call=f"EpochDropout({p})(x) with x.requires_grad", point="gradients flow to x")
     expect_close(x.detach(), before, rtol=0, atol=0, call=f"EpochDropout({p})(x)",

@@ -53,22 +53,43 @@ def test_gather_values(sub, ref, rng):
                      point="returns scores[i, target[i]], shape (N,), same dtype")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_gather_keeps_dtype(sub, ref, rng, dtype):
+    """gather_target returns the dtype of scores (half precision too: no upcast)"""
+    # gather copies entries: on the CPU it works in float16 and bfloat16 as in float32, exactly.
+    scores, target = _batch(rng, 5, 4, dtype)
+    call = _call("gather_target", scores, target)
+    got = sub.gather(scores, target)["out"]
+    # Read from the decoded result, not from what the worker says about it.
+    expect_equal(str(got.dtype) if isinstance(got, torch.Tensor) else f"a {type(got).__name__}", str(dtype),
+                 call=call, point="a tensor of shape (N,), same dtype as scores (no upcast, no downcast)")
+    expect_close(got, ref.gather(scores, target)["out"], call=call,
+                 point="returns scores[i, target[i]], shape (N,), same dtype")
+
+
 @pytest.mark.weight(2)
 def test_gather_uses_gather(sub, ref, rng):
-    """gather_target uses torch.gather"""
-    scores, target = _batch(rng)
-    got = sub.gather(scores, target)
-    _right(got["out"], ref.gather(scores, target)["out"], _call("gather_target", scores, target),
-           "gather_target uses torch.gather")
-    expect(got["gathered"] is True, call=_call("gather_target", scores, target),
-           point="must use torch.gather / Tensor.gather (or torch.take_along_dim; advanced indexing does not count)",
-           expected="a call of gather", got="no call of gather")
+    """gather_target uses torch.gather (a single column, C == 1, too)"""
+    # (N, 1): a shortcut such as scores[:, 0] for one class is not gather either.
+    for n, c in [(6, 5), (4, 1)]:
+        scores, target = _batch(rng, n, c)
+        got = sub.gather(scores, target)
+        _right(got["out"], ref.gather(scores, target)["out"], _call("gather_target", scores, target),
+               "gather_target uses torch.gather")
+        expect(got["gathered"] is True, call=_call("gather_target", scores, target),
+               point="must use torch.gather / Tensor.gather (or torch.take_along_dim; advanced indexing does not "
+               "count), for any (N, C) scores, C == 1 included",
+               expected="a call of gather", got="no call of gather")
 
 
 @pytest.mark.weight(1.5)
 def test_gather_result_comes_from_gather(sub, ref, rng):
     """gather_target's result is the output of gather (not of indexing, with gather called on the side)"""
-    scores, target = _batch(rng, 6, 5, torch.float64)
+    for n, c in [(6, 5), (4, 1)]:
+        _result_from_gather(sub, ref, *_batch(rng, n, c, torch.float64))
+
+
+def _result_from_gather(sub, ref, scores, target):
     call = _call("gather_target", scores, target) + " with scores.requires_grad=True"
     got = sub.gather_graph(scores, target, "gather_target")
     _right(got["out"], ref.gather(scores, target)["out"], call, "the result comes out of gather")
@@ -198,31 +219,37 @@ def test_tiny_probability(sub, ref):
 
 @pytest.mark.weight(2)
 def test_uses_gather(sub, ref, rng):
-    """cross_entropy selects the target entries with gather"""
+    """cross_entropy selects the target entries with gather (a batch of one row, N == 1, too)"""
     _own_loss(sub)
-    logits, target = _batch(rng)
-    got = sub.value(logits, target, "none")
-    _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
-           "cross_entropy selects the target entries with gather")
-    expect(got["gathered"] is True, call=_call("cross_entropy", logits, target, "mean"),
-           point="must select the target entries with gather", expected="a call of gather", got="none")
-    got = sub.value(logits, target, "mean")
-    expect(got["gathered"] is True, call=_call("cross_entropy", logits, target, "mean"),
-           point="must select the target entries with gather", expected="a call of gather", got="none")
+    for n in (6, 1):  # N == 1: logits[0, target[0]] for a single row is indexing too
+        logits, target = _batch(rng, n)
+        for reduction in ("none", "mean"):
+            call = _call("cross_entropy", logits, target, reduction)
+            got = sub.value(logits, target, reduction)
+            _right(got["out"], ref.value(logits, target, reduction)["out"], call,
+                   "cross_entropy selects the target entries with gather")
+            expect(got["gathered"] is True, call=call,
+                   point="must select the target entries with gather, for any batch size (N == 1 included)",
+                   expected="a call of gather", got="none")
 
 
 @pytest.mark.weight(1)
 def test_loss_goes_through_gather(sub, ref, rng):
     """cross_entropy's loss depends on the logits through gather (the target entries are not picked by indexing)"""
     _own_loss(sub)
-    logits, target = _batch(rng, 6, 5, torch.float64)
+    for n in (6, 1):  # a batch of one row too
+        _loss_through_gather(sub, ref, *_batch(rng, n, 5, torch.float64))
+
+
+def _loss_through_gather(sub, ref, logits, target):
     got = sub.gather_graph(logits, target, "cross_entropy")
     _right(got["out"], ref.value(logits, target, "none")["out"], _call("cross_entropy", logits, target, "none"),
            "the loss is computed from gather's output")
     custom = got["custom"] is True and got["gathered"] is True  # their own autograd.Function: see above
     expect(got["graph"] is True and (got["through_gather"] is True or custom),
            call=_call("cross_entropy", logits, target, "none") + " with logits.requires_grad=True",
-           point="must select the target entries with gather: the loss is computed from gather's output",
+           point="must select the target entries with gather (for any batch size, N == 1 included): "
+           "the loss is computed from gather's output",
            expected="a GatherBackward node between the logits and the loss in its autograd graph",
            got=("no autograd graph" if not got["graph"]
                 else f"no gather on the way from logits to the loss; its graph: {', '.join(got['nodes'])}"))
@@ -291,15 +318,23 @@ def test_gradient_large_logits(sub, ref):
 
 
 def test_inputs_unchanged(sub, ref, rng):
-    """cross_entropy never modifies its arguments"""
+    """cross_entropy never modifies its arguments (values, requires_grad)"""
     _own_loss(sub)
     for reduction in ("mean", "sum", "none"):
-        logits, target = _batch(rng)
-        got = sub.value(logits, target, reduction)
-        _right(got["out"], ref.value(logits, target, reduction)["out"], _call("cross_entropy", logits, target, reduction),
-               "never modifies logits or target")
-        expect(got["unchanged"] is True, call=_call("cross_entropy", logits, target, reduction),
-               point="never modifies logits or target", expected="inputs unchanged", got="modified in place")
+        for requires_grad in (False, True):
+            logits, target = _batch(rng)
+            call = _call("cross_entropy", logits, target, reduction) + (
+                " with logits.requires_grad=True" if requires_grad else "")
+            got = sub.value(logits, target, reduction, requires_grad)
+            _right(got["out"], ref.value(logits, target, reduction)["out"], call, "never modifies logits or target")
+            expect(got["unchanged"] is True, call=call,
+                   point="never modifies logits or target", expected="inputs unchanged", got="modified in place")
+            # requires_grad_() on the caller's tensor changes it too: a leaf that did not require grad
+            # now does, so the caller's later steps record a graph (or in-place updates fail).
+            before, after = got["requires_grad_before"], got["requires_grad_after"]
+            expect(after == before, call=call, point="never modifies logits or target (requires_grad included)",
+                   expected=f"logits.requires_grad still {before[0]}, target.requires_grad still {before[1]}",
+                   got=f"logits.requires_grad = {after[0]}, target.requires_grad = {after[1]}")
 
 
 @pytest.mark.cuda

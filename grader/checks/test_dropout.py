@@ -63,6 +63,18 @@ def _xs(x: torch.Tensor) -> str:
     return f"x: {str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
 
 
+def _runs(probe: Callable[[], dict[str, Any]], call: str, point: str, expected: str) -> dict[str, Any]:
+    """``probe()``; a submission that raises fails with the call and the point of the sheet it breaks
+    (the stub's own NotImplementedError stays "not implemented yet")."""
+    try:
+        return probe()
+    except Raised as err:
+        if err.stub:
+            raise
+        expect(False, call=call, point=point, expected=expected, got=err.reason())
+        raise  # unreachable: expect(False) raises
+
+
 def _own_mask(r: dict[str, Any], call: str) -> None:
     seen = list(dict.fromkeys(r.get("forbidden") or []))
     expect(not seen, call=call, point=NO_TORCH_DROPOUT,
@@ -187,6 +199,18 @@ def test_dropout_zero_or_scaled(sub, rng):
             _own_mask(r, call)
             _tensor(r, shape, "float32", "cpu", call, "the result has x's shape, dtype and device")
             _zero_or_scaled(r["out"], x, p, call, "every survivor is scaled by 1 / (1 - p); the others are 0")
+    # A 0-dim x (a scalar tensor) is a shape too: torch.rand(*x.shape) fails on it, torch.rand(x.shape)
+    # does not. One random decision each, so only the two allowed values are checked (no statistics).
+    for dtype in ("float32", "float64"):
+        call = f"dropout(torch.tensor(1.5, dtype=torch.{dtype}), 0.5)"
+        point = ("x may be a tensor of any shape, a 0-dim one too: the result is 0 or x / (1 - p), "
+                 "with x's shape and dtype")
+        want = f"a 0-dim {dtype} tensor, 0 or 3 (= 1.5 / (1 - 0.5))"
+        r = _runs(lambda: sub.dropout_call(torch.tensor(1.5), 0.5, dtype=dtype), call, point, want)
+        _own_mask(r, call)
+        _tensor(r, (), dtype, "cpu", call, point)
+        value = r["out"].item()
+        expect(value in (0.0, 3.0), call=call, point=point, expected=want, got=f"tensor({value:.6g})")
 
 
 @pytest.mark.weight(3)
@@ -319,7 +343,9 @@ def test_dropout_identity_when_not_training_or_p_zero(sub, rng):
     """training=False or p == 0 returns x unchanged"""
     x = _nonzero(rng, 6, 7)
     cases = [(0.5, False, None), (0.9, False, None), (1.0, False, None), (0.0, False, None),
-             (0.0, None, None), (0.0, True, None), (0.5, False, "float64"), (0.0, True, "float16")]
+             (0.0, None, None), (0.0, True, None), (0.5, False, "float64"), (0.0, True, "float16"),
+             # A Python int is a valid float argument (PEP 484): p = 0 is p == 0.
+             (0, None, None), (0, True, "float64"), (1, False, None)]
     _own_mask_in_training(sub)
     for p, training, dtype in cases:
         args = f", training={training}" if training is not None else ""
@@ -336,14 +362,18 @@ def test_dropout_identity_when_not_training_or_p_zero(sub, rng):
 def test_dropout_p_one_gives_zeros(sub, rng):
     """p == 1 returns all zeros, never NaN or inf"""
     _own_mask_in_training(sub)
-    for dtype, scale in [("float32", 1e30), ("float64", 1.0), ("float16", 1000.0)]:
+    # p = 1, a Python int, is a valid float argument (PEP 484): p == 1 all the same.
+    for p, dtype, scale in [(1.0, "float32", 1e30), (1.0, "float64", 1.0), (1.0, "float16", 1000.0),
+                            (1, "float32", 1e30), (1, "float64", 1.0)]:
         x = _nonzero(rng, 5, 8) * scale
-        call = f"dropout(x, 1.0) with {_xs(x.to(getattr(torch, dtype)))}, values up to {1.5 * scale:g}"
-        r = sub.dropout_call(x, 1.0, dtype=dtype)
+        call = f"dropout(x, {p}) with {_xs(x.to(getattr(torch, dtype)))}, values up to {1.5 * scale:g}"
+        r = sub.dropout_call(x, p, dtype=dtype)
         _own_mask(r, call)
         _tensor(r, (5, 8), dtype, "cpu", call, "the result has x's shape, dtype and device")
         out = r["out"]
-        expect(bool((out == 0).all()), call=call, point="p == 1 returns all zeros (never NaN or inf: 0/0 is NaN)",
+        expect(bool((out == 0).all()), call=call,
+               point="p == 1 returns all zeros (never NaN or inf: 0/0 is NaN)"
+                     + (", also for the int p = 1" if isinstance(p, int) else ""),
                expected="all zeros",
                got=f"{int(out.isnan().sum())} NaN, {int(out.isinf().sum())} inf, "
                    f"{int(((out != 0) & out.isfinite()).sum())} other non-zero values")
@@ -422,9 +452,13 @@ def test_dropout_on_cuda(sub, rng):
 def test_dropout_does_not_modify_x(sub, rng):
     """dropout never modifies x itself"""
     _dropout_drops(sub, "x itself is never modified")
-    for p, dtype in [(0.5, None), (0.3, "float64"), (1.0, None), (0.8, "float16")]:
-        x = _nonzero(rng, 10, 10)
-        call = f"dropout(x, {p}) with {_xs(x.to(getattr(torch, dtype or 'float32')))}"
+    # x of any shape, without grad too: a shortcut taken only for some shapes (3 or more dims, say)
+    # must not write into x either.
+    for p, dtype, shape in [(0.5, None, (10, 10)), (0.3, "float64", (10, 10)), (1.0, None, (10, 10)),
+                            (0.8, "float16", (10, 10)), (0.5, None, (4, 5, 6)), (0.3, "float64", (2, 3, 4, 5)),
+                            (0.5, None, (7,))]:
+        x = _nonzero(rng, *shape)
+        call = f"dropout(x, {p}) with {_xs(x.to(getattr(torch, dtype or 'float32')))}, x.requires_grad=False"
         r = sub.dropout_call(x, p, dtype=dtype)
         _own_mask(r, call)
         expect(r["x_unchanged"] is True, call=call, point="x itself is never modified (no in-place operations on it)",
@@ -652,6 +686,29 @@ def test_epoch_mask_reused_for_every_batch_size(sub, rng):
                expected=f"for the batch of {b}: the same {int((~first).sum())} features dropped",
                got=f"{int((kept != first).sum())} of {f} features changed")
         _zero_or_scaled(e["out"], x, 0.5, call, "kept features are scaled by 1 / (1 - p)")
+    # A 1-D x of shape (B,) has F = (): ONE decision for the whole batch, a mask of shape (1,), reused
+    # for a batch of another size. Deterministic for a correct module (no statistics): each output is
+    # all 0 or all 2 (= 1 / (1 - 0.5)), and the second call repeats the first call's decision.
+    call = "m = EpochDropout(0.5); m(torch.ones(8)); m(torch.ones(3))"
+    log = _script(sub, 0.5, [_fwd(torch.ones(8)), _fwd(torch.ones(3))], call)
+    values = []
+    for e, b in zip(log[1:], (8, 3)):
+        _tensor(e, (b,), "float32", "cpu", call, "the output has x's shape, dtype and device")
+        mask = e["mask"]
+        expect(bool(mask.get("is_tensor")) and tuple(mask["shape"]) == (1,), call=call,
+               point="forward(x) with x of shape (B, *F) draws ONE mask of shape (1, *F): "
+                     "for a 1-D x (F = ()) a mask of shape (1,), whatever B",
+               expected=f"after the batch of {b}: m.mask a tensor of shape (1,)", got=_mask_desc(mask))
+        got = sorted(set(e["out"].tolist()))
+        expect(got in ([0.0], [2.0]), call=call,
+               point="one keep/drop decision shared by every sample of the batch (a 1-D x has one feature)",
+               expected=f"for the batch of {b}: all 0 (dropped) or all 2 (kept, 1 / (1 - 0.5))",
+               got=f"the values {got[:6]}")
+        values.append(got)
+    expect(values[0] == values[1], call=call,
+           point="every later training forward reuses the mask, whatever its batch size",
+           expected=f"the batch of 3 {'dropped' if values[0] == [0.0] else 'kept'} as the batch of 8",
+           got=f"{values[0]} for the batch of 8, {values[1]} for the batch of 3")
 
 
 @pytest.mark.weight(2)
@@ -873,6 +930,18 @@ def test_epoch_gradient_and_input_untouched(sub, rng):
            expected="x.grad set by backward", got="x.grad is None")
     expect_close(e["grad"], torch.zeros(4, 10), rtol=0, atol=0, call=call,
                  point="at p == 1 every feature is dropped: the gradient is 0 everywhere")
+    # Without grad too: a shortcut for inputs that need no graph must not write into them either.
+    # (The gradient parts above already fail for a module that does not drop.)
+    for p, shape in [(0.25, (5, 30)), (0.5, (4, 3, 20)), (0.0, (4, 10)), (1.0, (4, 10))]:
+        xs = [_nonzero(rng, *shape), _nonzero(rng, 2, *shape[1:])]
+        call = (f"m = EpochDropout({p}); m(x1); m(x2) with x1 of shape {shape}, x2 of shape {(2, *shape[1:])}, "
+                "x.requires_grad=False")
+        log = _script(sub, p, [_fwd(xs[0]), _fwd(xs[1])], call)
+        for e, x in zip(log[1:], xs):
+            _tensor(e, tuple(x.shape), "float32", "cpu", call, "the output has x's shape, dtype and device")
+            expect(e["x_unchanged"] is True, call=call,
+                   point="inputs are never modified in place (also when x does not require grad)",
+                   expected=f"x of shape {tuple(x.shape)} unchanged after the forward", got="x was modified")
 
 
 @pytest.mark.weight(2)

@@ -149,20 +149,27 @@ def gather_grad(mod, scores, target):
     return _dense(scores.grad)
 
 
-def value(mod, logits, target, reduction="mean"):
-    """The loss, the calls it made, and whether the inputs survived unchanged."""
-    before = (logits.clone(), target.clone())
+def value(mod, logits, target, reduction="mean", requires_grad=False):
+    """The loss, the calls it made, and whether the inputs survived unchanged (values, and
+    ``logits.requires_grad``: ``requires_grad_`` on the caller's leaf modifies it too).
+    With ``requires_grad`` the logits are a leaf that requires grad (the loss comes back detached)."""
+    if requires_grad:
+        logits = logits.clone().requires_grad_(True)
+    before = (torch.Tensor.detach(logits).clone(), target.clone())
+    grad_before = (bool(logits.requires_grad), bool(target.requires_grad))
     spy, kernels, gathers = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS), kernel_spy(_GATHER_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
         with kernels, gathers, spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
     forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls)) + unwatched
     return {
-        "out": out,
+        "out": _detached(out) if requires_grad else out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,
         "forbidden": forbidden,
         "gathered": any(c in GATHER for c in calls) or bool(gathers.calls),
-        "unchanged": bool(torch.equal(before[0], logits) and torch.equal(before[1], target)),
+        "unchanged": bool(torch.equal(before[0], torch.Tensor.detach(logits)) and torch.equal(before[1], target)),
+        "requires_grad_before": list(grad_before),
+        "requires_grad_after": [bool(logits.requires_grad), bool(target.requires_grad)],
     }
 
 
