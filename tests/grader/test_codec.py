@@ -46,6 +46,34 @@ def test_unknown_objects_are_opaque_and_equal_nothing() -> None:
     assert isinstance(back, codec.Opaque) and back != back and back != 1
 
 
+def test_meta_tensors_come_back_without_values_and_never_match_values() -> None:
+    from grader.checking import CheckFailed, expect_close, expect_equal
+
+    back = roundtrip(torch.empty(2, 3, dtype=torch.float64, device="meta"))
+    assert back.device.type == "meta" and back.dtype == torch.float64 and back.shape == (2, 3)
+    # assert_close and a shape test pass any meta tensor: a submission must not answer value checks with one.
+    want = torch.ones(2, 3, dtype=torch.float64)
+    with pytest.raises(CheckFailed, match="without values"):
+        expect_close(back, want, call="f()", point="values")
+    with pytest.raises(CheckFailed):
+        expect_equal(back, want, call="f()", point="values")
+    with pytest.raises(CheckFailed):
+        expect_equal([back], [want], call="f()", point="values")
+    # Meta on both sides (a device check run on meta) compares shape and dtype only.
+    expect_close(back, torch.empty(2, 3, dtype=torch.float64, device="meta"), call="f()", point="shape")
+    expect_equal(back, torch.empty(2, 3, dtype=torch.float64, device="meta"), call="f()", point="shape")
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.float8_e4m3fn])
+def test_a_dtype_the_codec_does_not_carry_is_opaque(dtype) -> None:
+    from grader.checking import CheckFailed, describe, expect_close
+
+    back = roundtrip(torch.zeros(3).to(dtype))
+    assert isinstance(back, codec.Opaque) and str(dtype).replace("torch.", "") in describe(back)
+    with pytest.raises(CheckFailed, match="not a tensor"):
+        expect_close(back, torch.zeros(3), call="f()", point="values")
+
+
 def _frame(body: dict, blobs: bytes = b"") -> bytes:
     header = json.dumps(body).encode()
     return struct.pack(">Q", len(header)) + header + blobs

@@ -473,6 +473,25 @@ def test_objects_pretending_to_be_equal_score_nothing(hostile) -> None:
     assert value_checks and not any(c.passed for c in value_checks)
 
 
+@pytest.mark.parametrize("make", ["torch.empty(shape, dtype=like.dtype, device='meta')",
+                                  "torch.zeros(shape, dtype=torch.complex64)"])
+def test_tensors_without_readable_values_score_no_value_points(hostile, make: str) -> None:
+    # Meta tensors and dtypes the codec does not carry come back without values: they have the right
+    # shape, and assert_close passes meta tensors whatever they hold.
+    bad, _, _ = hostile(f"""
+        import torch
+        def gather_target(s, t):
+            shape, like = (s.shape[0],), s
+            return {make}
+        def cross_entropy(l, t, reduction="mean"):
+            shape, like = ((l.shape[0],) if reduction == "none" else ()), l
+            return {make}
+    """)
+    value_checks = [c for c in bad.checks if c.name.startswith(("test_values", "test_gather_values", "test_tiny", "test_large"))]
+    assert value_checks and not any(c.passed for c in value_checks), [c.name for c in value_checks if c.passed]
+    assert bad.score < 1, [f"{c.name}" for c in bad.checks if c.passed]
+
+
 def test_forging_the_protocol_scores_nothing(hostile) -> None:
     bad, _, _ = hostile("""
         import os, pickle, struct

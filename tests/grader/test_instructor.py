@@ -264,9 +264,10 @@ def test_grade_all_replaces_a_job_that_dies(tmp_path: Path) -> None:
         (subs / name).mkdir(parents=True)
         (subs / name / "cross_entropy.py").write_text((ROOT / "solutions" / "cross_entropy.py").read_text())
     (subs / "slow").mkdir()
-    (subs / "slow" / "cross_entropy.py").write_text("import time\ntime.sleep(30)\n")
+    (subs / "slow" / "cross_entropy.py").write_text("import time\ntime.sleep(300)\n")
+    # The limit leaves a correct submission room on a busy machine (its grading takes 4-9 s here).
     stats = grade_all(subs, tmp_path / "out", 1, Options(["cross_entropy"], call_timeout=60, budget=60),
-                      progress=False, per_submission_limit=8)
+                      progress=False, per_submission_limit=25)
     rows = {row["student"]: row for row in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
     assert rows["a"]["total"] == "15" and rows["b"]["total"] == "15"
     assert "took too long" in rows["slow"]["error"] and stats["errors"] == 1
