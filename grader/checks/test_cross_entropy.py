@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.checking import expect, expect_close, expect_equal, expect_raises, uses_any
+from grader.checking import CheckFailed, Raised, expect, expect_close, expect_equal, expect_raises, uses_any
 
 BANNED = ["torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
           "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.nn.CrossEntropyLoss",
@@ -26,17 +26,40 @@ def _right(got, want, call, point):
 OWN_LOSS = "compute the loss yourself: using PyTorch's cross_entropy, nll_loss or log_softmax scores zero for this function"
 
 
+# The gate's inputs: random, so that a submission cannot tell the gate's call from the checks' own
+# (a fixed input could be recognised, and answered without the forbidden loss); seeded, so that
+# grading is reproducible.
+_GATE = torch.Generator().manual_seed(20261201)
+
+
 def _own_loss(sub):
     """Every check of cross_entropy fails when it calls PyTorch's own loss (as dropout's do for torch's
-    dropout): the exercise is writing that loss. A call that fails here is left to the check to judge."""
-    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    dropout): the exercise is writing that loss. The stub's "not implemented yet" is left to the check
+    to report; any other raise on this plain valid input fails the check (the gate cannot be dodged)."""
+    n, c = (int(v) for v in torch.randint(2, 7, (2,), generator=_GATE))
+    logits = torch.randn(n, c, generator=_GATE) * 3
+    target = torch.randint(0, c, (n,), generator=_GATE)
+    call = f"cross_entropy(logits float32 ({n}, {c}), target ({n},))"
     try:
-        got = sub.value(logits, torch.tensor([0, 2]), "mean")
-    except Exception:  # noqa: BLE001 - the check's own call reports what went wrong
-        return
+        got = sub.value(logits, target, "mean")
+    except Raised as err:
+        if "NotImplementedError" in err.mro:
+            raise
+        raise CheckFailed(f"{call}: {OWN_LOSS}\n  expected: a loss for this plain valid input\n"
+                          f"  got:      {err.reason()}") from None
+    _no_builtin_loss(got, call)
+
+
+def _no_builtin_loss(got, call):
     seen = list(dict.fromkeys(got.get("forbidden") or [])) if isinstance(got, dict) else []
-    expect(not seen, call="cross_entropy(logits float32 (2, 3), target (2,))", point=OWN_LOSS,
-           expected="no call to them", got=f"called {seen[:5]}")
+    expect(not seen, call=call, point=OWN_LOSS, expected="no call to them", got=f"called {seen[:5]}")
+
+
+def _value(sub, logits, target, *args):
+    """``sub.value``, failing the check whenever that call used PyTorch's own loss (not just the gate's)."""
+    got = sub.value(logits, target, *args)
+    _no_builtin_loss(got, _call("cross_entropy", logits, target, *args[:1]))
+    return got
 
 
 def _call(name, logits, target, reduction=None):
@@ -157,7 +180,7 @@ def test_values(sub, ref, rng, reduction):
     for dtype in (torch.float32, torch.float64):
         for n, c in [(1, 2), (6, 5), (32, 10)]:
             logits, target = _batch(rng, n, c, dtype)
-            got, want = sub.value(logits, target, reduction), ref.value(logits, target, reduction)
+            got, want = _value(sub, logits, target, reduction), ref.value(logits, target, reduction)
             expect_close(got["out"], want["out"], call=_call("cross_entropy", logits, target, reduction),
                          point={"mean": "'mean' gives the mean per-sample loss as a 0-dim tensor",
                                 "sum": "'sum' gives the summed loss as a 0-dim tensor",
@@ -194,7 +217,7 @@ def test_large_logits_float32(sub, ref, rng):
     target = torch.tensor([1, 2, 0, 2])
     logits = torch.cat([logits, (torch.rand(4, 3, generator=rng) * 2e4 - 1e4)])
     target = torch.cat([target, torch.randint(0, 3, (4,), generator=rng)])
-    got = sub.value(logits, target, "none")
+    got = _value(sub, logits, target, "none")
     # The truth, computed in float64 from the same float32 inputs. A float32 computation
     # rounds intermediates of size |logit| <= 1e4 on a grid of 2^-10 (~1e-3), so it may be
     # off by a few steps of that grid: 8 ulp of 1e4 allowed. Overflow (inf, nan) or a
@@ -212,7 +235,7 @@ def test_tiny_probability(sub, ref):
     # The top logit is 7, not 0: with 0, a loss missing its logsumexp term (-o_y) would also give the gap.
     for gap in (50.0, 90.0, 200.0):
         logits, target = torch.tensor([[7.0, 7.0 - gap]]), torch.tensor([1])
-        got, want = sub.value(logits, target, "sum"), ref.value(logits, target, "sum")
+        got, want = _value(sub, logits, target, "sum"), ref.value(logits, target, "sum")
         expect_close(got["out"], want["out"], call=_call("cross_entropy", logits, target, "sum") + f" with logits [7, {7 - gap:g}]",
                      point=f"logits [7, {7 - gap:g}] with target 1 give {gap:g}, not a clipped value")
 
@@ -225,7 +248,7 @@ def test_uses_gather(sub, ref, rng):
         logits, target = _batch(rng, n)
         for reduction in ("none", "mean"):
             call = _call("cross_entropy", logits, target, reduction)
-            got = sub.value(logits, target, reduction)
+            got = _value(sub, logits, target, reduction)
             _right(got["out"], ref.value(logits, target, reduction)["out"], call,
                    "cross_entropy selects the target entries with gather")
             expect(got["gathered"] is True, call=call,
@@ -273,7 +296,7 @@ def test_no_builtin_loss(sub, ref, rng, source):
     logits, target = _batch(rng)
     for reduction in ("none", "mean", "sum"):
         call = _call("cross_entropy", logits, target, reduction)
-        got = sub.value(logits, target, reduction)
+        got = _value(sub, logits, target, reduction)
         expect(got["forbidden"] == [], call=call,
                point="must not call F.cross_entropy, nll_loss, log_softmax or their nn.Module forms",
                expected="none of them called", got=f"called {got['forbidden']}")
@@ -290,7 +313,7 @@ def test_keeps_dtype(sub, rng, dtype):
     _own_loss(sub)
     logits, target = _batch(rng, dtype=dtype)
     for reduction in ("mean", "sum", "none"):
-        got = sub.value(logits, target, reduction)["out"]
+        got = _value(sub, logits, target, reduction)["out"]
         # Read from the decoded result, not from what the worker says about it.
         expect_equal(str(got.dtype) if isinstance(got, torch.Tensor) else f"a {type(got).__name__}", str(dtype),
                      call=_call("cross_entropy", logits, target, reduction), point="keeps the dtype of the logits")
@@ -325,7 +348,7 @@ def test_inputs_unchanged(sub, ref, rng):
             logits, target = _batch(rng)
             call = _call("cross_entropy", logits, target, reduction) + (
                 " with logits.requires_grad=True" if requires_grad else "")
-            got = sub.value(logits, target, reduction, requires_grad)
+            got = _value(sub, logits, target, reduction, requires_grad)
             _right(got["out"], ref.value(logits, target, reduction)["out"], call, "never modifies logits or target")
             expect(got["unchanged"] is True, call=call,
                    point="never modifies logits or target", expected="inputs unchanged", got="modified in place")
