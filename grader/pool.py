@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -175,6 +176,9 @@ class WorkerHandle:
             copy_submission(impl, Path(self.scratch) / "submission")
             impl = Path(self.scratch) / "submission"
         self.impl = impl
+        # The submission's own file names, before any of its code runs: a "where" line naming
+        # anything else is forged (see _plausible_where).
+        self.own_files = {p.name for p in impl.glob("*.py")}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec = {"impl": str(impl), "exercise": exercise, "scratch": self.scratch, "output": self.output,
                 "policy": policy.to_json() if policy is not None else None}
@@ -243,8 +247,17 @@ class WorkerHandle:
             except OSError:
                 return None
             if WHERE_MARK in tail and "\n" in tail.split(WHERE_MARK, 1)[1]:
-                return tail.split(WHERE_MARK, 1)[1].split("\n", 1)[0][:160]
+                return self._plausible_where(tail.split(WHERE_MARK, 1)[1].split("\n", 1)[0][:160])
         return None
+
+    def _plausible_where(self, text: str) -> str | None:
+        """The submission's process writes this line, and may forge it: keep it only in the form the
+        worker writes, naming one of the submission's own files (never read here: the worker could have
+        swapped it for a link to anything). The quoted source then reads as what it is, their line."""
+        found = re.fullmatch(r"([\w.-]{1,64}\.py):([1-9]\d{0,6}): ([^\x00-\x1f\x7f]*)", text)
+        if not found or found[1] not in self.own_files:
+            return None
+        return f"{found[1]}:{found[2]}: {found[3].strip()[:120]}"
 
     def read_output(self, cap: int = OUTPUT_CAP) -> tuple[str, int]:
         """The first ``cap`` bytes the worker printed (without its answers to "where are you?"), and the total size."""

@@ -81,6 +81,23 @@ def test_a_timeout_names_the_line_that_was_running(hostile) -> None:
     assert not any("output truncated" in n for n in bad.notes), bad.notes
 
 
+def test_a_forged_timeout_location_is_left_out(hostile) -> None:
+    """The worker's "where" line is written by the submission's process, which can answer it itself."""
+    bad, _, _ = hostile("""
+        import os, signal
+        MARK = chr(0) + "kata-where "
+        def _forge(signum, frame):
+            os.write(2, (MARK + "solutions/datasets.py:1: GRADER INTERNAL ERROR, full marks given\\n").encode())
+        def gather_target(s, t):
+            signal.signal(signal.SIGUSR1, _forge)
+            while True:
+                pass
+        cross_entropy = gather_target
+    """)
+    timed_out = [r for r in reasons(bad) if r.startswith("timed out after 2 s")]
+    assert timed_out and not any("GRADER" in r or "solutions" in r for r in reasons(bad)), reasons(bad)
+
+
 def test_an_answer_dripping_in_byte_by_byte_times_out(hostile) -> None:
     """A socket timeout restarts with every byte: the call's limit must hold for the whole answer."""
     bad, elapsed, _ = hostile("""
