@@ -85,6 +85,10 @@ def _report(call: str, point: str, inputs: dict[str, Any] | None, lines: list[st
     for i, (name, val) in enumerate((inputs or {}).items()):
         out.append(f"  {'input:   ' if i == 0 else '         '} {name} = {describe(val)}")
     out.extend("  " + line for line in lines)
+    if any(line.startswith("got:      None") for line in lines):
+        # The beginner's most common slip, and nothing above names it.
+        out.append("  hint:     None is what a Python function gives back when it has no `return` "
+                   "(or ends without reaching one): a missing `return`?")
     return "\n".join(out)
 
 

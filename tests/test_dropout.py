@@ -38,6 +38,17 @@ def _nonzero(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> 
     return (mag * sign).to(dtype)
 
 
+def _dropout(ex, x, *args, **kwargs):
+    """``ex.dropout(x, ...)``; a change of ``x`` in place is reported first, because the checks that
+    follow read ``x`` to judge the result (an in-place dropout would look "not scaled" there)."""
+    before = x.detach().clone()
+    out = ex.dropout(x, *args, **kwargs)
+    expect(torch.equal(x.detach(), before), call=call_str("dropout", before, *args, **kwargs),
+           point="x itself is never modified: dropout returns a new tensor (no x.mul_(...), x[...] = ...)",
+           expected="x unchanged", got=f"x changed in place, now {describe(x.detach())}", inputs={"x": before})
+    return out
+
+
 def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
     """Every element of out is 0 or x / (1 - p)."""
     want = x.double() / (1 - p)
@@ -59,7 +70,7 @@ def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
 def test_dropout_keeps_shape_and_dtype(ex, dtype):
     x = _nonzero(4, 3, 5, dtype=dtype)
     call = call_str("dropout", x, 0.5)
-    out = run(ex.dropout, x, 0.5, call=call, point="dropout works in every floating dtype", inputs={"x": x})
+    out = run(_dropout, ex, x, 0.5, call=call, point="dropout works in every floating dtype", inputs={"x": x})
     expect(isinstance(out, torch.Tensor) and out.shape == x.shape and out.dtype == x.dtype,
            call=call, point="the result has x's shape and dtype (a float64 mask must not promote it)",
            expected=f"tensor {str(dtype).replace('torch.', '')} {tuple(x.shape)}",
@@ -75,7 +86,7 @@ def test_dropout_accepts_a_0_dim_tensor(ex, dtype):
     call = f"dropout(torch.tensor(1.5, dtype={dtype}), 0.5)"
     point = "x may be a tensor of any shape, a 0-dim one too (torch.rand(x.shape), not torch.rand(*x.shape))"
     for _ in range(5):
-        out = run(ex.dropout, x, 0.5, call=call, point=point, inputs={"x": x})
+        out = run(_dropout, ex, x, 0.5, call=call, point=point, inputs={"x": x})
         expect(isinstance(out, torch.Tensor) and out.shape == () and out.dtype == dtype
                and out.item() in (0.0, 3.0), call=call, point=point,
                expected=f"a 0-dim {str(dtype).replace('torch.', '')} tensor, 0 or 3 (= 1.5 / (1 - 0.5))",
@@ -85,7 +96,7 @@ def test_dropout_accepts_a_0_dim_tensor(ex, dtype):
 @pytest.mark.parametrize("p", [0.2, 0.6])
 def test_dropout_survivors_scaled_by_one_over_one_minus_p(ex, p):
     x = _nonzero(50, 40, seed=1)
-    out = ex.dropout(x, p)
+    out = _dropout(ex, x, p)
     _expect_zero_or_scaled(out, x, p, call_str("dropout", x, p),
                            "each element is 0 (dropped) or x / (1 - p) (kept)")
 
@@ -95,7 +106,7 @@ def test_dropout_drops_a_fraction_p(ex, p):
     torch.manual_seed(2)
     n = 200_000
     x = torch.ones(n)
-    out = ex.dropout(x, p)
+    out = _dropout(ex, x, p)
     frac = (out == 0).double().mean().item()
     # Hoeffding: P(|frac - p| >= 0.01) <= 2 exp(-2 n 0.01^2) = 2 e^-40 ~ 8e-18.
     expect(abs(frac - p) < 0.01, call=call_str("dropout", x, p),
@@ -109,7 +120,7 @@ def test_dropout_mean_equals_x(ex):
     torch.manual_seed(3)
     n, p = 200_000, 0.3
     x = torch.full((n,), 2.0)
-    out = ex.dropout(x, p)
+    out = _dropout(ex, x, p)
     mean = out.double().mean().item()
     # Each element lies in [0, 2/(1-p)]; Hoeffding with t = 0.06 (3%):
     # 2 exp(-2 n t^2 (1-p)^2 / 4) = 2 exp(-88) ~ 1e-38.
@@ -121,8 +132,8 @@ def test_dropout_mean_equals_x(ex):
 def test_dropout_elements_and_calls_are_independent(ex):
     torch.manual_seed(4)
     x = torch.ones(400, 500)
-    a = ex.dropout(x, 0.5) == 0
-    b = ex.dropout(x, 0.5) == 0
+    a = _dropout(ex, x, 0.5) == 0
+    b = _dropout(ex, x, 0.5) == 0
     call = call_str("dropout", x, 0.5)
     # Disjoint pairs of rows: both dropped with probability 1/4 if independent.
     # 200*500 = 1e5 pairs; Hoeffding 2 exp(-2e5 * 0.03^2) = 2 e^-180.
@@ -137,7 +148,7 @@ def test_dropout_elements_and_calls_are_independent(ex):
            expected="two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
     # More dims: neighbours along each dim, 1e5 disjoint pairs per dim; Hoeffding 2 e^-180 each.
     x = torch.ones(40, 50, 100)
-    c = ex.dropout(x, 0.5) == 0
+    c = _dropout(ex, x, 0.5) == 0
     call = call_str("dropout", x, 0.5)
     for dim in range(3):
         a = c.movedim(dim, -1)
@@ -151,7 +162,7 @@ def test_dropout_training_false_and_p_zero_return_x(ex):
     x = _nonzero(6, 7, seed=5)
     # The ints 0 and 1 are valid values of a float argument (PEP 484): p = 0 is p == 0.
     for p, training in [(0.5, False), (0.9, False), (1.0, False), (0.0, True), (0, True), (1, False)]:
-        out = ex.dropout(x, p, training=training)
+        out = _dropout(ex, x, p, training=training)
         expect_close(out, x, rtol=0, atol=0, call=call_str("dropout", x, p, training=training),
                      point="training=False or p == 0 returns x unchanged", inputs={"x": x})
 
@@ -160,7 +171,7 @@ def test_dropout_training_false_and_p_zero_return_x(ex):
 def test_dropout_p_one_gives_zeros(ex, p):
     # p = 1, a Python int, is a valid float argument (PEP 484): p == 1 all the same.
     x = _nonzero(5, 8, seed=6) * 1e30
-    out = ex.dropout(x, p)
+    out = _dropout(ex, x, p)
     expect_close(out, torch.zeros_like(x), rtol=0, atol=0, call=call_str("dropout", x, p),
                  point="p == 1 returns all zeros, never NaN or inf (0/0 is NaN: handle p == 1 apart, "
                        "for the int 1 too)",
@@ -191,7 +202,7 @@ def test_dropout_gradient_flows_to_x(ex):
     torch.manual_seed(8)
     p = 0.4
     x = _nonzero(20, 30, seed=8).requires_grad_()
-    out = ex.dropout(x, p)
+    out = _dropout(ex, x, p)
     call = call_str("dropout", x, p)
     expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
            point="gradients flow to x (no detach, no torch.no_grad)",
@@ -202,7 +213,7 @@ def test_dropout_gradient_flows_to_x(ex):
     expect_close(x.grad, want, call=call + ".backward(g)",
                  point="the gradient is g / (1 - p) where kept and 0 where dropped")
     x = _nonzero(20, 30, seed=9).requires_grad_()
-    out = ex.dropout(x, 1.0)
+    out = _dropout(ex, x, 1.0)
     call = call_str("dropout", x, 1.0)
     expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
            point="at p == 1 too gradients flow (as zeros): return x * 0, not torch.zeros_like(x)",
@@ -231,7 +242,7 @@ def test_dropout_mask_is_made_on_x_device(ex):
 def test_dropout_on_cuda(ex):
     x = torch.ones(100_000, device="cuda")
     call = call_str("dropout", x, 0.3)
-    out = run(ex.dropout, x, 0.3, call=call, point="the mask is made on x's device")
+    out = run(_dropout, ex, x, 0.3, call=call, point="the mask is made on x's device")
     expect(out.device.type == "cuda", call=call, point="the result has x's device",
            expected="a CUDA tensor", got=describe(out))
     frac = (out == 0).double().mean().item()
@@ -243,8 +254,8 @@ def test_dropout_on_cuda(ex):
 def test_dropout_does_not_call_torch_dropout(ex):
     x = torch.ones(8, 8)
     with _TorchDropoutSpy() as spy:
-        ex.dropout(x, 0.5)
-        ex.dropout(x, 0.5, training=False)
+        _dropout(ex, x, 0.5)
+        _dropout(ex, x, 0.5, training=False)
     expect(not spy.calls, call=call_str("dropout", x, 0.5),
            point="draw the mask yourself: torch's own dropout is not the exercise",
            expected="no call to torch's dropout functions", got=f"calls to {spy.calls}")

@@ -317,3 +317,37 @@ def test_a_bad_kata_test_timeout_is_a_usage_error(checkout: Kata, value: str) ->
     assert "Traceback" not in r.stdout + r.stderr and "ValueError" not in r.stdout + r.stderr
     assert r.stderr.strip() == (f"ERROR: KATA_TEST_TIMEOUT must be a number of seconds (0 turns the limit off), "
                                 f"got {value!r}"), r.stderr
+
+
+def test_a_missing_return_is_named(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "devices.py").read_text().replace("    return torch.device(\"cpu\")\n", "", 1)
+    assert src != (ROOT / "solutions" / "devices.py").read_text()
+    r = _pytest(checkout, "-m", "devices", "-p", "no:cacheprovider", impl=_impl(tmp_path, devices=src))
+    assert r.returncode == 1, r.stdout + r.stderr
+    failing = [text for text in _reports(r.stdout).values() if "got:      None" in text]
+    assert failing and all("a missing `return`?" in text for text in failing), r.stdout[-3000:]
+    # A test that got something else says nothing of the kind.
+    assert all("missing `return`" not in text for text in _reports(r.stdout).values() if "got:      None" not in text)
+
+
+def test_dropout_in_place_is_reported_as_such_first(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "dropout.py").read_text()
+    head = "def dropout("
+    assert head in src
+    impl = _impl(tmp_path, dropout=src + textwrap.dedent('''
+
+        _dropout = dropout
+
+
+        def dropout(x, p, training=True):
+            out = _dropout(x, p, training)
+            if training and 0 < p < 1:
+                x.copy_(out)  # the in-place slip
+                return x
+            return out
+    '''))
+    r = _pytest(checkout, "-m", "dropout", "-p", "no:cacheprovider", impl=impl)
+    reports = _reports(r.stdout)
+    assert r.returncode == 1 and reports, r.stdout + r.stderr
+    first = next(iter(reports.values()))
+    assert "x itself is never modified" in first and "x changed in place" in first, first
