@@ -351,3 +351,17 @@ def test_dropout_in_place_is_reported_as_such_first(checkout: Kata, tmp_path: Pa
     assert r.returncode == 1 and reports, r.stdout + r.stderr
     first = next(iter(reports.values()))
     assert "x itself is never modified" in first and "x changed in place" in first, first
+
+
+def test_a_piece_left_unwritten_is_named_in_the_tests_that_reach_it(checkout: Kata, tmp_path: Path) -> None:
+    """fit calls evaluate: with evaluate still a stub, fit's device test says so, not "batches never moved"."""
+    src = (ROOT / "solutions" / "training.py").read_text() + textwrap.dedent('''
+
+        def evaluate(model, loader, loss_fn, device=None):
+            raise NotImplementedError
+    ''')
+    r = _pytest(checkout, "-m", "training", "-p", "no:cacheprovider", impl=_impl(tmp_path, training=src))
+    reports = _reports(r.stdout)
+    assert r.returncode == 1 and "test_fit_passes_device_on" in reports, r.stdout[-3000:]
+    assert reports["test_fit_passes_device_on"].strip().startswith("not implemented yet: evaluate in training.py"), \
+        reports["test_fit_passes_device_on"]
