@@ -210,7 +210,9 @@ def _in_dir(filename: str | None, folder: Path) -> bool:
     return bool(filename) and Path(filename).resolve().parent == folder
 
 
-_HARNESS = (Path(__file__).resolve(), Path(__file__).resolve().parent / "kata.py")
+_HARNESS = (Path(__file__).resolve(), Path(__file__).resolve().parent / "kata.py",
+            # The simulation's torch function modes are on the stack of every call made under them.
+            Path(__file__).resolve().parents[1] / "grader" / "learner" / "simulation.py")
 _PYTEST = tuple(Path(m.__file__).resolve().parent for m in (pytest, __import__("_pytest"), __import__("pluggy")))
 
 
@@ -243,6 +245,10 @@ _MODULE_INIT_ATTRS = re.compile(r"has no attribute '_(modules|parameters|buffers
                                 r"is_full_backward_hook|load_state_dict_pre_hooks)'")
 
 
+# torch's broadcasting error: "The size of tensor a (3) must match the size of tensor b (2) at ..."
+_SIZE_MISMATCH = re.compile(r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\)")
+
+
 def _why_hint(err: BaseException) -> str | None:
     """One line for errors whose message does not say what the learner did."""
     text = str(err)
@@ -251,6 +257,9 @@ def _why_hint(err: BaseException) -> str | None:
     if "meta" in text and isinstance(err, (RuntimeError, NotImplementedError, ValueError)):
         return ("hint: the meta device stands in for a GPU in these tests (tensors with a shape and a device, "
                 "no values): make new tensors on the input's device")
+    if isinstance(err, RuntimeError) and _SIZE_MISMATCH.search(text):
+        return ("hint: two tensors whose shapes do not line up: a sum/max/argmax over the wrong dim, or a "
+                "reduction without keepdim=True before broadcasting against the original?")
     if type(err).__name__ == "BdbQuit":
         return "hint: a breakpoint() was reached where nobody can answer it: run `pytest -m <exercise>` in a terminal"
     return None

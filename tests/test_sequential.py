@@ -34,8 +34,13 @@ def test_is_a_module_not_a_builtin_container(ex, monkeypatch):
             __init(self, *args, **kwargs)
         monkeypatch.setattr(cls, "__init__", spy)
     net = _build(ex, nn.Linear(2, 2))
-    run(lambda: (net(torch.zeros(1, 2)), len(net), net[0]), call="net(x), len(net), net[0] with net = "
-        "MySequential(Linear(2, 2))", point="MySequential works without a built-in container")
+    # Used once each, in case a container is made lazily. A crash there is left to the test of that
+    # method, which names its contract point (here it would be blamed on containers).
+    for use in (lambda: net(torch.zeros(1, 2)), lambda: len(net), lambda: net[0]):
+        try:
+            use()
+        except Exception:  # noqa: BLE001, S110
+            pass
     monkeypatch.undo()
     expect(not built, call="MySequential(Linear(2, 2)), then forward, len and net[0]",
            point="MySequential must not create an nn.Sequential, nn.ModuleList or nn.ModuleDict (no wrapping)",
