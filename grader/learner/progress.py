@@ -49,6 +49,23 @@ def first_lines(message: str, n: int) -> list[str]:
     return lines[:n]
 
 
+def gist(message: str, n: int = 5) -> list[str]:
+    """A failure report in brief: the call, the contract point, expected and got (what to fix),
+    leaving out the inputs (tests/kata.py's report puts them between the point and the verdict)."""
+    lines = [ln.rstrip() for ln in message.strip().splitlines() if ln.strip()]
+    kept, in_inputs = [], False
+    for ln in lines:
+        head = ln.strip()
+        if head.startswith("input:"):
+            in_inputs = True
+            continue
+        if in_inputs and ln.startswith(" " * 12) and "=" in head:
+            continue  # another input, aligned under the first
+        in_inputs = False
+        kept.append(ln)
+    return kept[:n]
+
+
 def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_label: str,
            impl_arg: str | None, fancy: bool) -> str:
     core = [e for e in catalog.EXERCISES if not e.bonus and e.id in results]
@@ -97,7 +114,7 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
         elif t.state == "missing":
             out.append("  " + msgs("progress.missing_detail", id=nxt.id))
         elif t.state in ("failing", "broken") and t.first_failure:
-            lines = first_lines(t.first_failure.message, 3)
+            lines = gist(t.first_failure.message)
             out.append("  " + msgs("progress.first_failure", test=t.first_failure.name))
             out += ["    " + ln for ln in lines]
         if not todo:

@@ -178,3 +178,14 @@ def test_a_module_that_does_not_import_says_so() -> None:
     assert t.state == "broken" and t.import_failure == "SyntaxError at devices.py:21"
     msgs = i18n.messages("en")
     assert progress._state_text(msgs, t, fancy=True) == "✗ does not import (SyntaxError at devices.py:21)"
+
+
+def test_the_next_step_shows_expected_and_got_not_the_inputs() -> None:
+    message = ("dropout(<float32 (4, 3)>, 0.5)\n  contract: survivors are scaled\n"
+               "  input:    x = tensor float32 (4, 3) on cpu = [[1, 2, 3], ...]\n"
+               "            p = 0.5\n  expected: 0 or x / 0.5\n  got:      x unchanged")
+    assert progress.gist(message) == ["dropout(<float32 (4, 3)>, 0.5)", "  contract: survivors are scaled",
+                                      "  expected: 0 or x / 0.5", "  got:      x unchanged"]
+    # A crash report keeps its lines (no inputs to leave out).
+    crash = "not implemented yet: dropout in dropout.py (line 9)"
+    assert progress.gist(crash) == [crash]
