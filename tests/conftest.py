@@ -376,7 +376,10 @@ def _timeout_report(item: pytest.Item, err: KataTimeout) -> str:
     lines = [f"your code did not return within {err.limit:g} s: an endless loop, or a wait that never ends?"]
     if frames:
         lines.append("  it was running:")
-        lines.extend("  " + _where(f) for f in frames[-3:])
+        # The outermost of their frames too: an endless loop in fit shows as fit's line, not only
+        # as whatever it was calling when the time ran out.
+        shown = frames[-3:] if len(frames) <= 3 else [frames[0], None, *frames[-2:]]
+        lines.extend("  ..." if f is None else "  " + _where(f) for f in shown)
     if first:
         lines.append(f"  (the other tests of {ex} get {min(AFTER_TIMEOUT, CALL_LIMIT):g} s each from now on; "
                      "KATA_TEST_TIMEOUT=SECONDS changes the limit)")

@@ -323,9 +323,9 @@ def test_custom_falsy_transforms_are_applied(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
     transform, target_transform = _FalsyTransform(lambda img: img.float()), _FalsyTransform(lambda y: y + 1)
-    built = "CustomImageDataset(csv, img_dir, transform=t, target_transform=tt)  # bool(t) and bool(tt) are False"
-    ds = _custom(ex, csv_path, img_dir, call=built, transform=transform, target_transform=target_transform)
-    call = built + "[1]"
+    built, why = "CustomImageDataset(csv, img_dir, transform=t, target_transform=tt)", "  # bool(t), bool(tt) are False"
+    ds = _custom(ex, csv_path, img_dir, call=built + why, transform=transform, target_transform=target_transform)
+    call = built + "[1]" + why
     point = "a transform is applied whenever it is given: test `is not None`, not truthiness"
     run(lambda: ds[1], call=call, point=point)
     expect(transform.calls == 1 and target_transform.calls == 1, call=call, point=point,
