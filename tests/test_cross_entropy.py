@@ -77,10 +77,10 @@ def test_a_batch_of_one_row_keeps_its_batch_dimension(ex, classes):
 def test_gather_target_uses_gather(ex, gather_calls, classes):
     # One class (C == 1) too: scores[:, 0] is indexing, not gather.
     scores, target = SCORES[:, :classes], TARGET.clamp(max=classes - 1)
-    ex.gather_target(scores, target)
-    expect(len(gather_calls) > 0, call=call_str("gather_target", scores, target),
-           point="must use torch.gather / Tensor.gather (advanced indexing does not count), C == 1 included",
-           expected="at least one call of gather", got="no call of gather")
+    call = call_str("gather_target", scores, target)
+    point = "must use torch.gather / Tensor.gather (advanced indexing does not count), C == 1 included"
+    run(ex.gather_target, scores, target, call=call, point=point, inputs={"scores": scores, "target": target})
+    expect(len(gather_calls) > 0, call=call, point=point, expected="at least one call of gather", got="no call of gather")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -156,7 +156,9 @@ def test_non_contiguous_scores(ex, layout):
 
 def test_gather_target_gradient(ex):
     scores = SCORES.clone().requires_grad_(True)
-    ex.gather_target(scores, TARGET).sum().backward()
+    run(lambda: ex.gather_target(scores, TARGET).sum().backward(),
+        call=call_str("gather_target", scores, TARGET) + ".sum().backward()",
+        point="gradients flow back to scores (1 at each picked entry)", inputs={"scores": SCORES, "target": TARGET})
     want = torch.zeros_like(SCORES)
     want[0, 1] = want[1, 2] = 1.0
     grad = scores.grad  # gather(..., sparse_grad=True) gives a sparse .grad: the same values
@@ -183,9 +185,10 @@ def test_cross_entropy_matches_torch(ex, reduction):
 
 def test_cross_entropy_default_is_mean(ex):
     logits, target = SCORES, TARGET
-    expect_close(ex.cross_entropy(logits, target), F.cross_entropy(logits, target),
-                 call=call_str("cross_entropy", logits, target), point="reduction defaults to 'mean'",
-                 inputs={"logits": logits, "target": target})
+    call, point, inputs = call_str("cross_entropy", logits, target), "reduction defaults to 'mean'", \
+        {"logits": logits, "target": target}
+    got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
+    expect_close(got, F.cross_entropy(logits, target), call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_bad_reduction(ex):
@@ -223,10 +226,10 @@ def test_cross_entropy_tiny_probability(ex):
 def test_cross_entropy_uses_gather(ex, gather_calls, rows):
     # A batch of one row (N == 1) too: logits[0, target[0]] is indexing, not gather.
     logits, target = SCORES[:rows], TARGET[:rows]
-    ex.cross_entropy(logits, target)
-    expect(len(gather_calls) > 0, call=call_str("cross_entropy", logits, target),
-           point="selects the target entries with gather, for any batch size (N == 1 included)",
-           expected="a call of gather", got="none")
+    call = call_str("cross_entropy", logits, target)
+    point = "selects the target entries with gather, for any batch size (N == 1 included)"
+    run(ex.cross_entropy, logits, target, call=call, point=point, inputs={"logits": logits, "target": target})
+    expect(len(gather_calls) > 0, call=call, point=point, expected="a call of gather", got="none")
 
 
 def test_cross_entropy_no_builtin_losses(ex, monkeypatch):
@@ -266,8 +269,8 @@ def test_cross_entropy_gradient(ex):
 
 def test_cross_entropy_does_not_modify_inputs(ex):
     logits, target = SCORES.clone(), TARGET.clone()
-    ex.cross_entropy(logits, target, reduction="sum")
     call = call_str("cross_entropy", logits, target, reduction="sum")
+    run(ex.cross_entropy, logits, target, reduction="sum", call=call, point="never modifies its arguments")
     expect(torch.equal(logits.detach(), SCORES) and torch.equal(target, TARGET), call=call,
            point="never modifies its arguments", expected=f"logits still {SCORES.tolist()}",
            got=f"logits {logits.tolist()}, target {target.tolist()}")
