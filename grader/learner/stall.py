@@ -22,27 +22,32 @@ from types import FrameType
 from typing import Callable
 
 
+def _stack(frame: FrameType | None):
+    """``frame`` and its callers, innermost first."""
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def _theirs(frame: FrameType, root_s: str) -> bool:
+    name = frame.f_code.co_filename
+    return bool(name) and str(Path(name).resolve()).startswith(root_s + os.sep)
+
+
 def learner_frame(frame: FrameType | None, root: Path) -> FrameType | None:
     """The innermost frame of ``frame``'s stack whose file lies in ``root``."""
     root_s = str(root.resolve())
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if name and str(Path(name).resolve()).startswith(root_s + os.sep):
-            return frame
-        frame = frame.f_back
-    return None
+    return next((f for f in _stack(frame) if _theirs(f, root_s)), None)
 
 
 def importing_other(frame: FrameType | None, root: Path) -> bool:
     """True while ``frame``'s stack is importing a module, deeper than any of the learner's frames."""
     root_s = str(root.resolve())
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if name.startswith("<frozen importlib"):
+    for f in _stack(frame):
+        if f.f_code.co_filename.startswith("<frozen importlib"):
             return True
-        if name and str(Path(name).resolve()).startswith(root_s + os.sep):
+        if _theirs(f, root_s):
             return False
-        frame = frame.f_back
     return False
 
 
