@@ -173,8 +173,8 @@ def cmd_capstone(args: argparse.Namespace) -> int:
         raise UsageError(f"--stall-timeout {args.stall_timeout:g}: give a number of seconds, or 0 for no limit")
 
     def stalled(at: str) -> str:
-        return msgs("capstone.stalled", seconds=args.stall_timeout,
-                    where=msgs("capstone.stalled_at", where=at) if at else msgs("capstone.stalled_elsewhere"))
+        # The watchdog fires only while the learner's code runs, so ``at`` always names their line.
+        return msgs("capstone.stalled", seconds=args.stall_timeout, where=msgs("capstone.stalled_at", where=at))
 
     with Watchdog(args.stall_timeout, impl, on_hard_stop=lambda at: print(stalled(at), file=sys.stderr)) as dog:
         try:

@@ -3,8 +3,9 @@ progress for a while (an endless loop in a forward, a ``while`` that never ends)
 where it was, instead of hanging until Ctrl-C.
 
 Progress is whatever the caller reports with :meth:`Watchdog.beat` (one training batch, one phase),
-and any time spent importing a module that is not the learner's (torchvision can take seconds
-to import on a cold machine: that is not a stall).
+and any time the learner's code is not running: the caller's own work (writing the data set's
+files takes seconds on a slow machine) or importing a module that is not the learner's (torchvision
+can take seconds to import on a cold machine). Neither is the learner's stall.
 The watchdog interrupts the main thread as Ctrl-C would; code that swallows that interrupt is ended
 outright a few seconds later.
 """
@@ -102,14 +103,16 @@ class Watchdog:
         """Whether the main thread is stuck now; if so, remember where. Holds no frame afterwards:
         a frame kept alive into interpreter shutdown can take torch objects down with it (abort)."""
         frame = sys._current_frames().get(self._main)  # noqa: SLF001 - the documented way to see a stuck thread
+        theirs = None
         try:
-            if importing_other(frame, self.root):
+            theirs = learner_frame(frame, self.root)
+            if theirs is None or importing_other(frame, self.root):
                 self.beat()
                 return False
-            self.stuck_at = where(learner_frame(frame, self.root))
+            self.stuck_at = where(theirs)
             return True
         finally:
-            del frame
+            del frame, theirs
 
     def _watch(self) -> None:
         tick = min(0.5, self.seconds / 4)
