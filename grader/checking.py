@@ -35,9 +35,10 @@ class Raised(Exception):
     def reason(self) -> str:
         if self.stub and "NotImplementedError" in self.mro:
             return "not implemented yet"
-        missing = re.fullmatch(r"module '(\w+)' has no attribute '(\w+)'", self.message)
+        missing = re.fullmatch(r"module '(\w+)' has no attribute '(\w+)'(?:\. Did you mean: '(\w+)'\?)?", self.message)
         if missing and self.type_name == "AttributeError":
-            return f"{missing[1]}.py does not define {missing[2]} (the exercise asks for it by that name)"
+            typo = f"; is your {missing[3]} meant to be it?" if missing[3] else ""
+            return f"{missing[1]}.py does not define {missing[2]} (the exercise asks for it by that name{typo})"
         at = f" at {self.where}" if self.where else ""
         msg = self.message if len(self.message) <= 300 else self.message[:297] + "..."
         return f"raised {self.type_name}{at}: {msg}"

@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from grader import codec
+from grader import codec, suggest
 from grader.probing import count_spawns, raised_by_stub
 
 PROBE_PACKAGE = "grader.probes"
@@ -99,7 +99,7 @@ def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - a hostile exception: no line, then
         code = None
     try:
-        message = str(err)
+        message = suggest.message(err)
     except Exception:  # noqa: BLE001 - a hostile __str__
         message = "<unprintable>"
     try:

@@ -24,6 +24,7 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+from grader import suggest  # noqa: E402
 from grader.catalog import EXERCISES as _CATALOG  # noqa: E402
 
 EXERCISES = tuple(e.id for e in _CATALOG)
@@ -227,7 +228,7 @@ def _where(frame: traceback.FrameSummary, lib: bool = False) -> str:
 
 
 def _short(err: BaseException, limit: int = 600) -> str:
-    text = f"{type(err).__name__}: {err}".strip()
+    text = f"{type(err).__name__}: {suggest.message(err)}".strip()
     return text if len(text) <= limit else text[:limit] + " ..."
 
 

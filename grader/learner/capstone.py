@@ -29,6 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from grader import suggest
 from grader.learner import i18n
 from grader.learner.common import UsageError, resolve_impl, show_path, state_dir
 from grader.learner.stall import Watchdog
@@ -110,7 +111,7 @@ def explain(err: BaseException, impl: Path, msgs: i18n.Messages) -> str:
     shown: list[traceback.FrameSummary | None] = frames if len(frames) <= 5 else [frames[0], None, *frames[-3:]]
     where = "".join("\n  ..." if f is None else f"\n  {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line or ''}"
                     for f in shown)
-    message = str(err)
+    message = suggest.message(err)
     if len(message) > 500:
         message = message[:497] + "..."
     return msgs("capstone.failed", detail=f"{type(err).__name__}: {message}") + where

@@ -719,6 +719,22 @@ def test_missing_function_and_wrong_types(hostile) -> None:
     assert any("(not a tensor)" in r for r in rs), rs
 
 
+def test_misspelt_names_get_a_suggestion(hostile) -> None:
+    """Python 3.12's "Did you mean" (3.11 leaves it out of the message): for a function defined under
+    another name, and for a misspelt tensor method inside one."""
+    bad, _, _ = hostile("""
+        def gather_target(scores, target):
+            return scores.gahter(1, target.view(-1, 1)).squeeze(1)
+
+        def cross_entropi(logits, target, reduction="mean"):
+            return logits.sum()
+    """)
+    rs = reasons(bad)
+    assert any(r.startswith("cross_entropy.py does not define cross_entropy (the exercise asks for it by that "
+                            "name; is your cross_entropi meant to be it?)") for r in rs), rs
+    assert any("'Tensor' object has no attribute 'gahter'. Did you mean: 'gather'?" in r for r in rs), rs
+
+
 def test_a_killed_grader_leaves_no_worker_behind(make_submission, processes_with) -> None:
     """SIGKILL gives the grader no chance to clean up: the kernel must end its zygote and every
     worker (the waiter, the namespace's init and the worker itself) with it, and the next grader

@@ -308,6 +308,15 @@ def test_a_module_whose_init_skips_super_gets_a_hint(checkout: Kata, tmp_path: P
         r.stdout[-3000:]
 
 
+def test_a_misspelt_attribute_gets_a_suggestion(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "sequential.py").read_text()
+    assert src.count("self._modules.values()") == 1
+    impl = _impl(tmp_path, sequential=src.replace("self._modules.values()", "self._module.values()"))
+    r = _pytest(checkout, "-m", "sequential", "-p", "no:cacheprovider", impl=impl)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "'MySequential' object has no attribute '_module'. Did you mean: '_modules'?" in r.stdout, r.stdout[-3000:]
+
+
 @pytest.mark.parametrize("value", ["abc", "nan", "10s"])
 def test_a_bad_kata_test_timeout_is_a_usage_error(checkout: Kata, value: str) -> None:
     env = checkout.env(KATA_TEST_TIMEOUT=value)
