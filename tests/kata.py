@@ -64,8 +64,29 @@ def describe(value: Any) -> str:
         return f"{head}, first values {_fmt(value.detach().cpu().flatten()[:6].tolist())} ..."
     if isinstance(value, torch.nn.Module):
         return f"{type(value).__name__} module"
-    text = repr(value)
+    if isinstance(value, (list, tuple, dict)) and not isinstance(value, str):
+        # Name the container: a list where a tuple is due must show, and tensors inside read as above.
+        text = f"a {type(value).__name__} of {len(value)}: {_inside(value)}"
+    else:
+        text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _inside(value: Any, depth: int = 0) -> str:
+    """A container's items, tensors as in describe() and nested containers alike (three levels deep)."""
+    if isinstance(value, torch.Tensor):
+        return describe(value)
+    if not isinstance(value, (list, tuple, dict)) or depth > 2:
+        return repr(value) if not isinstance(value, torch.nn.Module) else describe(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_inside(v, depth + 1)}" for k, v in list(value.items())[:8]) + \
+            (", ..." if len(value) > 8 else "") + "}"
+    items = [_inside(v, depth + 1) for v in list(value)[:8]] + (["..."] if len(value) > 8 else [])
+    if hasattr(value, "_fields"):  # a namedtuple: its class and fields
+        return f"{type(value).__name__}(" + ", ".join(f"{f}={i}" for f, i in zip(value._fields, items)) + ")"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return "[" + ", ".join(items) + "]"
 
 
 def call_str(fn_name: str, *args: Any, **kwargs: Any) -> str:
