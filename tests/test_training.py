@@ -80,6 +80,12 @@ def classification_data(n: int = 10, features: int = 4, classes: int = 3, seed: 
     return torch.randn(n, features, generator=g), torch.randint(0, classes, (n,), generator=g)
 
 
+def number(value: object) -> float:
+    """``float(value)``; a tensor returned by mistake (the return-type tests fail it) is detached first,
+    so that torch does not warn from this file about a tensor that requires grad."""
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)  # type: ignore[arg-type]
+
+
 def weight(model: nn.Linear) -> float:
     return model.weight.detach().cpu().item()
 
@@ -117,8 +123,7 @@ def test_train_epoch_hand_computed_steps(ex):
              "(by hand: w goes 0 -> 1 -> 2.8; 3.8 means the gradients were not zeroed)")
     got = run(ex.train_epoch, model, line_loader(), nn.MSELoss(), opt, call=call, point=point)
     expect_close(weight(model), EPOCH0_W, call=call, point=point)
-    # detach: a tensor returned by mistake (failed by the test above) must not warn from this file.
-    expect_close(float(got.detach()) if isinstance(got, torch.Tensor) else float(got), EPOCH0_LOSS, call=call,
+    expect_close(number(got), EPOCH0_LOSS, call=call,
                  point="returns the mean loss per sample: batch losses 10 (2 samples) and 9 (1 sample) "
                        "give (2*10 + 9)/3 = 9.667, not (10 + 9)/2 = 9.5")
 
@@ -137,7 +142,7 @@ def test_train_epoch_weights_a_short_last_batch(ex):
     got = run(ex.train_epoch, model, loader, nn.CrossEntropyLoss(), opt, call=call, point=point, inputs=inputs)
     with torch.no_grad():
         want = nn.functional.cross_entropy(model(X), y).item()
-    expect_close(float(got), want, call=call, point=point, inputs=inputs)
+    expect_close(number(got), want, call=call, point=point, inputs=inputs)
 
 
 def test_train_epoch_one_step_per_batch(ex):
@@ -196,7 +201,7 @@ def test_train_epoch_counts_the_samples_it_sees(ex):
     got = run(ex.train_epoch, model, loader, nn.CrossEntropyLoss(), opt, call=call, point=point, inputs=inputs)
     with torch.no_grad():
         want = nn.functional.cross_entropy(model(X[:8]), y[:8]).item()
-    expect_close(float(got), want, call=call, point=point, inputs=inputs)
+    expect_close(number(got), want, call=call, point=point, inputs=inputs)
 
 
 class InputSpy(nn.Module):
@@ -329,10 +334,10 @@ def test_evaluate_accuracy_by_hand(ex):
              "(predicted classes [0, 1, 2, 0, 1]: 3 of 5 right)")
     inputs = {"X": X, "y": y}
     got = run(ex.evaluate, fixed_classifier(), loader, nn.CrossEntropyLoss(), call=call, point=point, inputs=inputs)
-    expect_close(float(got[1]), 0.6, call=call, inputs=inputs, point=point)
+    expect_close(number(got[1]), 0.6, call=call, inputs=inputs, point=point)
     with torch.no_grad():
         want = nn.functional.cross_entropy(fixed_classifier()(X), y).item()
-    expect_close(float(got[0]), want, call=call, inputs=inputs,
+    expect_close(number(got[0]), want, call=call, inputs=inputs,
                  point="the loss is the mean per sample: batch losses weighted by their sizes 2, 2, 1")
 
 

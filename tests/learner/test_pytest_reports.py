@@ -317,6 +317,16 @@ def test_a_misspelt_attribute_gets_a_suggestion(checkout: Kata, tmp_path: Path) 
     assert "'MySequential' object has no attribute '_module'. Did you mean: '_modules'?" in r.stdout, r.stdout[-3000:]
 
 
+def test_a_tensor_returned_for_a_float_fails_without_warnings_from_the_tests(checkout: Kata, tmp_path: Path) -> None:
+    src = (ROOT / "solutions" / "training.py").read_text()
+    assert src.count("total += loss.item() * n") == 1
+    impl = _impl(tmp_path, training=src.replace("total += loss.item() * n", "total += loss * n"))
+    r = _pytest(checkout, "-m", "training", "-p", "no:cacheprovider", impl=impl)
+    assert r.returncode == 1 and "returns the epoch's mean loss per sample as a Python float" in r.stdout, \
+        r.stdout[-3000:]
+    assert "warnings summary" not in r.stdout, r.stdout[-3000:]
+
+
 @pytest.mark.parametrize("value", ["abc", "nan", "10s"])
 def test_a_bad_kata_test_timeout_is_a_usage_error(checkout: Kata, value: str) -> None:
     env = checkout.env(KATA_TEST_TIMEOUT=value)
