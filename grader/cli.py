@@ -15,6 +15,10 @@ class UsageError(Exception):
     pass
 
 
+# grade-all: the gradebook was written, but some submissions have no grade (their rows say why).
+EXIT_NOT_GRADED = 3
+
+
 def _os_reason(err: OSError) -> str:
     """An OSError in one line: the path and the OS's reason, without the errno."""
     if err.strerror and err.filename is not None:
@@ -247,6 +251,13 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
           f"timeouts {stats['timeouts']}, crashes {stats['crashes']}, not graded {stats['errors']}; "
           f"graded now {stats['graded']}, skipped (up to date) {stats['skipped']}")
     print(f"gradebook: {Path(args.out) / 'grades.csv'}, summary: {Path(args.out) / 'summary.md'}")
+    missing = stats["not_graded"]
+    if missing:
+        # The gradebook is complete, but not every row is a grade: a script or CI job must notice.
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        print(f"grade-all: {len(missing)} not graded: {shown} (grades.csv and summary.md say why); exit 3",
+              file=sys.stderr)
+        return EXIT_NOT_GRADED
     return 0
 
 
@@ -370,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     ga = subs.add_parser("grade-all", help="grade every submission in a folder (subfolders or zip files)" + only,
                          description="Grade a whole class in parallel: one subfolder or .zip per student. Writes "
                                      "each student's results.json, then grades.csv and summary.md; a rerun "
-                                     "skips unchanged submissions.")
+                                     "skips unchanged submissions. Exits 0 when every submission was graded, "
+                                     "3 when some could not be (an unreadable zip, a job that died).")
     ga.add_argument("submissions", help="folder with one subfolder or .zip per student")
     ga.add_argument("--out", required=True, help="results folder (per-student results.json, grades.csv, summary.md)")
     ga.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="parallel jobs (default: one per core)")

@@ -124,4 +124,5 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     if noted:
         lines += ["", "## Notes", ""] + [f"- {m['student']}: {m['note']}" for m in noted]
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
-    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts}
+    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts,
+            "not_graded": [m["student"] for m in metas if m.get("error")]}
