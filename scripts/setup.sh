@@ -52,7 +52,7 @@ if [ -n "$missing" ]; then
 fi
 healthy || { echo "setup: $VENV is still broken after installing" >&2; exit 1; }
 if [ -d solutions ]; then
-  echo "setup: ok. Run the tests with: $VENV/bin/python -m pytest --impl solutions"
+  echo "setup: ok. Run the tests with: $VENV/bin/python -m pytest --impl solutions -n auto"
 else  # a student release: the learner tests run against exercises/
   echo "setup: ok. Run the tests of one exercise with: $VENV/bin/python -m pytest -m cross_entropy"
 fi

@@ -33,14 +33,12 @@ def test_the_learners_endless_loop_is_stopped_and_located(tmp_path: Path) -> Non
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    started = time.monotonic()
     try:
         with Watchdog(0.4, tmp_path, grace=30) as dog:
             _busy(1.0)  # the caller's own work first: it must not count towards the stall
             module.spin()
     except KeyboardInterrupt:
         pass
+    # Stopped in spin: not during the caller's second, five times the stall limit.
     assert dog.fired
     assert re.fullmatch(r"spin\.py:[23] in spin: (while True:|pass)", dog.stuck_at), dog.stuck_at
-    # Stopped after the caller's second plus about one stall limit (0.4 s, checked every 0.1 s).
-    assert time.monotonic() - started >= 1.4
