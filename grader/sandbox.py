@@ -15,6 +15,10 @@ Layers, each applied when the machine allows it and reported when it does not:
   otherwise a user namespace provides them where the kernel allows unprivileged ones.
 - a separate unprivileged user (a uid of its own per worker) when the grader runs as root, with
   ``no_new_privs``, so the worker cannot undo any of this or touch root's files.
+- a seccomp filter that refuses the kernel keyring calls (``add_key``, ``request_key``,
+  ``keyctl``): keyrings belong to no namespace, so a key left by one worker could be read by
+  a later one (a note passed between submissions). Syscalls of another ABI (32-bit ``int 0x80``,
+  whose numbers differ) are refused whole: 64-bit Python never makes them.
 - resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
   address space torch and CUDA reserve without using), file size (an output
   flood cannot fill the disk), processes (no fork bomb), core dumps off.
@@ -42,6 +46,12 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+# Per machine: the audit arch, the seccomp syscall, and add_key, request_key, keyctl.
+_SECCOMP_ABI = {"x86_64": (0xC000003E, 317, (248, 249, 250)), "aarch64": (0xC00000B7, 277, (217, 218, 219))}
+X32_SYSCALL_BIT = 0x40000000  # x86_64's x32 ABI: same arch, numbers with this bit set
 # Each worker runs as a uid of its own, so that workers graded side by side (grade-all's jobs) share
 # no per-user limit (RLIMIT_NPROC counts a user's threads: one submission holding hundreds could
 # make another's thread start fail) and no files. The uids come from a range no account uses and
@@ -57,6 +67,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 class Policy:
     namespaces: bool = True
     drop_user: bool = True
+    syscall_filter: bool = True
     memory_bytes: int = 4 * 2**30
     file_bytes: int = 64 * 2**20
     max_processes: int = 512
@@ -307,6 +318,46 @@ def _drop_user(scratch: str, uid: int) -> None:
     os.environ.update(USER="kata-worker", LOGNAME="kata-worker", HOME=scratch)
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def keyring_filter(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """The classic-BPF program: refuse the keyring calls and every call of another ABI with EPERM."""
+    if machine not in _SECCOMP_ABI:
+        return None
+    arch, _, keyring = _SECCOMP_ABI[machine]
+    denied = list(keyring) + ([nr | X32_SYSCALL_BIT for nr in keyring] if machine == "x86_64" else [])
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    n = len(denied)
+    deny = (ret, 0, 0, SECCOMP_RET_ERRNO | 1)  # EPERM
+    return [(ld_abs, 0, 0, 4),                 # seccomp_data.arch
+            (jeq, 1, 0, arch), deny,           # another ABI: refused
+            (ld_abs, 0, 0, 0),                 # seccomp_data.nr
+            *[(jeq, n - i, 0, nr) for i, nr in enumerate(denied)],
+            (ret, 0, 0, SECCOMP_RET_ALLOW), deny]
+
+
+def _filter_syscalls() -> bool:
+    """Install keyring_filter for every thread of this process; False where the kernel cannot."""
+    machine = os.uname().machine
+    program = keyring_filter(machine)
+    if program is None:
+        return False
+    filters = (_SockFilter * len(program))(*program)
+    prog = _SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(_SockFilter)))
+    # seccomp(2) with TSYNC covers threads started before (an exec worker imported torch first);
+    # prctl is the fallback for kernels without it (it covers this thread and what it starts).
+    if _libc.syscall(_SECCOMP_ABI[machine][1], SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+                     ctypes.byref(prog)) == 0:
+        return True
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
+
+
 SIGNAL_EXIT_BASE = 200  # an init cannot kill itself: it reports "died of signal s" as exit 200+s
 
 
@@ -377,7 +428,9 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
     if policy.drop_user and os.geteuid() == 0:
         _drop_user(scratch, uid)
         active.append("unprivileged user (a uid of its own)")
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # also what lets an unprivileged process filter syscalls
+    if policy.syscall_filter and _filter_syscalls():
+        active.append("syscall filter (no kernel keyrings)")
     return active
 
 
@@ -416,6 +469,9 @@ def detect(policy: Policy) -> tuple[Policy, list[str], list[str]]:
         missing.append("no memory limit")
     if os.geteuid() == 0 and not any("unprivileged user" in a for a in active):
         missing.append("worker runs as root")
+    if policy.syscall_filter and not any("syscall filter" in a for a in active):
+        missing.append("no syscall filter: kernel keyrings, which no namespace covers, can pass notes between "
+                       "submissions")
     return policy, active, missing
 
 

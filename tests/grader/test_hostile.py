@@ -301,6 +301,35 @@ def test_shared_folders_and_ipc_are_private(hostile) -> None:
     assert 0x6B617461 not in keys, "the SysV shared memory segment outlived its worker"
 
 
+def test_kernel_keyrings_are_out_of_reach(hostile, quick) -> None:
+    """Keyrings belong to no namespace: a key one worker adds, a later one could read (red team 5,
+    as root). The worker's seccomp filter refuses add_key, request_key and keyctl with EPERM."""
+    from grader.sandbox import _SECCOMP_ABI
+
+    machine = os.uname().machine
+    if machine not in _SECCOMP_ABI:
+        pytest.skip(f"no syscall table for {machine}")
+    assert any("syscall filter" in p for p in quick.pool.protections), quick.pool.protections
+    add_key, request_key, keyctl = _SECCOMP_ABI[machine][2]
+    bad, _, result = hostile(f"""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        user_keyring = ctypes.c_int(-4)  # KEY_SPEC_USER_KEYRING
+        for name, args in (("add_key", ({add_key}, b"user", b"kata-note", b"answers", 7, user_keyring)),
+                           ("request_key", ({request_key}, b"user", b"kata-note", None, 0)),
+                           ("keyctl", ({keyctl}, 0, user_keyring, 0))):  # KEYCTL_GET_KEYRING_ID
+            ctypes.set_errno(0)
+            rc = libc.syscall(*args)
+            print(name, "refused" if rc == -1 and ctypes.get_errno() == 1 else f"worked: {{rc}} {{ctypes.get_errno()}}")
+        def gather_target(s, t):
+            return s[:, 0]
+        cross_entropy = gather_target
+    """)
+    out = result.exercises[0].output
+    for name in ("add_key", "request_key", "keyctl"):
+        assert f"{name} refused" in out, out
+
+
 def test_local_sockets_of_the_machine_are_out_of_reach(hostile) -> None:
     """A network namespace does not cover sockets that are files (D-Bus, databases, docker.sock
     live under /run): the worker gets a /run of its own."""
