@@ -28,6 +28,12 @@ class _GatherKernels(TorchDispatchMode):
         super().__init__()
         self.calls = calls
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Otherwise torch wraps __torch_dispatch__ in dynamo's disable, whose first call imports
+        # torch._dynamo: 2-3 s of a learner's run, for a mode that never meets torch.compile.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if "gather" in str(getattr(func, "__name__", "")):
             self.calls.append(f"aten.{func.__name__}")

@@ -172,6 +172,25 @@ def test_exercises_run_in_catalog_order_capstone_last(checkout: Kata) -> None:
     assert list(dict.fromkeys(got)) == want
 
 
+def test_learner_tests_import_no_more_of_torch_than_they_need(checkout: Kata, tmp_path: Path) -> None:
+    """torch._dynamo costs 2-3 s to import, and a dispatch mode's first call imported it (torch wraps
+    __torch_dispatch__ in dynamo's disable): over half of a learner's `pytest -m cross_entropy`."""
+    plugin = tmp_path / "plugins" / "kata_modules_probe.py"
+    plugin.parent.mkdir()
+    plugin.write_text("import sys\n\ndef pytest_unconfigure(config):\n"
+                      f"    open({str(tmp_path / 'seen.txt')!r}, 'w').write(str('torch._dynamo' in sys.modules))\n")
+    env = checkout.env(KATA_IMPL=str(ROOT / "solutions"), PYTHONPATH=str(plugin.parent))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "kata_modules_probe", "-m", "cross_entropy"],
+                       cwd=checkout.root, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    baseline = subprocess.run([sys.executable, "-c", "import sys, torch; print('torch._dynamo' in sys.modules)"],
+                              capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
+    if baseline == "True":
+        pytest.skip("this torch imports torch._dynamo with torch itself")
+    assert (tmp_path / "seen.txt").read_text() == "False", "the cross_entropy learner tests imported torch._dynamo"
+
+
 def test_capstone_names_the_broken_module(checkout: Kata, tmp_path: Path) -> None:
     impl = _impl(tmp_path, dropout="def dropout(x, p:\n")
     r = _pytest(checkout, "tests/test_capstone.py::test_to_features_values", impl=impl)
