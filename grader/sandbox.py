@@ -19,6 +19,10 @@ Layers, each applied when the machine allows it and reported when it does not:
   ``keyctl``): keyrings belong to no namespace, so a key left by one worker could be read by
   a later one (a note passed between submissions). Syscalls of another ABI (32-bit ``int 0x80``,
   whose numbers differ) are refused whole: 64-bit Python never makes them.
+- a memory cgroup per worker (as root, where the machine's cgroup tree takes one): RLIMIT_DATA
+  counts private memory only, so pages of shared mappings (``mmap(MAP_SHARED)``, ``memfd``) went
+  past it; the cgroup counts every page the worker's processes use, and the kernel ends the
+  worker when they pass ``--memory`` plus the scratch folder plus a margin.
 - resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
   address space torch and CUDA reserve without using), file size (an output
   flood cannot fill the disk), processes (no fork bomb), core dumps off.
@@ -38,6 +42,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
@@ -68,6 +73,7 @@ class Policy:
     namespaces: bool = True
     drop_user: bool = True
     syscall_filter: bool = True
+    memory_cgroup: bool = True
     memory_bytes: int = 4 * 2**30
     file_bytes: int = 64 * 2**20
     max_processes: int = 512
@@ -358,11 +364,101 @@ def _filter_syscalls() -> bool:
     return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
 
 
+CGROUP_MARGIN = 512 * 2**20  # over --memory and the scratch tmpfs: what RLIMIT_DATA does not see of torch
+
+
+def _own_cgroup_dirs() -> list[str]:
+    """This process's memory cgroup folders, v1 (the ``memory`` hierarchy) then v2 (unified)."""
+    mounts = {}  # "memory" or "unified" -> mount point
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, options = (right.split() + ["", "", ""])[:3]
+            point = left.split()[4]
+            if fstype == "cgroup" and "memory" in options.split(","):
+                mounts.setdefault("memory", point)
+            elif fstype == "cgroup2":
+                mounts.setdefault("unified", point)
+    found = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            kind = "unified" if controllers == "" else "memory" if "memory" in controllers.split(",") else None
+            if kind in mounts:
+                found.append((kind, os.path.join(mounts[kind], path.lstrip("/"))))
+    return [d for kind, d in sorted(found, key=lambda kd: kd[0] != "memory")]
+
+
+class MemoryCgroup:
+    """A memory cgroup of its own for one worker: made by the waiter, joined by the worker's side
+    of the fork, removed by the waiter once every process in it has ended."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def make(cls, limit: int) -> "MemoryCgroup | None":
+        """None where this machine gives no cgroup to limit (no root, a read-only or v2 tree
+        without the memory controller delegated)."""
+        if os.geteuid() != 0:
+            return None
+        for parent in _own_cgroup_dirs():
+            v1 = os.path.exists(os.path.join(parent, "memory.limit_in_bytes"))
+            if not v1:
+                try:
+                    with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                        if "memory" not in f.read().split():
+                            continue
+                except OSError:
+                    continue
+            _sweep(parent)
+            path = os.path.join(parent, f"kata-worker-{os.getpid()}")
+            try:
+                os.mkdir(path)
+            except OSError:
+                continue
+            try:
+                _write(os.path.join(path, "memory.limit_in_bytes" if v1 else "memory.max"), str(limit))
+                if not v1:
+                    try:
+                        _write(os.path.join(path, "memory.swap.max"), "0")
+                    except OSError:
+                        pass  # no swap accounting: the limit above still holds
+                return cls(path)
+            except OSError:
+                os.rmdir(path)
+        return None
+
+    def join(self) -> None:
+        _write(os.path.join(self.path, "cgroup.procs"), "0")  # "0": the writing process
+
+    def remove(self) -> None:
+        # The namespace's processes end with its init, a moment after the waiter has reaped it.
+        for _ in range(200):
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)
+
+
+def _sweep(parent: str) -> None:
+    """Remove the empty cgroups of workers whose waiter was killed before it could."""
+    for path in glob.glob(os.path.join(parent, "kata-worker-*")):
+        try:
+            os.rmdir(path)  # refused while a process is in it
+        except OSError:
+            pass
+
+
 SIGNAL_EXIT_BASE = 200  # an init cannot kill itself: it reports "died of signal s" as exit 200+s
 
 
-def _relay(child: int, as_init: bool = False) -> None:
-    """Wait for ``child`` (reaping any orphan meanwhile) and die the way it died."""
+def _relay(child: int, as_init: bool = False, cgroup: MemoryCgroup | None = None) -> None:
+    """Wait for ``child`` (reaping any orphan meanwhile) and die the way it died; then remove
+    ``cgroup``, the worker's."""
     def stop(signum: int, frame: object) -> None:
         try:
             os.kill(child, signal.SIGKILL)
@@ -387,6 +483,8 @@ def _relay(child: int, as_init: bool = False) -> None:
             continue
         except ChildProcessError:
             os._exit(70)
+    if cgroup is not None:
+        cgroup.remove()
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70
     if sig is None and code > SIGNAL_EXIT_BASE:
@@ -410,6 +508,8 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
     uid = worker_uid(os.getpid())  # before any fork: this process becomes the waiter
     os.setsid()
     if policy.namespaces:
+        cgroup = MemoryCgroup.make(policy.memory_bytes + SCRATCH_BYTES + CGROUP_MARGIN) \
+            if policy.memory_cgroup else None
         _new_namespaces()
         # Outside: a waiter that relays the worker's fate. Inside: a small init that
         # reaps orphans and, by ending, ends every process left in the namespace.
@@ -418,9 +518,12 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
             if child:
                 for fd in keep_fds:
                     os.close(fd)
-                _relay(child, as_init=_level == "init")
+                _relay(child, as_init=_level == "init", cgroup=cgroup if _level == "outside" else None)
             die_with_parent()  # the init with the waiter, the worker with the init
             if _level == "outside":
+                if cgroup is not None:
+                    cgroup.join()  # before anything else runs: all that follows is counted
+                    active.append("memory cgroup (shared memory counted too)")
                 _setup_mounts(policy, scratch)
         active += ["pid namespace", "mount namespace (only system folders and Python visible; reference, checks "
                    "and other submissions hidden; shared writable folders and /run private)", "network namespace (no network)", "ipc namespace"]
@@ -469,6 +572,8 @@ def detect(policy: Policy) -> tuple[Policy, list[str], list[str]]:
         missing.append("no memory limit")
     if os.geteuid() == 0 and not any("unprivileged user" in a for a in active):
         missing.append("worker runs as root")
+    if policy.namespaces and policy.memory_cgroup and not any("memory cgroup" in a for a in active):
+        missing.append("no memory cgroup: pages of shared mappings (mmap MAP_SHARED, memfd) go past --memory")
     if policy.syscall_filter and not any("syscall filter" in a for a in active):
         missing.append("no syscall filter: kernel keyrings, which no namespace covers, can pass notes between "
                        "submissions")

@@ -183,6 +183,31 @@ def test_ten_gib_allocation_fails_cleanly(hostile) -> None:
     assert "can't allocate memory" in rs and "MemoryError" in rs
 
 
+def test_shared_memory_counts_against_the_memory_limit(make_submission) -> None:
+    """RLIMIT_DATA counts private memory only: a red team held 3.4 GB of shared pages with
+    --memory 1. The worker's memory cgroup counts them: past --memory plus the scratch folder and a
+    margin (1.75 GiB here), the kernel ends the worker."""
+    from grader.session import GradingSession
+
+    with GradingSession(call_timeout=20.0, budget=40.0, memory_gib=1) as session:
+        if not any("memory cgroup" in p for p in session.pool.protections):
+            pytest.skip("no memory cgroup here (needs root and a writable cgroup tree): "
+                        "grade lists it as missing")
+        sub = make_submission({"cross_entropy": textwrap.dedent("""
+            import mmap
+            def gather_target(s, t):
+                held = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)  # anonymous, shared: not in RLIMIT_DATA
+                for i in range(0, len(held), 4096):
+                    held[i] = 1
+                print("held 3 GiB of shared memory")
+                return s[:, 0]
+            cross_entropy = gather_target
+        """)})
+        result = session.grade(sub, ["cross_entropy"]).exercises[0]
+    assert "held 3 GiB" not in result.output, result.output
+    assert any("signal 9" in r or "SIGKILL" in r for r in reasons(result)), reasons(result)
+
+
 # --- processes, files, network -----------------------------------------------------------
 
 def test_background_processes_threads_and_atexit_are_gone(hostile, tmp_path: Path) -> None:
