@@ -445,8 +445,16 @@ class MemoryCgroup:
 
 
 def _sweep(parent: str) -> None:
-    """Remove the empty cgroups of workers whose waiter was killed before it could."""
+    """Remove the cgroups of workers whose waiter was killed before it could. Only a dead waiter's:
+    a live one's cgroup is empty for a moment, between its making and its worker joining."""
     for path in glob.glob(os.path.join(parent, "kata-worker-*")):
+        try:
+            os.kill(int(path.rsplit("-", 1)[1]), 0)
+            continue  # its waiter lives
+        except (ValueError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
         try:
             os.rmdir(path)  # refused while a process is in it
         except OSError:
