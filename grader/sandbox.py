@@ -429,8 +429,13 @@ class MemoryCgroup:
                 os.rmdir(path)
         return None
 
-    def join(self) -> None:
-        _write(os.path.join(self.path, "cgroup.procs"), "0")  # "0": the writing process
+    def join(self) -> bool:
+        """Move the calling process in; False if that failed (the cgroup is then simply not in force)."""
+        try:
+            _write(os.path.join(self.path, "cgroup.procs"), "0")  # "0": the writing process
+            return True
+        except OSError:
+            return False
 
     def remove(self) -> None:
         # The namespace's processes end with its init, a moment after the waiter has reaped it.
@@ -529,8 +534,7 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
                 _relay(child, as_init=_level == "init", cgroup=cgroup if _level == "outside" else None)
             die_with_parent()  # the init with the waiter, the worker with the init
             if _level == "outside":
-                if cgroup is not None:
-                    cgroup.join()  # before anything else runs: all that follows is counted
+                if cgroup is not None and cgroup.join():  # before anything else runs: all that follows counts
                     active.append("memory cgroup (shared memory counted too)")
                 _setup_mounts(policy, scratch)
         active += ["pid namespace", "mount namespace (only system folders and Python visible; reference, checks "

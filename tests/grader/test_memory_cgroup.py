@@ -23,7 +23,7 @@ def test_a_worker_joins_its_cgroup_and_the_waiter_removes_it(cgroup) -> None:
     pid = os.fork()
     if pid == 0:  # the worker's side
         try:
-            cgroup.join()
+            assert cgroup.join()
             with open("/proc/self/cgroup") as f:
                 os.write(w, f.read().encode())
         finally:
