@@ -20,6 +20,42 @@ import time
 from grader import codec, worker
 
 
+def _serve(ctl: socket.socket, msg: bytes, fds: list[int], statuses: dict[int, int], children: set[int]) -> None:
+    """Answer one request of the grader (spawn a worker, or reap one)."""
+    # The 8-byte prefix is the frame length of the JSON request that follows.
+    (n,) = struct.unpack(">Q", msg)
+    req = codec.decode(codec.recv_exact(ctl, n))
+    op = req.get("op")
+    if op == "spawn":
+        pid = os.fork()
+        if pid == 0:
+            ctl.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"],
+                       req.get("policy"))
+        os.close(fds[0])
+        children.add(pid)
+        codec.send(ctl, {"pid": pid})
+    elif op == "reap":
+        pid = int(req["pid"])
+        status = statuses.pop(pid, None)
+        if status is None and pid in children:
+            # With a grace period, only wait that long: the caller kills and asks again.
+            deadline = time.monotonic() + float(req.get("grace") or 0)
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG if req.get("grace") else 0)
+                if done or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.005)
+            if not done:
+                codec.send(ctl, {"status": None, "alive": True})
+                return
+        children.discard(pid)
+        codec.send(ctl, {"status": status})
+    else:
+        codec.send(ctl, {"error": f"unknown op {op!r}"})
+
+
 def main(fd: int) -> None:
     from grader.sandbox import die_with_parent
 
@@ -35,38 +71,10 @@ def main(fd: int) -> None:
             break
         if not msg:
             break
-        # The 8-byte prefix is the frame length of the JSON request that follows.
-        (n,) = struct.unpack(">Q", msg)
-        req = codec.decode(codec.recv_exact(ctl, n))
-        op = req.get("op")
-        if op == "spawn":
-            pid = os.fork()
-            if pid == 0:
-                ctl.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"],
-                           req.get("policy"))
-            os.close(fds[0])
-            children.add(pid)
-            codec.send(ctl, {"pid": pid})
-        elif op == "reap":
-            pid = int(req["pid"])
-            status = statuses.pop(pid, None)
-            if status is None and pid in children:
-                # With a grace period, only wait that long: the caller kills and asks again.
-                deadline = time.monotonic() + float(req.get("grace") or 0)
-                while True:
-                    done, status = os.waitpid(pid, os.WNOHANG if req.get("grace") else 0)
-                    if done or time.monotonic() >= deadline:
-                        break
-                    time.sleep(0.005)
-                if not done:
-                    codec.send(ctl, {"status": None, "alive": True})
-                    continue
-            children.discard(pid)
-            codec.send(ctl, {"status": status})
-        else:
-            codec.send(ctl, {"error": f"unknown op {op!r}"})
+        try:
+            _serve(ctl, msg, fds, statuses, children)
+        except (OSError, EOFError):
+            break  # the grader went away mid-request (SIGTERM, Ctrl-C): nobody is left to answer
         # Reap anything else that has ended, so nothing lingers as a zombie.
         for pid in list(children):
             done, status = os.waitpid(pid, os.WNOHANG)

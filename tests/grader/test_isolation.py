@@ -172,3 +172,21 @@ def test_unisolated_grading_of_several_exercises_runs() -> None:
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Total: 41.00 / 41" in r.stdout and "WARNING: no sandbox" in r.stdout, r.stdout
+
+
+def test_a_grader_gone_mid_request_ends_the_zygote_quietly() -> None:
+    """SIGTERM to grade-all closed a job's connection while its zygote was answering a spawn: the
+    zygote printed a BrokenPipeError traceback into the instructor's terminal. It must just end."""
+    import socket
+
+    from grader import codec
+
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-m", "grader.zygote", "--fd", str(theirs.fileno())],
+                            cwd=ROOT, pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    theirs.close()
+    codec.send(ours, {"op": "nothing"})  # a request whose answer finds nobody: the grader has gone
+    ours.close()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
