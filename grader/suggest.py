@@ -10,14 +10,9 @@ from __future__ import annotations
 import builtins
 import difflib
 
+from grader.tracebacks import innermost_frame
+
 _MAX_CANDIDATES = 10_000  # a hostile __dir__ must not make the report slow
-
-
-def _innermost_frame(err: BaseException):
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame if tb is not None else None
 
 
 def _name_and_candidates(err: BaseException) -> tuple[str | None, list[str]]:
@@ -25,7 +20,7 @@ def _name_and_candidates(err: BaseException) -> tuple[str | None, list[str]]:
         # Python sets name and obj when an attribute lookup fails, __getattr__ (nn.Module's) included.
         return err.name, (list(dir(err.obj)) if err.obj is not None else [])
     if isinstance(err, NameError):
-        frame = _innermost_frame(err)
+        frame = innermost_frame(err)
         scopes = [frame.f_locals, frame.f_globals] if frame is not None else []
         return err.name, [n for scope in scopes for n in scope] + dir(builtins)
     return None, []

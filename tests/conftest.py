@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-from grader import suggest  # noqa: E402
+from grader import suggest, tracebacks  # noqa: E402
 from grader.catalog import EXERCISES as _CATALOG  # noqa: E402
 
 EXERCISES = tuple(e.id for e in _CATALOG)
@@ -232,14 +232,6 @@ def _short(err: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-def _qualname(err: BaseException) -> str | None:
-    """``EpochDropout.reset_mask`` rather than ``reset_mask``: the innermost frame's qualified name."""
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return getattr(tb.tb_frame.f_code, "co_qualname", None) if tb is not None else None
-
-
 # Module attributes nn.Module.__init__ creates: missing, they mean it never ran.
 _MODULE_INIT_ATTRS = re.compile(r"has no attribute '_(modules|parameters|buffers|forward_hooks|forward_pre_hooks|"
                                 r"backward_hooks|backward_pre_hooks|state_dict_hooks|non_persistent_buffers_set|"
@@ -283,7 +275,7 @@ def _crash_report(item: pytest.Item, err: BaseException, context: str | None) ->
             and (last.line or "").lstrip().startswith("raise")):
         # The stub's own `raise NotImplementedError`. torch's (numpy() of a meta tensor, say) also
         # seems to come from their line, as C code has no frame: that line is no `raise`.
-        return f"not implemented yet: {_qualname(err) or last.name} in {Path(last.filename).name} (line {last.lineno})"
+        return f"not implemented yet: {tracebacks.qualname(err) or last.name} in {Path(last.filename).name} (line {last.lineno})"
     if context is None and not theirs and not tests:
         return None
     # With run()'s context the call and the contract point come first, and the rest is indented under them.

@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import suggest
+from grader import suggest, tracebacks
 from grader.learner import i18n
 from grader.learner.common import UsageError, resolve_impl, show_path, state_dir
 from grader.learner.stall import Watchdog
@@ -85,7 +85,7 @@ class EpochBars:
 
 def _learner_frames(err: BaseException, impl: Path) -> list[traceback.FrameSummary]:
     root = str(impl.resolve())
-    return [f for f in traceback.extract_tb(err.__traceback__) if f.filename and str(Path(f.filename).resolve()).startswith(root)]
+    return [f for f in traceback.extract_tb(err.__traceback__) if tracebacks.under(f.filename, root)]
 
 
 def explain(err: BaseException, impl: Path, msgs: i18n.Messages) -> str:
@@ -95,12 +95,10 @@ def explain(err: BaseException, impl: Path, msgs: i18n.Messages) -> str:
         if frames:
             f = frames[-1]
             file = Path(f.filename).name
-            tb = err.__traceback__
-            while tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next
-            # EpochDropout.__init__ says more than __init__ (co_qualname: Python 3.11+).
-            code = tb.tb_frame.f_code if tb is not None else None
-            func = getattr(code, "co_qualname", f.name) if code is not None and code.co_filename == f.filename else f.name
+            # EpochDropout.__init__ says more than __init__, when the error was raised in their code.
+            raised = tracebacks.innermost_frame(err)
+            func = tracebacks.qualname(err) if raised is not None and raised.f_code.co_filename == f.filename else None
+            func = func or f.name
             what = msgs("capstone.where", func=func, file=file, line=f.lineno)
             module = Path(file).stem
         else:

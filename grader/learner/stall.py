@@ -22,6 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Callable
 
+from grader import tracebacks
+
 
 def _stack(frame: FrameType | None):
     """``frame`` and its callers, innermost first."""
@@ -30,26 +32,17 @@ def _stack(frame: FrameType | None):
         frame = frame.f_back
 
 
-def _theirs(frame: FrameType, root_s: str) -> bool:
-    name = frame.f_code.co_filename
-    return bool(name) and str(Path(name).resolve()).startswith(root_s + os.sep)
-
-
-def learner_frame(frame: FrameType | None, root: Path) -> FrameType | None:
-    """The innermost frame of ``frame``'s stack whose file lies in ``root``."""
+def stuck_in(frame: FrameType | None, root: Path) -> FrameType | None:
+    """The innermost frame of ``frame``'s stack whose file lies in ``root``: where the learner's code
+    is now. None when none of theirs is on the stack, or while it imports a module that is not
+    theirs (an import machinery frame deeper than their innermost one)."""
     root_s = str(root.resolve())
-    return next((f for f in _stack(frame) if _theirs(f, root_s)), None)
-
-
-def importing_other(frame: FrameType | None, root: Path) -> bool:
-    """True while ``frame``'s stack is importing a module, deeper than any of the learner's frames."""
-    root_s = str(root.resolve())
-    for f in _stack(frame):
+    for f in _stack(frame):  # one walk, innermost first: whichever comes first decides
         if f.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        if _theirs(f, root_s):
-            return False
-    return False
+            return None
+        if tracebacks.under(f.f_code.co_filename, root_s):
+            return f
+    return None
 
 
 def where(frame: FrameType | None) -> str:
@@ -105,8 +98,8 @@ class Watchdog:
         frame = sys._current_frames().get(self._main)  # noqa: SLF001 - the documented way to see a stuck thread
         theirs = None
         try:
-            theirs = learner_frame(frame, self.root)
-            if theirs is None or importing_other(frame, self.root):
+            theirs = stuck_in(frame, self.root)
+            if theirs is None:
                 self.beat()
                 return False
             self.stuck_at = where(theirs)
