@@ -15,14 +15,10 @@ Layers, each applied when the machine allows it and reported when it does not:
   otherwise a user namespace provides them where the kernel allows unprivileged ones.
 - a separate unprivileged user (a uid of its own per worker) when the grader runs as root, with
   ``no_new_privs``, so the worker cannot undo any of this or touch root's files.
-- a seccomp filter that refuses the kernel keyring calls (``add_key``, ``request_key``,
-  ``keyctl``): keyrings belong to no namespace, so a key left by one worker could be read by
-  a later one (a note passed between submissions). Syscalls of another ABI (32-bit ``int 0x80``,
-  whose numbers differ) are refused whole: 64-bit Python never makes them.
-- a memory cgroup per worker (as root, where the machine's cgroup tree takes one): RLIMIT_DATA
-  counts private memory only, so pages of shared mappings (``mmap(MAP_SHARED)``, ``memfd``) went
-  past it; the cgroup counts every page the worker's processes use, and the kernel ends the
-  worker when they pass ``--memory`` plus the scratch folder plus a margin.
+- a seccomp filter that refuses the kernel keyring calls, which no namespace covers
+  (``grader/syscall_filter.py``).
+- a memory cgroup per worker, as root where the machine's cgroup tree takes one: it counts the
+  shared mappings RLIMIT_DATA does not see (``grader/memory_cgroup.py``).
 - resource limits: memory (RLIMIT_DATA, which unlike RLIMIT_AS ignores the
   address space torch and CUDA reserve without using), file size (an output
   flood cannot fill the disk), processes (no fork bomb), core dumps off.
@@ -42,8 +38,10 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
+
+from grader import syscall_filter
+from grader.memory_cgroup import CGROUP_MARGIN, MemoryCgroup
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 CLONE_NEWIPC = 0x08000000
@@ -51,12 +49,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
-PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
-SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
-# Per machine: the audit arch, the seccomp syscall, and add_key, request_key, keyctl.
-_SECCOMP_ABI = {"x86_64": (0xC000003E, 317, (248, 249, 250)), "aarch64": (0xC00000B7, 277, (217, 218, 219))}
-X32_SYSCALL_BIT = 0x40000000  # x86_64's x32 ABI: same arch, numbers with this bit set
 # Each worker runs as a uid of its own, so that workers graded side by side (grade-all's jobs) share
 # no per-user limit (RLIMIT_NPROC counts a user's threads: one submission holding hundreds could
 # make another's thread start fail) and no files. The uids come from a range no account uses and
@@ -324,148 +316,6 @@ def _drop_user(scratch: str, uid: int) -> None:
     os.environ.update(USER="kata-worker", LOGNAME="kata-worker", HOME=scratch)
 
 
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
-
-
-def keyring_filter(machine: str) -> list[tuple[int, int, int, int]] | None:
-    """The classic-BPF program: refuse the keyring calls and every call of another ABI with EPERM."""
-    if machine not in _SECCOMP_ABI:
-        return None
-    arch, _, keyring = _SECCOMP_ABI[machine]
-    denied = list(keyring) + ([nr | X32_SYSCALL_BIT for nr in keyring] if machine == "x86_64" else [])
-    ld_abs, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
-    n = len(denied)
-    deny = (ret, 0, 0, SECCOMP_RET_ERRNO | 1)  # EPERM
-    return [(ld_abs, 0, 0, 4),                 # seccomp_data.arch
-            (jeq, 1, 0, arch), deny,           # another ABI: refused
-            (ld_abs, 0, 0, 0),                 # seccomp_data.nr
-            *[(jeq, n - i, 0, nr) for i, nr in enumerate(denied)],
-            (ret, 0, 0, SECCOMP_RET_ALLOW), deny]
-
-
-def _filter_syscalls() -> bool:
-    """Install keyring_filter for every thread of this process; False where the kernel cannot."""
-    machine = os.uname().machine
-    program = keyring_filter(machine)
-    if program is None:
-        return False
-    filters = (_SockFilter * len(program))(*program)
-    prog = _SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(_SockFilter)))
-    # seccomp(2) with TSYNC covers threads started before (an exec worker imported torch first);
-    # prctl is the fallback for kernels without it (it covers this thread and what it starts).
-    if _libc.syscall(_SECCOMP_ABI[machine][1], SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-                     ctypes.byref(prog)) == 0:
-        return True
-    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
-
-
-CGROUP_MARGIN = 512 * 2**20  # over --memory and the scratch tmpfs: what RLIMIT_DATA does not see of torch
-
-
-def _own_cgroup_dirs() -> list[str]:
-    """This process's memory cgroup folders, v1 (the ``memory`` hierarchy) then v2 (unified)."""
-    mounts = {}  # "memory" or "unified" -> mount point
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fstype, _, options = (right.split() + ["", "", ""])[:3]
-            point = left.split()[4]
-            if fstype == "cgroup" and "memory" in options.split(","):
-                mounts.setdefault("memory", point)
-            elif fstype == "cgroup2":
-                mounts.setdefault("unified", point)
-    found = []
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            kind = "unified" if controllers == "" else "memory" if "memory" in controllers.split(",") else None
-            if kind in mounts:
-                found.append((kind, os.path.join(mounts[kind], path.lstrip("/"))))
-    return [d for kind, d in sorted(found, key=lambda kd: kd[0] != "memory")]
-
-
-class MemoryCgroup:
-    """A memory cgroup of its own for one worker: made by the waiter, joined by the worker's side
-    of the fork, removed by the waiter once every process in it has ended."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    @classmethod
-    def make(cls, limit: int) -> "MemoryCgroup | None":
-        """None where this machine gives no cgroup to limit (no root, a read-only or v2 tree
-        without the memory controller delegated)."""
-        if os.geteuid() != 0:
-            return None
-        for parent in _own_cgroup_dirs():
-            v1 = os.path.exists(os.path.join(parent, "memory.limit_in_bytes"))
-            if not v1:
-                try:
-                    with open(os.path.join(parent, "cgroup.subtree_control")) as f:
-                        if "memory" not in f.read().split():
-                            continue
-                except OSError:
-                    continue
-            _sweep(parent)
-            path = os.path.join(parent, f"kata-worker-{os.getpid()}")
-            try:
-                os.mkdir(path)
-            except OSError:
-                continue
-            try:
-                _write(os.path.join(path, "memory.limit_in_bytes" if v1 else "memory.max"), str(limit))
-                if not v1:
-                    try:
-                        _write(os.path.join(path, "memory.swap.max"), "0")
-                    except OSError:
-                        pass  # no swap accounting: the limit above still holds
-                return cls(path)
-            except OSError:
-                os.rmdir(path)
-        return None
-
-    def join(self) -> bool:
-        """Move the calling process in; False if that failed (the cgroup is then simply not in force)."""
-        try:
-            _write(os.path.join(self.path, "cgroup.procs"), "0")  # "0": the writing process
-            return True
-        except OSError:
-            return False
-
-    def remove(self) -> None:
-        # The namespace's processes end with its init, a moment after the waiter has reaped it.
-        for _ in range(200):
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
-
-
-def _sweep(parent: str) -> None:
-    """Remove the cgroups of workers whose waiter was killed before it could. Only a dead waiter's:
-    a live one's cgroup is empty for a moment, between its making and its worker joining."""
-    for path in glob.glob(os.path.join(parent, "kata-worker-*")):
-        try:
-            os.kill(int(path.rsplit("-", 1)[1]), 0)
-            continue  # its waiter lives
-        except (ValueError, ProcessLookupError):
-            pass
-        except PermissionError:
-            continue
-        try:
-            os.rmdir(path)  # refused while a process is in it
-        except OSError:
-            pass
-
-
 SIGNAL_EXIT_BASE = 200  # an init cannot kill itself: it reports "died of signal s" as exit 200+s
 
 
@@ -544,7 +394,7 @@ def enter(policy: Policy, scratch: str, keep_fds: list[int]) -> list[str]:
         _drop_user(scratch, uid)
         active.append("unprivileged user (a uid of its own)")
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # also what lets an unprivileged process filter syscalls
-    if policy.syscall_filter and _filter_syscalls():
+    if policy.syscall_filter and syscall_filter.install():
         active.append("syscall filter (no kernel keyrings)")
     return active
 

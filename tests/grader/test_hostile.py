@@ -329,13 +329,13 @@ def test_shared_folders_and_ipc_are_private(hostile) -> None:
 def test_kernel_keyrings_are_out_of_reach(hostile, quick) -> None:
     """Keyrings belong to no namespace: a key one worker adds, a later one could read (red team 5,
     as root). The worker's seccomp filter refuses add_key, request_key and keyctl with EPERM."""
-    from grader.sandbox import _SECCOMP_ABI
+    from grader.syscall_filter import SECCOMP_ABI
 
     machine = os.uname().machine
-    if machine not in _SECCOMP_ABI:
+    if machine not in SECCOMP_ABI:
         pytest.skip(f"no syscall table for {machine}")
     assert any("syscall filter" in p for p in quick.pool.protections), quick.pool.protections
-    add_key, request_key, keyctl = _SECCOMP_ABI[machine][2]
+    add_key, request_key, keyctl = SECCOMP_ABI[machine][2]
     bad, _, result = hostile(f"""
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)

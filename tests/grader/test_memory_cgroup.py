@@ -1,4 +1,4 @@
-"""The worker's memory cgroup (grader/sandbox.py): made, joined, removed, and never swept from
+"""The worker's memory cgroup (grader/memory_cgroup.py): made, joined, removed, and never swept from
 under a live worker. test_hostile.py checks that it holds shared memory to the limit."""
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from grader import sandbox
+from grader import memory_cgroup
 
 
 @pytest.fixture
 def cgroup():
-    made = sandbox.MemoryCgroup.make(2**30)
+    made = memory_cgroup.MemoryCgroup.make(2**30)
     if made is None:
         pytest.skip("no memory cgroup here (needs root and a writable cgroup tree): grade lists it as missing")
     yield made
@@ -44,7 +44,7 @@ def test_the_sweep_spares_a_live_waiters_cgroup(cgroup) -> None:
     dead = os.path.join(parent, "kata-worker-999999999")  # above any pid_max: no such waiter
     os.mkdir(dead)
     try:
-        sandbox._sweep(parent)
+        memory_cgroup._sweep(parent)
         assert os.path.isdir(cgroup.path) and not os.path.exists(dead)
     finally:
         if os.path.isdir(dead):

@@ -1,11 +1,11 @@
-"""The worker's seccomp program (grader/sandbox.py keyring_filter), run by a small classic-BPF
+"""The worker's seccomp program (grader/syscall_filter.py keyring_filter), run by a small classic-BPF
 interpreter: so that the aarch64 program, which this machine cannot load, is checked too.
 test_hostile.py checks the loaded filter in a real worker."""
 from __future__ import annotations
 
 import pytest
 
-from grader.sandbox import _SECCOMP_ABI, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, X32_SYSCALL_BIT, keyring_filter
+from grader.syscall_filter import SECCOMP_ABI, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, X32_SYSCALL_BIT, keyring_filter
 
 EPERM = SECCOMP_RET_ERRNO | 1
 
@@ -27,9 +27,9 @@ def _run(program: list[tuple[int, int, int, int]], arch: int, nr: int) -> int:
     raise AssertionError("fell off the end of the program")
 
 
-@pytest.mark.parametrize("machine", sorted(_SECCOMP_ABI))
+@pytest.mark.parametrize("machine", sorted(SECCOMP_ABI))
 def test_keyring_calls_are_refused_and_the_rest_allowed(machine: str) -> None:
-    arch, _, keyring = _SECCOMP_ABI[machine]
+    arch, _, keyring = SECCOMP_ABI[machine]
     program = keyring_filter(machine)
     assert program is not None and len(program) < 64
     for nr in keyring:
@@ -42,7 +42,7 @@ def test_keyring_calls_are_refused_and_the_rest_allowed(machine: str) -> None:
 
 
 def test_x32_numbers_do_not_slip_past() -> None:
-    arch, _, keyring = _SECCOMP_ABI["x86_64"]
+    arch, _, keyring = SECCOMP_ABI["x86_64"]
     program = keyring_filter("x86_64")
     assert program is not None
     for nr in keyring:
