@@ -9,9 +9,11 @@ file it came from.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import torch
+from torch.testing import _comparison
 
 # The meta device stands in for a GPU in these tests: see grader.learner.simulation.
 from grader.learner.simulation import DEVICE_FAULT, READS_VALUES
@@ -120,6 +122,20 @@ def expect(condition: bool, *, call: str, point: str, expected: str, got: str,
         raise KataFailure(_report(call, point, inputs, [f"expected: {expected}", f"got:      {got}"]))
 
 
+def _assert_close(actual: Any, expected: Any, **kwargs: Any) -> None:
+    """``torch.testing.assert_close``, without its first call's import of ``torch.distributed.tensor``
+    (0.5-1.3 s of a learner's run), which it makes only to unwrap DTensors: none can exist before
+    that module is imported, so until then the unwrap is skipped. Any other torch: the plain call."""
+    if "torch.distributed.tensor" in sys.modules or not isinstance(getattr(_comparison, "_HAS_DTENSOR", None), bool):
+        torch.testing.assert_close(actual, expected, **kwargs)
+        return
+    saved, _comparison._HAS_DTENSOR = _comparison._HAS_DTENSOR, False
+    try:
+        torch.testing.assert_close(actual, expected, **kwargs)
+    finally:
+        _comparison._HAS_DTENSOR = saved
+
+
 def expect_close(actual: Any, expected: Any, *, call: str, point: str,
                  inputs: dict[str, Any] | None = None, rtol: float | None = None,
                  atol: float | None = None, check_dtype: bool = True,
@@ -129,8 +145,7 @@ def expect_close(actual: Any, expected: Any, *, call: str, point: str,
         raise KataFailure(_report(call, point, inputs, [
             f"expected: {describe(expected)}", f"got:      {describe(actual)} (a {type(actual).__name__}, not a tensor)"]))
     try:
-        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol,
-                                   check_dtype=check_dtype, check_device=check_device)
+        _assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=check_dtype, check_device=check_device)
     except AssertionError as err:
         why = str(err).strip().splitlines()
         raise KataFailure(_report(call, point, inputs, [

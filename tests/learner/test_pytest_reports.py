@@ -5,6 +5,7 @@ student release), against small implementations written here.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -172,23 +173,39 @@ def test_exercises_run_in_catalog_order_capstone_last(checkout: Kata) -> None:
     assert list(dict.fromkeys(got)) == want
 
 
+LAZY_TORCH = ("torch._dynamo", "torch.distributed.tensor")
+
+
 def test_learner_tests_import_no_more_of_torch_than_they_need(checkout: Kata, tmp_path: Path) -> None:
     """torch._dynamo costs 2-3 s to import, and a dispatch mode's first call imported it (torch wraps
-    __torch_dispatch__ in dynamo's disable): over half of a learner's `pytest -m cross_entropy`."""
+    __torch_dispatch__ in dynamo's disable): over half of a learner's `pytest -m cross_entropy`.
+    assert_close's first call imports torch.distributed.tensor (0.5-1.3 s) to unwrap DTensors."""
     plugin = tmp_path / "plugins" / "kata_modules_probe.py"
     plugin.parent.mkdir()
     plugin.write_text("import sys\n\ndef pytest_unconfigure(config):\n"
-                      f"    open({str(tmp_path / 'seen.txt')!r}, 'w').write(str('torch._dynamo' in sys.modules))\n")
+                      f"    open({str(tmp_path / 'seen.txt')!r}, 'w').write("
+                      f"' '.join(m for m in {LAZY_TORCH!r} if m in sys.modules))\n")
     env = checkout.env(KATA_IMPL=str(ROOT / "solutions"), PYTHONPATH=str(plugin.parent))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "kata_modules_probe", "-m", "cross_entropy"],
                        cwd=checkout.root, env=env, capture_output=True, text=True, timeout=TIMEOUT,
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
-    baseline = subprocess.run([sys.executable, "-c", "import sys, torch; print('torch._dynamo' in sys.modules)"],
-                              capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
-    if baseline == "True":
-        pytest.skip("this torch imports torch._dynamo with torch itself")
-    assert (tmp_path / "seen.txt").read_text() == "False", "the cross_entropy learner tests imported torch._dynamo"
+    assert "passed" in r.stdout and "failed" not in r.stdout, r.stdout[-3000:]
+    baseline = subprocess.run([sys.executable, "-c", f"import sys, torch; print(' '.join(m for m in {LAZY_TORCH!r} "
+                               "if m in sys.modules))"], capture_output=True, text=True, timeout=TIMEOUT).stdout.split()
+    seen = (tmp_path / "seen.txt").read_text().split()
+    assert [m for m in seen if m not in baseline] == [], f"the cross_entropy learner tests imported {seen}"
+
+
+def test_expect_close_still_fails_on_different_values_without_the_dtensor_import() -> None:
+    code = ("import sys, torch\nfrom kata import KataFailure, expect_close\n"
+            "expect_close(torch.ones(3), torch.ones(3), call='c', point='p')\n"
+            "try:\n    expect_close(torch.ones(3), torch.zeros(3), call='c', point='p')\n"
+            "except KataFailure as err:\n    print('caught', 'Mismatched elements: 3 / 3' in str(err))\n"
+            "print('dtensor' if 'torch.distributed.tensor' in sys.modules else 'no dtensor')\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True,
+                       timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.stdout.split("\n")[:2] == ["caught True", "no dtensor"], r.stdout + r.stderr[-3000:]
 
 
 def test_capstone_names_the_broken_module(checkout: Kata, tmp_path: Path) -> None:
