@@ -208,6 +208,39 @@ def test_expect_close_still_fails_on_different_values_without_the_dtensor_import
     assert r.stdout.split("\n")[:2] == ["caught True", "no dtensor"], r.stdout + r.stderr[-3000:]
 
 
+def test_kata_reports_skip_pytests_traceback_formatting(checkout: Kata, tmp_path: Path) -> None:
+    """pytest formats a failure's whole traceback (the source of every frame, parsed) before the kata's
+    report replaces it: 80 ms a failure, 18 s of a first run over all the stubs. Not for reports the
+    kata writes itself; --fulltrace still gets pytest's."""
+    plugin = tmp_path / "plugins" / "kata_format_probe.py"
+    plugin.parent.mkdir()
+    plugin.write_text(textwrap.dedent(f"""
+        import pytest
+        calls = [0]
+        def pytest_configure(config):
+            original = pytest.ExceptionInfo.getrepr
+            def counted(self, *args, **kwargs):
+                calls[0] += 1
+                return original(self, *args, **kwargs)
+            pytest.ExceptionInfo.getrepr = counted
+        def pytest_unconfigure(config):
+            open({str(tmp_path / "calls.txt")!r}, "w").write(str(calls[0]))
+        """))
+    crash = _impl(tmp_path, sequential="class MySequential:\n    def __init__(self, *m):\n        raise ValueError('no')\n")
+    for impl, args, formatted in ((None, (), False), (crash, (), False), (None, ("--fulltrace",), True)):
+        env = checkout.env(PYTHONPATH=str(plugin.parent), **({"KATA_IMPL": str(impl)} if impl else {}))
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "kata_format_probe", "-m", "sequential", *args],
+                           cwd=checkout.root, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 1 and " failed" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+        calls = int((tmp_path / "calls.txt").read_text())
+        assert (calls > 0) == formatted, (impl, args, calls, r.stdout[-2000:])
+        if impl is crash:
+            assert "ValueError: no" in r.stdout and "sequential.py:3" in r.stdout, r.stdout[-3000:]
+        elif not formatted:
+            assert "not implemented yet" in r.stdout, r.stdout[-3000:]
+
+
 def test_capstone_names_the_broken_module(checkout: Kata, tmp_path: Path) -> None:
     impl = _impl(tmp_path, dropout="def dropout(x, p:\n")
     r = _pytest(checkout, "tests/test_capstone.py::test_to_features_values", impl=impl)
