@@ -16,7 +16,7 @@ from grader import catalog
 from grader.plugin import KataPlugin, Reference
 from grader.pool import Pool
 from grader.sandbox import Policy
-from grader.results import SubmissionResult, empty_result
+from grader.results import SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "grader" / "checks"
