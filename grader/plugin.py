@@ -271,8 +271,8 @@ class KataPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         # No terminal shows pytest's report: spare it formatting the traceback of a failed check,
         # which parses the source of every frame (80 ms a check: 17 s of grading the stubs).
-        if call.excinfo is not None:
-            reason = self._reason(call)
+        reason = self._reason(call) if call.excinfo is not None else None
+        if reason is not None:
             item.repr_failure = lambda excinfo, style=None: reason  # type: ignore[method-assign]
         try:
             outcome = yield
@@ -284,7 +284,7 @@ class KataPlugin:
             return
         if report.failed and result.passed:
             result.passed = False
-            result.reason = self._reason(call)
+            result.reason = reason if reason is not None else self._reason(call)
         elif report.skipped and result.passed:
             result.passed = False
             result.reason = "skipped by the grader"
