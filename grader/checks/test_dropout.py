@@ -127,6 +127,10 @@ def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, poi
                    f"{_why_scale(ratio, p, rel)})")
 
 
+def _how_modified(unchanged: Any) -> str:
+    return unchanged if isinstance(unchanged, str) else "x was modified"
+
+
 def _frac_dropped(out: torch.Tensor) -> float:
     return (out == 0).double().mean().item()
 
@@ -217,7 +221,8 @@ def test_dropout_zero_or_scaled(sub, rng):
 def test_dropout_drop_fraction(sub, rng):
     """dropout(x, p) zeroes each element with probability p"""
     n = 200_000
-    for p in (0.25, 0.8):
+    # Off any coarse grid: a p rounded to a multiple of 1/20 (0.25, 0.85) is off by 0.02.
+    for p in (0.27, 0.83):
         x = _nonzero(rng, n)
         call = f"dropout(x, {p}, training=True) with {_xs(x)}"
         r = sub.dropout_call(x, p, training=True)
@@ -315,6 +320,22 @@ def _exact_half_share(outs: list, n: int) -> float:
                for o in outs) / len(outs)
 
 
+def _even_count_share(outs: list, n: int) -> float:
+    """The share of outputs with an even number of their n elements dropped (a wrong shape counts as one)."""
+    return sum(not isinstance(o, torch.Tensor) or o.numel() != n or int((o == 0).sum()) % 2 == 0
+               for o in outs) / len(outs)
+
+
+def _expect_odd_counts_too(outs: list, n: int, call: str, what: str) -> None:
+    even = _even_count_share(outs, n)
+    # Bin(10, 1/2) is even with probability exactly 1/2. Hoeffding over 400 draws:
+    # P(share >= 0.75) <= exp(-2 * 400 * 0.25^2) = e^-50 ~ 2e-22. Decisions made in pairs (half
+    # the random numbers used twice) give an even count every time.
+    expect(even < 0.75, call=call, point=f"each {what} is dropped independently with probability p",
+           expected=f"an odd number of the {n} {what}s dropped in about half of the draws",
+           got=f"an even number in {even:.0%} of them (decisions made in pairs?)")
+
+
 @pytest.mark.weight(1)
 def test_dropout_count_is_random(sub, rng):
     """the number of zeroed elements is random (binomial), not always round(p * n)"""
@@ -336,6 +357,7 @@ def test_dropout_count_is_random(sub, rng):
     expect(share < 0.5, call=call, point="each element is zeroed independently with probability p",
            expected="exactly 5 of the 10 zeroed in about 25% of the calls (the count is binomial)",
            got=f"exactly 5 zeroed in {share:.0%} of the calls")
+    _expect_odd_counts_too(outs, n, call, "element")
 
 
 @pytest.mark.weight(3)
@@ -356,6 +378,13 @@ def test_dropout_identity_when_not_training_or_p_zero(sub, rng):
         _tensor(r, (6, 7), dt, "cpu", call, "the result has x's shape, dtype and device")
         expect_close(r["out"], x.to(getattr(torch, dt)), rtol=0, atol=0, call=call,
                      point="training=False or p == 0 returns x unchanged")
+    # The sheet's signature dropout(x, p, training=True): training is also the third positional argument.
+    call = "dropout(x, 0.5, False)"
+    point = "dropout(x, p, training=True) takes training as its third argument, as the signature says"
+    r = _runs(lambda: sub.dropout_call(x, 0.5, training=False, positional=True), call, point, "x unchanged")
+    _own_mask(r, call)
+    _tensor(r, (6, 7), "float32", "cpu", call, point)
+    expect_close(r["out"], x, rtol=0, atol=0, call=call, point=point)
 
 
 @pytest.mark.weight(2)
@@ -384,7 +413,8 @@ def test_dropout_invalid_p_raises(sub):
     """p outside [0, 1] raises ValueError, in training and in evaluation"""
     x = torch.ones(3)
     for training in (None, True, False):
-        for p in (-0.1, 1.1, -1.0, 2.0, 1.0001):
+        # An int p is a valid float argument (PEP 484): -1 and 2 are outside [0, 1] all the same.
+        for p in (-0.1, 1.1, -1.0, 2.0, 1.0001, 2, -1):
             args = f", training={training}" if training is not None else ""
             expect_raises("ValueError", sub.dropout_call, x, p, training=training,
                           call=f"dropout(torch.ones(3), {p}{args})",
@@ -462,7 +492,7 @@ def test_dropout_does_not_modify_x(sub, rng):
         r = sub.dropout_call(x, p, dtype=dtype)
         _own_mask(r, call)
         expect(r["x_unchanged"] is True, call=call, point="x itself is never modified (no in-place operations on it)",
-               expected="x unchanged after the call", got="x was modified")
+               expected="x unchanged after the call", got=_how_modified(r["x_unchanged"]))
 
 
 @pytest.mark.weight(2)
@@ -533,7 +563,7 @@ def _shared_pattern(e: dict[str, Any], call: str, point: str) -> torch.Tensor:
 @pytest.mark.weight(2)
 def test_epoch_invalid_p_raises_at_construction(sub):
     """EpochDropout(p) with p outside [0, 1] raises ValueError at construction"""
-    for p in (-0.1, 1.5, -1.0, 1.0001):
+    for p in (-0.1, 1.5, -1.0, 1.0001, 2, -1):  # ints too (PEP 484: an int is a valid float)
         expect_raises("ValueError", sub.epoch_construct, p, call=f"EpochDropout(p={p})",
                       point="p outside [0, 1] raises ValueError at construction")
     for p in (0.0, 1.0, 0.5, None):
@@ -632,7 +662,7 @@ def test_epoch_mask_attribute(sub, rng):
 def test_epoch_keep_fraction(sub, rng):
     """EpochDropout(p) keeps each feature with probability 1 - p (default p = 0.5)"""
     n = 200_000
-    for p in (0.3, None, 0.8):
+    for p in (0.27, None, 0.83):  # off any coarse grid, as for dropout
         pv = 0.5 if p is None else p
         x = _nonzero(rng, 2, n)
         call = f"EpochDropout({'' if p is None else p})(x) with {_xs(x)}"
@@ -666,6 +696,7 @@ def test_epoch_count_is_random(sub, rng):
     expect(share < 0.5, call=call, point="each feature is dropped independently with probability p",
            expected="exactly 5 of the 10 features dropped in about 25% of the masks",
            got=f"exactly 5 dropped in {share:.0%} of the masks")
+    _expect_odd_counts_too(outs, f, call, "feature")
 
 
 @pytest.mark.weight(3)
@@ -895,7 +926,7 @@ def test_epoch_gradient_and_input_untouched(sub, rng):
     for e, g in zip(log[1:], gs):
         _tensor(e, tuple(g.shape), "float32", "cpu", call, "the output has x's shape, dtype and device")
         expect(e["x_unchanged"] is True, call=call, point="inputs are never modified in place",
-               expected="x unchanged after the forward", got="x was modified")
+               expected="x unchanged after the forward", got=_how_modified(e["x_unchanged"]))
         expect(e["requires_grad"] is True, call=call, point="gradients flow to x (no detach, no torch.no_grad)",
                expected="an output with requires_grad=True", got="requires_grad=False")
         expect(isinstance(e["grad"], torch.Tensor), call=call, point="gradients flow to x",
@@ -921,7 +952,7 @@ def test_epoch_gradient_and_input_untouched(sub, rng):
     e = log[1]
     _tensor(e, (4, 10), "float32", "cpu", call, "the output has x's shape, dtype and device")
     expect(e["x_unchanged"] is True, call=call, point="inputs are never modified in place",
-           expected="x unchanged after the forward", got="x was modified")
+           expected="x unchanged after the forward", got=_how_modified(e["x_unchanged"]))
     expect(e["requires_grad"] is True, call=call,
            point="at p == 1 too gradients flow to x (as zeros): return zeros connected to x, like x * 0, "
                  "not a new tensor (torch.zeros_like(x))",
@@ -941,20 +972,22 @@ def test_epoch_gradient_and_input_untouched(sub, rng):
             _tensor(e, tuple(x.shape), "float32", "cpu", call, "the output has x's shape, dtype and device")
             expect(e["x_unchanged"] is True, call=call,
                    point="inputs are never modified in place (also when x does not require grad)",
-                   expected=f"x of shape {tuple(x.shape)} unchanged after the forward", got="x was modified")
+                   expected=f"x of shape {tuple(x.shape)} unchanged after the forward", got=_how_modified(e["x_unchanged"]))
 
 
 @pytest.mark.weight(2)
 def test_epoch_follows_dtype(sub, rng):
     """the output keeps x's dtype, and a dtype change mid-epoch keeps the keep/drop pattern"""
     f = 256
+    # p = 0.3 too: 1 / (1 - 0.3) is not exact in binary, so a scale computed in float32 shows in float64.
     for dtype in ("float64", "float16", "bfloat16"):
-        x = _nonzero(rng, 6, f)
-        xd = x.to(getattr(torch, dtype))
-        call = f"EpochDropout(0.5)(x) with {_xs(xd)}"
-        (_, e) = _script(sub, 0.5, [_fwd(x, dtype=dtype)], call)
-        _tensor(e, (6, f), dtype, "cpu", call, "the output has x's dtype (the mask must not promote it)")
-        _zero_or_scaled(e["out"], xd, 0.5, call, "kept features are scaled by 1 / (1 - p)", rtol=RTOL[dtype])
+        for p in (0.5, 0.3):
+            x = _nonzero(rng, 6, f)
+            xd = x.to(getattr(torch, dtype))
+            call = f"EpochDropout({p})(x) with {_xs(xd)}"
+            (_, e) = _script(sub, p, [_fwd(x, dtype=dtype)], call)
+            _tensor(e, (6, f), dtype, "cpu", call, "the output has x's dtype (the mask must not promote it)")
+            _zero_or_scaled(e["out"], xd, p, call, "kept features are scaled by 1 / (1 - p)", rtol=RTOL[dtype])
     x = _nonzero(rng, 6, f)
     steps = [_fwd(x), _fwd(x, dtype="float64"), {"op": "to", "dtype": "float64"}, _fwd(x[:2], dtype="float64"),
              _fwd(x, dtype="bfloat16"), _fwd(x)]

@@ -95,6 +95,16 @@ def _describe_out(out: Any) -> dict[str, Any]:
     }
 
 
+def _unchanged(x: torch.Tensor, before: torch.Tensor | None, version: int) -> bool | str:
+    """True, or how x was modified: its values, or an in-place operation that left them as they were
+    (``x.nan_to_num_()`` on an x without NaN): the sheet forbids in-place operations on x."""
+    if before is not None and not (x.shape == before.shape and torch.equal(x.detach(), before)):
+        return "x's values changed"
+    if x._version != version:
+        return "an in-place operation ran on x (x._version changed), though its values are the same"
+    return True
+
+
 def _backward(out: Any, x: torch.Tensor, grad_out: torch.Tensor | None) -> Any:
     if grad_out is None or not isinstance(out, torch.Tensor) or not out.requires_grad:
         return None
@@ -109,13 +119,13 @@ def _backward(out: Any, x: torch.Tensor, grad_out: torch.Tensor | None) -> Any:
 def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
                  dtype: str | None = None, device: str = "cpu",
                  grad_out: torch.Tensor | None = None, repeat: int = 1,
-                 transposed: bool = False) -> dict[str, Any]:
+                 transposed: bool = False, positional: bool = False) -> dict[str, Any]:
     """``mod.dropout(x, p[, training=...])`` on ``x`` converted to dtype/device.
 
     ``transposed`` passes the same values in a non-contiguous layout (a transposed view
     of the transposed copy): x.is_contiguous() is False.
 
-    ``training=None`` leaves the default. With ``grad_out`` the input requires
+    ``training=None`` leaves the default; ``positional`` passes training as the third argument. With ``grad_out`` the input requires
     grad and the probe backpropagates ``grad_out`` through the (first) result.
     ``repeat`` calls it that many times on the same input (fresh masks).
     """
@@ -126,15 +136,16 @@ def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
     if grad_out is not None:
         x = x.detach().requires_grad_()
     before = None if device == "meta" else x.detach().clone()
-    kwargs = {} if training is None else {"training": training}
+    version = x._version
+    args: tuple = (x, p) if training is None or not positional else (x, p, training)
+    kwargs = {} if training is None or positional else {"training": training}
     outs = []
     with _watch() as forbidden:
         for _ in range(repeat):
-            outs.append(mod.dropout(x, p, **kwargs))
+            outs.append(mod.dropout(*args, **kwargs))
     result = _describe_out(outs[0])
     result["more"] = [_describe_out(o)["out"] if isinstance(o, torch.Tensor) else None for o in outs[1:]]
-    result["x_unchanged"] = True if before is None else bool(
-        x.shape == before.shape and torch.equal(x.detach(), before))
+    result["x_unchanged"] = _unchanged(x, before, version)
     result["grad"] = _backward(outs[0], x, grad_out)
     result["forbidden"] = forbidden
     return result
@@ -158,6 +169,20 @@ def _mask_info(m: Any) -> dict[str, Any]:
             "dtype": str(mask.dtype).replace("torch.", ""), "device": mask.device.type,
             "kept": kept, "values": None if kept is None else mask.detach().to("cpu").double(),
             "is_parameter": isinstance(mask, torch.nn.Parameter)}
+
+
+def _tensors_in(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """(where, tensor) for ``value`` itself and the tensors inside its dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield "", value
+    elif depth < 4 and isinstance(value, dict):
+        for k, v in value.items():
+            for where, t in _tensors_in(v, depth + 1):
+                yield f"[{k!r}]{where}", t
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            for where, t in _tensors_in(v, depth + 1):
+                yield f"[{i}]{where}", t
 
 
 def epoch_construct(mod, p: float | None = None) -> dict[str, Any]:
@@ -200,10 +225,10 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
                 if grad_out is not None:
                     x = x.detach().requires_grad_()
                 before = None if device == "meta" else x.detach().clone()
+                version = x._version
                 out = m(x)
                 entry.update(_describe_out(out))
-                entry["x_unchanged"] = True if before is None else bool(
-                    x.shape == before.shape and torch.equal(x.detach(), before))
+                entry["x_unchanged"] = _unchanged(x, before, version)
                 entry["grad"] = _backward(out, x, grad_out)
             elif op == "reset":
                 m.reset_mask()
@@ -225,7 +250,9 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
                 # non-zero (whatever its name), to compare with the mask's own keep pattern.
                 mask = getattr(m, "mask", None)
                 size = mask.numel() if isinstance(mask, torch.Tensor) else None
-                named = [(f"state_dict()[{k!r}]", t) for k, t in m.state_dict().items()]
+                # Also tensors inside other values (get_extra_state's dict, say).
+                named = [(f"state_dict()[{k!r}]{where}", t) for k, v in m.state_dict().items()
+                         for where, t in _tensors_in(v)]
                 named += [(f"parameter {n}", t) for n, t in m.named_parameters()]
                 entry["same_size"] = [
                     [name, (t.detach() != 0).to("cpu").flatten()] for name, t in named
