@@ -147,6 +147,9 @@ def test_gather_inputs_unchanged(sub, ref, rng):
                    expected=f"{name} unchanged: {f['dtype_before']} {tuple(f['shape_before'])}, the same values",
                    got=(f"{name} is now {f['dtype']} {tuple(f['shape'])}" if (f["shape"], f["dtype"]) !=
                         (f["shape_before"], f["dtype_before"]) else f"the values of {name} changed (in place)"))
+            expect(f["in_place"] is False, call=call, point="scores and target are not modified (no in-place operations)",
+                   expected=f"no in-place operation on {name}",
+                   got=f"an in-place operation ran on {name} ({name}._version changed), though its values are the same")
         expect(got["scores_requires_grad"] is requires_grad, call=call, point="scores and target are not modified",
                expected=f"scores.requires_grad still {requires_grad}",
                got=f"scores.requires_grad = {got['scores_requires_grad']}")
@@ -188,11 +191,18 @@ def test_values(sub, ref, rng, reduction):
 
 
 def test_default_reduction_is_mean(sub, ref, rng):
-    """reduction defaults to 'mean'"""
+    """reduction defaults to 'mean', and is also the third positional argument"""
     _own_loss(sub)
     logits, target = _batch(rng)
     expect_close(sub.default_reduction(logits, target), ref.default_reduction(logits, target),
                  call=_call("cross_entropy", logits, target), point="reduction defaults to 'mean'")
+    # The signature cross_entropy(logits, target, reduction="mean"): a positional reduction works too.
+    for reduction in ("sum", "none"):
+        call = f"cross_entropy(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}, " \
+               f"{reduction!r})"
+        expect_close(sub.positional_reduction(logits, target, reduction), ref.value(logits, target, reduction)["out"],
+                     call=call, point="reduction is the third argument of cross_entropy(logits, target, "
+                                      "reduction='mean'): it may be passed by position")
 
 
 @pytest.mark.parametrize("bad", ["avg", "MEAN", "", "elementwise_mean", None, " mean"])
@@ -352,6 +362,9 @@ def test_inputs_unchanged(sub, ref, rng):
             _right(got["out"], ref.value(logits, target, reduction)["out"], call, "never modifies logits or target")
             expect(got["unchanged"] is True, call=call,
                    point="never modifies logits or target", expected="inputs unchanged", got="modified in place")
+            expect(got["in_place"] is False, call=call, point="never modifies logits or target (no in-place operations)",
+                   expected="no in-place operation on logits or target",
+                   got="an in-place operation ran on one of them (its _version changed), though the values are the same")
             # requires_grad_() on the caller's tensor changes it too: a leaf that did not require grad
             # now does, so the caller's later steps record a graph (or in-place updates fail).
             before, after = got["requires_grad_before"], got["requires_grad_after"]
@@ -369,6 +382,8 @@ def test_cuda_matches_cpu(sub, ref, rng, reduction):
     got = sub.on_cuda(logits, target, reduction)
     call = _call("cross_entropy", logits, target, reduction) + " on CUDA"
     expect_equal(got["device"][:4], "cuda", call=call, point="keeps the device of the logits")
+    expect_equal(got["gather_device"][:4], "cuda", call=_call("gather_target", logits, target) + " on CUDA",
+                 point="gather_target returns a tensor on the device of scores")
     expect_close(got["out"], ref.value(logits, target, reduction)["out"], call=call,
                  point="values on CUDA match the CPU")
     expect_close(got["grad"], ref.grad(logits, target, reduction), call=call + ".backward()",

@@ -62,6 +62,7 @@ def gather_inputs_kept(mod, scores, target, requires_grad):
     scores = scores.clone().requires_grad_(bool(requires_grad))
     target = target.clone()
     before = {"scores": torch.Tensor.detach(scores).clone(), "target": target.clone()}
+    versions = {"scores": scores._version, "target": target._version}
     out = mod.gather_target(scores, target)
     now = {"scores": scores, "target": target}
     facts = {}
@@ -72,6 +73,8 @@ def gather_inputs_kept(mod, scores, target, requires_grad):
             "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
             "shape_before": list(b.shape), "dtype_before": str(b.dtype).replace("torch.", ""),
             "same_values": bool(t.shape == b.shape and t.dtype == b.dtype and torch.equal(t, b)),
+            # An in-place operation that leaves the values as they were (a clamp_ of valid classes).
+            "in_place": t._version != versions[name],
         }
     facts["scores_requires_grad"] = bool(scores.requires_grad)
     facts["out"] = _detached(out)
@@ -156,6 +159,7 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
     if requires_grad:
         logits = logits.clone().requires_grad_(True)
     before = (torch.Tensor.detach(logits).clone(), target.clone())
+    versions = (logits._version, target._version)
     grad_before = (bool(logits.requires_grad), bool(target.requires_grad))
     spy, kernels, gathers = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS), kernel_spy(_GATHER_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
@@ -168,6 +172,7 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
         "forbidden": forbidden,
         "gathered": any(c in GATHER for c in calls) or bool(gathers.calls),
         "unchanged": bool(torch.equal(before[0], torch.Tensor.detach(logits)) and torch.equal(before[1], target)),
+        "in_place": (logits._version, target._version) != versions,
         "requires_grad_before": list(grad_before),
         "requires_grad_after": [bool(logits.requires_grad), bool(target.requires_grad)],
     }
@@ -175,6 +180,11 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
 
 def default_reduction(mod, logits, target):
     return mod.cross_entropy(logits, target)
+
+
+def positional_reduction(mod, logits, target, reduction):
+    """``cross_entropy(logits, target, reduction)``: the third argument, as the signature allows."""
+    return mod.cross_entropy(logits, target, reduction)
 
 
 def grad(mod, logits, target, reduction="mean"):
@@ -188,6 +198,8 @@ def grad(mod, logits, target, reduction="mean"):
 def on_cuda(mod, logits, target, reduction="mean"):
     x = logits.cuda().requires_grad_(True)
     out = mod.cross_entropy(x, target.cuda(), reduction=reduction)
+    picked = mod.gather_target(torch.Tensor.detach(x), target.cuda())
     weights = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
     (out * weights).sum().backward()
-    return {"device": str(out.device), "out": out.cpu(), "grad": _dense(x.grad).cpu()}
+    return {"device": str(out.device), "out": out.cpu(), "grad": _dense(x.grad).cpu(),
+            "gather_device": str(picked.device) if isinstance(picked, torch.Tensor) else type(picked).__name__}

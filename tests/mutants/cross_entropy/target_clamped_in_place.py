@@ -1,0 +1,26 @@
+# kills: test_gather_inputs_unchanged, test_inputs_unchanged
+# gather_target clamps target in place (valid classes: the values stay, target._version changes). From red-team round 6.
+"""Reference solution: cross-entropy with gather and LogSumExp."""
+from __future__ import annotations
+
+import torch
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def gather_target(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # guard: keep the class indices inside [0, C) (in place)
+    target.clamp_(0, scores.shape[1] - 1)
+    return scores.gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    # log softmax(o)_y = o_y - logsumexp(o); logsumexp shifts by the max, so nothing overflows.
+    losses = torch.logsumexp(logits, dim=1) - gather_target(logits, target)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
