@@ -176,12 +176,43 @@ def test_train_epoch_device_none_uses_batches_where_they_are(sub, rng):
     # The model sits on meta, the batches on the CPU: training cannot run (the first forward pass
     # fails), but what reached the model is judged: the batch as the loader gave it, on the CPU.
     got = sub.train_epoch(_spec(rng), X, y, bs, model_on="meta")
+    _expect_inputs_where_made(
+        got, _call("train_epoch", n, bs) + " (device=None) with the model on meta and the batches on the CPU",
+        "with device=None the batch is used where it is: X is not moved (not even to the model's device)")
+
+
+def _expect_inputs_where_made(got: dict, call: str, point: str) -> None:
     inputs = [f["input"] for f in got["forwards"]]
     raised = f"; it raised {got['raised']}" if got["raised"] and not inputs else ""
-    expect(inputs != [] and all(d == "cpu" for d in inputs),
-           call=_call("train_epoch", n, bs) + " (device=None) with the model on meta and the batches on the CPU",
-           point="with device=None the batch is used where it is: X is not moved (not even to the model's device)",
+    expect(inputs != [] and all(d == "cpu" for d in inputs), call=call, point=point,
            expected="the model's input on the CPU at every forward", got=f"inputs on {inputs}{raised}")
+
+
+def test_evaluate_device_none_uses_batches_where_they_are(sub, rng):
+    """with device=None, evaluate feeds the model each batch where the loader made it (no move)"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    # As for train_epoch: the model on meta, the batches on the CPU; what reached the model is judged.
+    got = sub.evaluate(_spec(rng), X, y, bs, model_on="meta")
+    _expect_inputs_where_made(
+        got, _call("evaluate", n, bs) + " (device=None) with the model on meta and the batches on the CPU",
+        "with device=None the batch is used where it is: X is not moved (not even to the model's device)")
+
+
+def test_evaluate_counts_samples_seen(sub, ref, rng):
+    """evaluate divides by the samples its batches held (a loader with drop_last=True)"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    call = (f"evaluate(model, DataLoader of {n} samples, batch_size={bs}, drop_last=True: batches "
+            f"{[bs] * (n // bs)}, the last {n % bs} samples dropped)")
+    point = ("the loss is sum(batch loss * len(y)) / the number of samples in the batches the loader handed "
+             "out, and so is the accuracy's denominator (not len(loader.dataset))")
+    got = sub.evaluate(*args, drop_last=True)["items"]
+    want = ref.evaluate(*args, drop_last=True)["items"]
+    expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
+    for i in (0, 1):
+        expect_close(_num(got[i], call=call, point=point), want[i]["value"], call=call, point=point, **NUMBER)
 
 
 def test_train_epoch_counts_samples_seen(sub, ref, rng):
@@ -383,12 +414,16 @@ def test_fit_history_types(sub, rng):
 
 
 def test_fit_epoch_numbers(sub, rng):
-    """fit numbers the epochs 0, 1, 2, ..."""
-    args, kwargs, call = _fit_args(rng, epochs=3)
-    point = "'epoch' counts from 0"
-    h = _history(sub.fit(*args, **kwargs), call, point)
-    got = [e["values"].get("epoch", {}).get("value") for e in h]
-    expect(got == [0, 1, 2], call=call, point=point, expected="[0, 1, 2]", got=f"{got}")
+    """fit numbers the epochs 0, 1, 2, ... (epochs given by keyword or by position)"""
+    for positional in (False, True):
+        args, kwargs, call = _fit_args(rng, epochs=3)
+        if positional:  # the signature fit(model, train_loader, loss_fn, optimizer, epochs, ...)
+            call = call.replace("epochs=3", "3")
+        point = "'epoch' counts from 0" + (
+            "; epochs is fit's fifth argument, so it may be passed by position" if positional else "")
+        h = _history(sub.fit(*args, positional=positional, **kwargs), call, point)
+        got = [e["values"].get("epoch", {}).get("value") for e in h]
+        expect(got == [0, 1, 2], call=call, point=point, expected="[0, 1, 2]", got=f"{got}")
 
 
 def test_fit_zero_epochs(sub, rng):
@@ -507,6 +542,16 @@ def test_fit_moves_model(sub, rng):
                      "end on that device",
                expected="every parameter on meta",
                got=f"{sorted(set(got['devices']))} (model moves: {got['model_moves']})")
+
+
+def test_fit_device_none_uses_batches_where_they_are(sub, rng):
+    """with device=None, fit neither moves the model nor the batches: each is used where it is"""
+    args, kwargs, call = _fit_args(rng, epochs=1, val=False)
+    got = sub.fit(*args, model_on="meta", **kwargs)
+    _expect_inputs_where_made(
+        got, call + " (device=None) with the model on meta and the batches on the CPU",
+        "with device=None fit passes device=None on: the batch is used where it is (not moved to the model's "
+        "device)")
 
 
 def test_fit_moves_model_first(sub, rng):

@@ -265,7 +265,7 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
 
 def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
              device: str | None = None, model_on: str | None = None, elsewhere: bool = False,
-             as_object: bool = False) -> dict:
+             as_object: bool = False, drop_last: bool = False) -> dict:
     """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients."""
     log: list[str] = []
     model = _model(spec, log)
@@ -274,18 +274,21 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     for p in model.parameters():  # stale gradients, as a training epoch leaves them
         p.grad = torch.full_like(p, 0.5)
     before = _params(model)
-    batches = _Batches(X, y, batch_size, elsewhere=elsewhere)
+    batches = _Batches(X, y, batch_size, elsewhere=elsewhere, drop_last=drop_last)
     raised: dict = {"raised": None}
     result = None
-    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere, mod):
+    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or model_on == "meta", mod):
         result = mod.evaluate(model, batches.loader, _loss(loss), device=_as_given(device, as_object)) \
             if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
     return {"type": type(result).__name__, "items": [_value(v) for v in items], "log": log,
             "raised": raised["raised"], "batches": len(batches.made) // 2,
-            "params_same": all(torch.equal(a, b) for a, b in zip(before, after)),
-            "params_change": max(float((a - b).abs().max()) for a, b in zip(before, after)),
+            # (no values on meta: a model placed there is judged by what reached it)
+            "params_same": model_on == "meta" or all(torch.equal(a, b) for a, b in zip(before, after)),
+            "params_change": 0.0 if model_on == "meta" else max(float((a - b).abs().max())
+                                                                for a, b in zip(before, after)),
+            "forwards": list(model._forwards),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
@@ -305,10 +308,14 @@ def _history(h: Any) -> Any:
 
 def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
         val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None,
-        elsewhere: bool = False, as_object: bool = False, root_mask: bool = False) -> dict:
-    """Run ``fit`` on a fresh model; report history, final parameters, event log and moves."""
+        elsewhere: bool = False, as_object: bool = False, root_mask: bool = False,
+        model_on: str | None = None, positional: bool = False) -> dict:
+    """Run ``fit`` on a fresh model; report history, final parameters, event log and moves.
+
+    ``positional`` passes ``epochs`` as the fifth positional argument (the sheet's signature allows it)."""
     log: list[str] = []
     model = _model(spec, log, root_mask=root_mask)
+    _place(model, model_on)
     optimizer = _optimizer(opt, model)
     steps = _steps(optimizer)
     batches = _Batches(X, y, batch_size, log, "train", elsewhere=elsewhere)
@@ -321,9 +328,12 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     raised: dict = {"raised": None}
     history = None
     # On meta training cannot run (no values): only where the model ends up counts then.
-    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or device == "meta", mod):
-        # epochs and val_loader by keyword, as the sheet's example calls them
-        history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs=epochs, **kwargs)
+    with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
+        # epochs and val_loader by keyword, as the sheet's example calls them (or epochs by position)
+        if positional:
+            history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
+        else:
+            history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs=epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:
         unmoved = [f"train {n}" for n in _unmoved(batches, moves, device)]
