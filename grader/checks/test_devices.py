@@ -320,6 +320,11 @@ def test_to_device_passes_non_blocking_true(sub, rng):
     expect(ok, call="to_device({'X': t0, 'rest': [t1, Batch(t2, 1)], 'pair': (t3, 'id')}, 'meta', non_blocking=True)",
            point="non_blocking is passed on to Tensor.to",
            expected="t0.to(..., non_blocking=True), and the same for t1, t2 and t3", got=shown)
+    # The signature to_device(obj, device, non_blocking=False): by position too.
+    ok, shown = _flags_ok(sub.non_blocking_calls(["list", [_t(rng)]], "meta", True, True), True)
+    expect(ok, call="to_device([t0], 'meta', True)",
+           point="non_blocking is passed on to Tensor.to; it is to_device's third argument, so it may be passed "
+                 "by position", expected="t0.to(..., non_blocking=True)", got=shown)
 
 
 @pytest.mark.weight(1)

@@ -699,6 +699,12 @@ def test_init_xavier_moments(sub, rng):
     m1 = float(w.mean())
     expect(abs(m1) < 0.04, call=call, point="init_xavier: weights centred on 0",
            expected="mean about 0", got=f"mean {m1 * a:.5g} (a = {a:.5g})")
+    # DKW, n >= 40000: P(KS distance > 0.015) <= 2 exp(-2 n 0.015^2) = 3.3e-8. Another law with the
+    # same bound, mean and standard deviation is not the uniform one.
+    d = _ks(w, _uniform_cdf(-1.0, 1.0))
+    expect(d <= 0.015, call=call, point="init_xavier: each weight is drawn from U(-a, a)",
+           expected="weight / a uniform on [-1, 1] (Kolmogorov-Smirnov distance <= 0.015)",
+           got=f"KS distance {d:.4f}")
 
 
 # ----------------------------------------------------------------- my_init
@@ -804,9 +810,14 @@ def test_xavier_uniform_gain(sub, rng):
     """xavier_uniform_(tensor, gain) scales the bound by gain"""
     for gain in (1.5 + 1.5 * float(torch.rand(1, generator=rng)), 0.5):
         shape = [_int(rng, 40, 80), _int(rng, 300, 500)]
-        got = sub.xavier(shape, gain)
+        # gain = 0.5 by position: the signature xavier_uniform_(tensor, gain=1.0) allows both.
+        positional = gain == 0.5
+        got = sub.xavier(shape, gain, positional=positional)
+        call = _xu_call(shape, gain).replace("gain=", "") if positional else _xu_call(shape, gain)
         # Failure probability 1e-12 per bound (see _expect_xavier_bound).
-        _expect_xavier_bound(got["values"], _xavier_a(shape, gain), call=_xu_call(shape, gain), point=XU_POINT)
+        _expect_xavier_bound(got["values"], _xavier_a(shape, gain), call=call,
+                             point=XU_POINT + ("; gain is the second argument: it may be passed by position"
+                                               if positional else ""))
 
 
 @pytest.mark.weight(1)
@@ -826,6 +837,12 @@ def test_xavier_uniform_moments(sub, rng):
     m1 = float(w.mean())
     expect(abs(m1) < 0.04, call=call, point="a uniform on [-a, a]: mean 0",
            expected="mean about 0", got=f"mean {m1 * a:.5g} (a = {a:.5g})")
+    # DKW, n >= 30000: P(KS distance > 0.017) <= 2 exp(-2 n 0.017^2) = 5.9e-8. Another law with the
+    # same bound, mean and standard deviation is not the uniform one.
+    d = _ks(w, _uniform_cdf(-1.0, 1.0))
+    expect(d <= 0.017, call=call, point="every element is an independent draw from U(-a, a)",
+           expected="tensor / a uniform on [-1, 1] (Kolmogorov-Smirnov distance <= 0.017)",
+           got=f"KS distance {d:.4f}")
 
 
 @pytest.mark.weight(1)

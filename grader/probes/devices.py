@@ -169,13 +169,17 @@ def move(mod: Any, spec: Any, device: str, as_device: bool = False, non_blocking
     return {"structure": _describe(out, obj, values), "values": values}
 
 
-def non_blocking_calls(mod: Any, spec: Any, device: str, non_blocking: bool | None) -> dict:
-    """Call to_device while recording the non_blocking flag of every Tensor.to call."""
+def non_blocking_calls(mod: Any, spec: Any, device: str, non_blocking: bool | None,
+                       positional: bool = False) -> dict:
+    """Call to_device while recording the non_blocking flag of every Tensor.to call
+    (``positional``: non_blocking as the third argument)."""
     tensors: list = []
     obj = _build(spec, tensors)
     with tensor_to_calls() as seen:
         if non_blocking is None:
             mod.to_device(obj, device)
+        elif positional:
+            mod.to_device(obj, device, non_blocking)
         else:
             mod.to_device(obj, device, non_blocking=non_blocking)
     calls = [[next((k for k, t in enumerate(tensors) if t is tensor), -1), non_blocking_of(args, kwargs)]

@@ -224,10 +224,11 @@ def init_container(mod: Any, fn: str, kind: str, in_features: int, out_features:
 
 
 def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "float32",
-           parameter: bool = False, fill: float = 0.0, transposed: bool = False) -> dict[str, Any]:
+           parameter: bool = False, fill: float = 0.0, transposed: bool = False,
+           positional: bool = False) -> dict[str, Any]:
     """``xavier_uniform_(t)`` (or ``(t, gain=gain)``, by keyword as the sheet names it) on a fresh
     tensor of ``shape`` filled with ``fill``; ``transposed``: a non-contiguous one, the transposed
-    view of a 2-D tensor of the reversed shape."""
+    view of a 2-D tensor of the reversed shape; ``positional``: gain as the second argument."""
     if transposed:
         t = torch.full([int(s) for s in reversed(shape)], float(fill), dtype=getattr(torch, dtype)).t()
         assert len(shape) == 2 and not t.is_contiguous(), "probe misuse: transposed needs a 2-D shape, both sizes > 1"
@@ -236,7 +237,10 @@ def xavier(mod: Any, shape: list[int], gain: float | None = None, dtype: str = "
     if parameter:
         t = nn.Parameter(t)
     with _watch_nn_init() as calls:
-        result = mod.xavier_uniform_(t) if gain is None else mod.xavier_uniform_(t, gain=gain)
+        if gain is None:
+            result = mod.xavier_uniform_(t)
+        else:
+            result = mod.xavier_uniform_(t, gain) if positional else mod.xavier_uniform_(t, gain=gain)
     return {
         "values": _copy(t),
         "same": result is t,
