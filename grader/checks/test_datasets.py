@@ -329,6 +329,19 @@ def test_custom_reads_images_lazily(sub, rng):
 
 
 @pytest.mark.weight(1)
+def test_custom_reads_annotations_when_built(sub, rng):
+    """the CSV is read when the dataset is built: len(ds) and ds[i] need it no more"""
+    rows = _rows(rng, _randint(rng, 2, 5))
+    idx = _randint(rng, 0, len(rows) - 1)
+    call = f"ds = CustomImageDataset(csv, img_dir); <remove the CSV file>; len(ds), ds[{idx}]"
+    point = "only the annotations are read when the dataset is built (in __init__, once): len and ds[i] use what was read"
+    got = sub.img_csv_read_once(_files(rows), _csv(rows), idx)
+    expect("error" not in got, call=call, point=point,
+           expected="the same length and item as before the CSV was removed", got=f"it raised {got.get('error')}")
+    expect_equal(got["after"], got["before"], call=call, point=point)
+
+
+@pytest.mark.weight(1)
 def test_custom_negative_indices(sub, rng):
     """negative indices count from the end, as for a Python list"""
     rows = _rows(rng, _randint(rng, 3, 7))

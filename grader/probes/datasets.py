@@ -197,6 +197,22 @@ def img_lazy(datasets: Any, files: list, csv_text: str, index: int, before: str,
     return {"late": late, "fresh": fresh}
 
 
+def img_csv_read_once(datasets: Any, files: list, csv_text: str, index: int) -> dict[str, Any]:
+    """``len(ds)`` and ``ds[index]`` after the CSV file is removed, and (``before``) the same from a
+    dataset read while it was there: the annotations are read when the dataset is built."""
+    csv_path, img_dir = _make(files, csv_text)
+    ds = datasets.CustomImageDataset(csv_path, img_dir)
+    before = [len(ds), _item(datasets.CustomImageDataset(csv_path, img_dir)[index])]
+    os.remove(csv_path)
+    try:
+        after = [len(ds), _item(ds[index])]
+    except Exception as err:  # noqa: BLE001 - reading the CSV again fails here; say so
+        if raised_by_stub(err, getattr(datasets, "__file__", None)):
+            raise
+        return {"before": before, "error": f"{type(err).__name__}: {str(err)[:200]}"}
+    return {"before": before, "after": after}
+
+
 class _Falsy:
     """A callable that is false in a boolean context, as an empty ``nn.Sequential()`` pipeline is."""
 
