@@ -321,3 +321,90 @@ def kernel_spy(words: tuple[str, ...]) -> Any:
             return func(*args, **(kwargs or {}))
 
     return KernelSpy()
+
+
+def function_codes(words: tuple[str, ...], modules: tuple[str, ...]) -> dict[Any, str]:
+    """{code object: dotted name} of the Python functions in ``modules`` (and of the ``forward``
+    of their classes) whose name contains one of ``words``, unwrapped to the innermost function:
+    the code that runs whatever the function is called through."""
+    import inspect
+
+    codes: dict[Any, str] = {}
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr, value in list(vars(module).items()):
+            if not any(w in attr.lower() for w in words):
+                continue
+            if isinstance(value, type):
+                value = vars(value).get("forward")
+            try:
+                code = inspect.unwrap(value).__code__
+            except (AttributeError, ValueError, TypeError):
+                continue
+            codes.setdefault(code, f"{name}.{attr}")
+    return codes
+
+
+def class_codes(classes: tuple[type, ...]) -> dict[Any, str]:
+    """{code object: Class.method} of the functions and properties defined by each class itself."""
+    codes: dict[Any, str] = {}
+    for cls in classes:
+        for attr, value in vars(cls).items():
+            for f in (value, getattr(value, "__func__", None), getattr(value, "fget", None),
+                      getattr(value, "fset", None)):
+                code = getattr(f, "__code__", None)
+                if code is not None:
+                    codes.setdefault(code, f"{cls.__name__}.{attr}")
+    return codes
+
+
+@contextlib.contextmanager
+def call_watch(codes: dict[Any, str], words: tuple[str, ...] = ()) -> Iterator[list[str]]:
+    """Record the calls made in the block (calling thread) of the Python functions whose code is in
+    ``codes``, and of torch's C functions whose name contains one of ``words``.
+
+    It follows the code that runs, not names: an alias taken at import, a function rebuilt from the
+    same code, a method called through a hidden object, a call made with torch function handling and
+    the dispatch modes switched off (where the name spies are blind): all run the same code or C
+    function. Python's profiler hook sees every call; a submission that replaces or removes it
+    (``sys.setprofile``) is recorded as having switched the watch off."""
+    import sys
+
+    import torch
+
+    seen: list[str] = []
+    state = {"closing": False}
+    previous = sys.getprofile()
+
+    def torch_builtin(fn: Any) -> bool:
+        owner = getattr(fn, "__self__", None)
+        module = getattr(fn, "__module__", None) or getattr(owner, "__name__", None) or ""
+        return isinstance(owner, torch.Tensor) or (isinstance(module, str) and module.startswith("torch"))
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            name = codes.get(frame.f_code)
+            if name is not None:
+                seen.append(name)
+        elif event == "c_call":
+            if arg is sys.setprofile:
+                if not state["closing"]:
+                    seen.append("sys.setprofile (it switches off the watch of calls)")
+            elif words:
+                name = getattr(arg, "__name__", None)
+                if isinstance(name, str) and any(w in name.lower() for w in words) and torch_builtin(arg):
+                    seen.append(f"torch's C function {name}")
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profile)
+    try:
+        yield seen
+    finally:
+        if sys.getprofile() is not profile:
+            seen.append("sys.setprofile (the watch of calls was switched off)")
+        state["closing"] = True
+        sys.setprofile(previous)

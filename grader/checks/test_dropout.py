@@ -36,6 +36,9 @@ FORBIDDEN_NAMES = [
     "torch.nn.Dropout", "torch.nn.Dropout1d", "torch.nn.Dropout2d", "torch.nn.Dropout3d",
     "torch.nn.AlphaDropout", "torch.nn.FeatureAlphaDropout",
     "torch.nn.modules.dropout.Dropout", "torch.nn.modules.Dropout",
+    # torch's reference implementations and decompositions are its dropout too
+    "torch._refs.nn.functional.dropout", "torch._refs.nn.functional.alpha_dropout",
+    "torch._decomp.decompositions.dropout", "torch._decomp.decompositions.native_dropout",
 ]
 
 NO_TORCH_DROPOUT = "draw the mask yourself: using torch's own dropout scores zero for this function"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.probing import concurrency_watch, kernel_spy, recording, torch_name_spy
+from grader.probing import call_watch, concurrency_watch, function_codes, kernel_spy, recording, torch_name_spy
 
 FORBIDDEN = [
     "torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.log_softmax",
@@ -15,6 +15,11 @@ FORBIDDEN = [
 # torch._C._nn.nll_loss fetched before the call, an alias): the names above miss those. The
 # same words at the kernel level catch them with torch function handling switched off.
 _LOSS_WORDS = ("cross_entropy", "nll_loss", "log_softmax")
+# Their Python code (F.cross_entropy, the reference implementations in torch._refs, the
+# decompositions in torch._decomp), seen when it runs: under an alias, with the modes switched off.
+_LOSS_CODES = function_codes(_LOSS_WORDS, ("torch.nn.functional", "torch.nn", "torch.special", "torch._refs",
+                                           "torch._refs.nn.functional", "torch._refs.special",
+                                           "torch._decomp.decompositions"))
 GATHER = ["torch.gather", "torch.Tensor.gather", "torch.take_along_dim", "torch.Tensor.take_along_dim"]
 
 
@@ -163,9 +168,9 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
     grad_before = (bool(logits.requires_grad), bool(target.requires_grad))
     spy, kernels, gathers = torch_name_spy(_LOSS_WORDS), kernel_spy(_LOSS_WORDS), kernel_spy(_GATHER_WORDS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
-        with kernels, gathers, spy:
+        with call_watch(_LOSS_CODES, _LOSS_WORDS) as ran, kernels, gathers, spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
-    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls)) + unwatched
+    forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls) | set(ran)) + unwatched
     return {
         "out": _detached(out) if requires_grad else out,
         "dtype": str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__,

@@ -20,7 +20,8 @@ from typing import Any, Iterator
 
 import torch
 
-from grader.probing import concurrency_watch, kernel_spy, random_draw_spy, recording, torch_name_spy
+from grader.probing import (call_watch, concurrency_watch, function_codes, kernel_spy, random_draw_spy, recording,
+                            torch_name_spy)
 
 FORBIDDEN = [
     "torch.nn.functional.dropout",
@@ -50,6 +51,12 @@ with contextlib.suppress(Exception):
     torch.empty(2, device="meta").mul(torch.rand(2, device="meta") >= 0.5)
 
 
+# The code of torch's Python dropouts (F.dropout, nn.Dropout.forward, the reference implementations in
+# torch._refs and the decompositions in torch._decomp): seen when it runs, under any alias and with
+# torch function handling and the dispatch modes switched off.
+_DROPOUT_CODES = function_codes(("dropout",), ("torch.nn.functional", "torch.nn", "torch._refs",
+                                               "torch._refs.nn.functional", "torch._decomp.decompositions"))
+
 # Kernels of torch's own dropouts (CUDA's fused one, CPU's native_dropout) and of attention,
 # whose dropout_p would do a dropout's work.
 _DROPOUT_KERNELS = ("dropout", "scaled_dot_product", "_fused_sdp", "attention")
@@ -63,10 +70,10 @@ def _watch() -> Iterator[list[str]]:
     kernels, draws = kernel_spy(_DROPOUT_KERNELS), random_draw_spy(spy, _DROPOUT_KERNELS)
     with concurrency_watch() as unwatched, recording(FORBIDDEN) as calls:
         try:
-            with kernels, draws, spy:
+            with call_watch(_DROPOUT_CODES, ("dropout",)) as ran, kernels, draws, spy:
                 yield seen
         finally:
-            seen.extend(list(calls) + spy.calls + kernels.calls + draws.calls)
+            seen.extend(list(calls) + spy.calls + kernels.calls + draws.calls + ran)
     seen.extend(unwatched)
 
 

@@ -17,10 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.probing import concurrency_watch, raised_by_stub, recording
+from grader.probing import call_watch, class_codes, concurrency_watch, raised_by_stub, recording
 
 BANNED = ("torch.nn.Sequential.__init__", "torch.nn.ModuleList.__init__", "torch.nn.ModuleDict.__init__")
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# The code of their own methods, read before any recording() wraps them (a wrapper's code is shared).
+_CONTAINER_CODES = class_codes(_CONTAINERS)
 # Their own methods that a shortcut would call on a MySequential (nn.Sequential.forward(self, x), ...).
 USED = tuple(f"torch.nn.{c.__name__}.{m}" for c in _CONTAINERS
              for m in ("forward", "__iter__", "__len__", "__getitem__", "_get_item_by_idx") if m in vars(c))
@@ -98,7 +100,10 @@ def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
     """Subclassing, building or borrowing from an nn.Sequential / ModuleList / ModuleDict at any point of use."""
     mods = _layers(spec, seed)
     banned = _CONTAINERS
-    with concurrency_watch() as unwatched, recording(list(BANNED) + list(USED)) as calls:
+    # Their methods seen by the code that runs: called through an alias taken at import, a function
+    # rebuilt from their code, or a container hidden where no attribute scan looks.
+    with concurrency_watch() as unwatched, recording(list(BANNED) + list(USED)) as calls, \
+            call_watch(_CONTAINER_CODES) as ran:
         net = mod.MySequential(*mods)
         # Only which containers get built matters here; other checks judge the results.
         for use in (lambda: net(x), lambda: len(net), lambda: net[0], lambda: net[-1],
@@ -114,6 +119,7 @@ def containers(mod: Any, spec: list, seed: int, x: torch.Tensor) -> dict:
         inside += [type(v).__name__ for v in items if isinstance(v, banned)]
     borrowed = _borrowed(type(net))
     borrowed += [f"calls {name.removeprefix('torch.nn.')}" for name in dict.fromkeys(calls) if name in USED]
+    borrowed += [f"runs {name}" for name in dict.fromkeys(ran)]
     borrowed += unwatched
     return {
         "is_module": isinstance(net, nn.Module),
