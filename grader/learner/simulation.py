@@ -250,7 +250,9 @@ class Elsewhere:
     @contextlib.contextmanager
     def recording_moves(self) -> Iterator[list[tuple[Any, str | None]]]:
         """Record (batch tensor, target device) for every ``Tensor.to`` / ``.cpu`` / ``.cuda``,
-        ``torch.as_tensor(X, device=...)`` and ``torch.asarray(X, device=...)``, calling through; forgets the stand-ins afterwards."""
+        ``torch.as_tensor(X, device=...)``, ``torch.asarray(X, device=...)`` and ``dst.copy_(X)`` into a tensor
+        made elsewhere (``torch.empty_like(X, device=d).copy_(X)``), calling through; forgets the stand-ins
+        afterwards."""
         moves: list[tuple[Any, str | None]] = []
         to, cpu, cuda, as_tensor = torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda, torch.as_tensor
         asarray = torch.asarray
@@ -298,7 +300,7 @@ class Elsewhere:
         torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = rec_to, rec_cpu, rec_cuda  # type: ignore[method-assign]
         torch.as_tensor, torch.asarray = rec_as_tensor, rec_asarray  # type: ignore[assignment]
         try:
-            with _FollowStandIns(self):
+            with _FollowStandIns(self, moves):
                 yield moves
         finally:
             torch.Tensor.to, torch.Tensor.cpu, torch.Tensor.cuda = to, cpu, cuda  # type: ignore[method-assign]
@@ -308,16 +310,22 @@ class Elsewhere:
 
 class _FollowStandIns(TorchFunctionMode):
     """Carries the stand-ins through the torch functions applied to them on meta: the result of
-    ``X.detach()`` on a stand-in stands in for ``real.detach()``."""
+    ``X.detach()`` on a stand-in stands in for ``real.detach()``. ``dst.copy_(X)`` into a tensor off
+    meta is a move of X to dst's device: it copies the real data."""
 
-    def __init__(self, elsewhere: Elsewhere) -> None:
+    def __init__(self, elsewhere: Elsewhere, moves: list[tuple[Any, str | None]]) -> None:
         super().__init__()
         self.elsewhere = elsewhere
+        self.moves = moves
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         e = self.elsewhere
+        if getattr(func, "__name__", None) == "copy_" and len(args) >= 2 and isinstance(args[0], torch.Tensor) \
+                and args[0].device.type != "meta" and e.real(args[1]) is not None:
+            self.moves.append((e.origin(args[1]), str(args[0].device)))
+            return func(args[0], e.real(args[1]), *args[2:], **kwargs)
+        out = func(*args, **kwargs)
         if not e._entries or not isinstance(out, torch.Tensor) or out.device.type != "meta" \
                 or e.real(out) is not None:
             return out
