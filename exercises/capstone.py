@@ -137,7 +137,9 @@ def make_loaders(train_set: Dataset, val_set: Dataset,
     Returns:
         ``(train_loader, val_loader)``, both with ``batch_size``; the training
         loader shuffles (a new order every epoch), the validation loader does
-        not.
+        not. Worker processes (``num_workers``) are your choice: the grader
+        loads every batch in its own process, which gives the same batches
+        in the same order.
     """
     raise NotImplementedError
 
