@@ -215,6 +215,25 @@ def test_evaluate_counts_samples_seen(sub, ref, rng):
         expect_close(_num(got[i], call=call, point=point), want[i]["value"], call=call, point=point, **NUMBER)
 
 
+def test_any_iterable_of_batches(sub, ref, rng):
+    """train_epoch and evaluate take any iterable of (X, y) pairs: a generator has no len and no .dataset"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    args = (_spec(rng), X, y, bs)
+    point = ("the loader is a DataLoader or any iterable of (inputs, targets) pairs: count the samples of the "
+             "batches it hands out (a generator has no len() and no .dataset)")
+    call = f"train_epoch(model, (b for b in loader), ...) with a loader of {n} samples in batches {_sizes(n, bs)}"
+    got = sub.train_epoch(*args, generator=True)["result"]
+    want = ref.train_epoch(*args, generator=True)["result"]["value"]
+    expect_close(_num(got, call=call, point=point), want, call=call, point=point, **NUMBER)
+    call = f"evaluate(model, (b for b in loader), ...) with a loader of {n} samples in batches {_sizes(n, bs)}"
+    got = sub.evaluate(*args, generator=True)["items"]
+    want = ref.evaluate(*args, generator=True)["items"]
+    expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
+    for i in (0, 1):
+        expect_close(_num(got[i], call=call, point=point), want[i]["value"], call=call, point=point, **NUMBER)
+
+
 def test_train_epoch_counts_samples_seen(sub, ref, rng):
     """train_epoch divides by the samples its batches held (a loader with drop_last=True)"""
     # lr=0: the model never changes; the loader drops its short last batch, so the right answer is
@@ -434,6 +453,14 @@ def test_fit_zero_epochs(sub, rng):
     h = _history(got, call, point)
     expect(h == [] and got["steps"] == 0, call=call, point=point, expected="[] and 0 optimizer steps",
            got=f"{len(h)} epoch record(s), {got['steps']} optimizer step(s)")
+    # With no epoch to fail on meta, fit returns: where the parameters end is seen after it.
+    got = sub.fit(*args, device="meta", **kwargs)
+    call = call[:-1] + ", device='meta') with the model on the CPU"
+    point = "when device is given, fit moves the model there and its parameters end on that device (epochs=0 too)"
+    expect(got["raised"] is None and _history(got, call, point) == [], call=call, point=point,
+           expected="[] returned", got=f"it raised {got['raised']}" if got["raised"] else f"{got['history']}")
+    expect(all(d == "meta" for d in got["devices"]), call=call, point=point, expected="every parameter on meta",
+           got=f"{sorted(set(got['devices']))} (model moves: {got['model_moves']})")
 
 
 def _check_trajectory(sub, ref, rng, val):

@@ -237,11 +237,13 @@ def _place(model: nn.Module, where: str | None) -> None:
 
 def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: str = "sgd",
                 mode: str = "eval", device: str | None = None, model_on: str | None = None,
-                elsewhere: bool = False, as_object: bool = False, drop_last: bool = False) -> dict:
+                elsewhere: bool = False, as_object: bool = False, drop_last: bool = False,
+                generator: bool = False) -> dict:
     """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable.
 
     ``elsewhere``: the batches start on the meta device (see ``Elsewhere``).
     ``as_object``: ``device`` is handed over as a ``torch.device``, not as a string.
+    ``generator``: the loader is a generator of the same batches (no ``len``, no ``.dataset``).
     """
     log: list[str] = []
     model = _model(spec, log)
@@ -255,8 +257,9 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
     # On meta (the model left on the CPU, or the model on meta and the batches on the CPU)
     # training cannot run: only where the model ends, or what reached it, counts.
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
-        result = mod.train_epoch(model, batches.loader, _loss(loss), optimizer, device=_as_given(device, as_object)) \
-            if device is not None else mod.train_epoch(model, batches.loader, _loss(loss), optimizer)
+        loader = (pair for pair in batches.loader) if generator else batches.loader
+        result = mod.train_epoch(model, loader, _loss(loss), optimizer, device=_as_given(device, as_object)) \
+            if device is not None else mod.train_epoch(model, loader, _loss(loss), optimizer)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
             "batches": len(batches.made) // 2, "raised": raised["raised"], "devices": _devices(model),
             "forwards": list(model._forwards),
@@ -265,8 +268,9 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
 
 def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
              device: str | None = None, model_on: str | None = None, elsewhere: bool = False,
-             as_object: bool = False, drop_last: bool = False) -> dict:
-    """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients."""
+             as_object: bool = False, drop_last: bool = False, generator: bool = False) -> dict:
+    """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients
+    (``generator``: the loader is a generator of the same batches)."""
     log: list[str] = []
     model = _model(spec, log)
     _place(model, model_on)
@@ -278,8 +282,9 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     raised: dict = {"raised": None}
     result = None
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or model_on == "meta", mod):
-        result = mod.evaluate(model, batches.loader, _loss(loss), device=_as_given(device, as_object)) \
-            if device is not None else mod.evaluate(model, batches.loader, _loss(loss))
+        loader = (pair for pair in batches.loader) if generator else batches.loader
+        result = mod.evaluate(model, loader, _loss(loss), device=_as_given(device, as_object)) \
+            if device is not None else mod.evaluate(model, loader, _loss(loss))
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
     return {"type": type(result).__name__, "items": [_value(v) for v in items], "log": log,
