@@ -171,11 +171,14 @@ def test_training_uses_your_pieces(sub):
            expected="to_device(model, device)", got="no call of to_device with the model")
 
 
-def _setup(sub, lr: float, device: str, as_object: bool = False) -> tuple[dict, str]:
+def _setup(sub, lr: float, device: str | None, as_object: bool = False,
+           picks: str | None = None) -> tuple[dict, str]:
     """``train`` on a small linear model with fit replaced by a recorder: what it handed to fit."""
     shown = f"torch.device({device!r})" if as_object else repr(device)
     call = f"train(model, train_loader, val_loader, epochs=1, lr={lr}, device={shown}) with fit recorded, not run"
-    got = sub.train_setup(lr, device, as_object)
+    if picks is not None:
+        call += f", and pick_device() answering {picks!r}"
+    got = sub.train_setup(lr, device, as_object, picks)
     expect(got["fit_calls"] == 1, call=call, point="trains with one call of your training.fit",
            expected="1 call of training.fit", got=f"{got['fit_calls']} calls")
     return got, call
@@ -205,6 +208,26 @@ def test_train_given_device(sub):
                expected="every parameter on meta", got=f"parameters on {got['model_devices']}")
         expect(got["fit_device"] == "meta", call=call, point="fit gets the device, to move every batch there",
                expected="fit(..., device=meta)", got=f"fit(..., device={got['fit_device']})")
+
+
+def test_train_picked_device(sub):
+    """train(..., device=None) uses what devices.pick_device() answers: the model goes there and fit gets it"""
+    # pick_device() answers meta here: neither the CPU nor None, so using either instead shows.
+    got, call = _setup(sub, 0.002, None, picks="meta")
+    expect(got["model_devices"] == ["meta"], call=call,
+           point="device=None means devices.pick_device(): the model is moved to the device it answers",
+           expected="every parameter on meta", got=f"parameters on {got['model_devices']}")
+    expect(got["fit_device"] == "meta", call=call,
+           point="fit gets the picked device (not None), to move every batch there",
+           expected="fit(..., device=meta)", got=f"fit(..., device={got['fit_device']})")
+
+
+def test_train_passes_val_loader(sub):
+    """train() hands fit its val_loader (not the training loader)"""
+    got, call = _setup(sub, 0.002, "cpu")
+    expect(got.get("fit_val_loader") == "val_loader", call=call,
+           point="fit gets val_loader as its val_loader, so the history's val_loss and val_acc are measured on it",
+           expected="fit(..., val_loader=val_loader)", got=f"fit(..., val_loader={got.get('fit_val_loader')})")
 
 
 def test_history(sub):

@@ -407,24 +407,31 @@ def _device_name(value: Any) -> str | None:
         return f"a {type(value).__name__}"
 
 
-def train_setup(mod, lr, device, as_object=False):
+def train_setup(mod, lr, device, as_object=False, picks=None):
     """``train`` on a small linear model with ``training.fit`` replaced by a recorder (no training).
 
     Reports what ``train`` handed to fit: the optimizer's class, learning rate and
-    parameters, fit's ``device``; and where the model's parameters are afterwards. ``device``
-    may be 'meta': nothing runs on it, since fit does not run.
+    parameters, fit's ``device`` and ``val_loader``; and where the model's parameters are
+    afterwards. ``device`` may be 'meta': nothing runs on it, since fit does not run.
+    ``picks``: ``devices.pick_device`` answers this device (with ``device=None``).
     """
     torch.manual_seed(0)
     model = nn.Linear(64, 10)
     X, y = torch.rand(8, 64), torch.randint(0, 10, (8,))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=4)
+    val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X[:4], y[:4]), batch_size=4)
     history = [{"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, "val_acc": 0.5}]
 
     def fit(*args: Any, **kwargs: Any) -> list[dict]:
         return history
 
-    with _watching(mod, ["training.fit"], stubs={"training.fit": fit}) as calls:
-        mod.train(model, loader, loader, epochs=1, lr=lr, device=torch.device(device) if as_object else device)
+    stubs: dict[str, Callable[..., Any]] = {"training.fit": fit}
+    targets = ["training.fit"]
+    if picks is not None:
+        stubs["devices.pick_device"] = lambda *a, **k: torch.device(picks)
+        targets.append("devices.pick_device")
+    with _watching(mod, targets, stubs=stubs) as calls:
+        mod.train(model, loader, val_loader, epochs=1, lr=lr, device=torch.device(device) if as_object else device)
     fits = calls["training.fit"]
     info: dict[str, Any] = {"fit_calls": len(fits),
                             "model_devices": sorted({str(p.device) for p in model.parameters()})}
@@ -432,6 +439,9 @@ def train_setup(mod, lr, device, as_object=False):
         args, kwargs, _ = fits[0]
         opt = _arg(args, kwargs, "optimizer", 3)
         info["fit_device"] = _device_name(_arg(args, kwargs, "device", 6))
+        given = _arg(args, kwargs, "val_loader", 5)
+        info["fit_val_loader"] = ("val_loader" if given is val_loader else "train_loader" if given is loader
+                                  else repr(given)[:80])
         info["optimizer"] = type(opt).__name__
         info["is_adam"] = type(opt) is torch.optim.Adam  # AdamW subclasses Adam (torch >= 2.8): the exact class
         if isinstance(opt, torch.optim.Optimizer):
