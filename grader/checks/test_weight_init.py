@@ -96,16 +96,24 @@ def _expect_independent(w: torch.Tensor, median_abs: float, *, call: str, point:
     Hoeffding: P(|fraction - 1/2| >= eps) <= 2 exp(-2 m eps^2) = 1e-10 with m pairs, for each of
     the 10 fractions: a correct implementation fails with probability below 1e-9.
     """
+    _expect_independent_events(w, [("signs agree", lambda t: t > 0, 0.5),
+                                   (f"both |w| above or both below the median {median_abs:.4g}",
+                                    lambda t: t.abs() > median_abs, 0.5)], call=call, point=point)
+
+
+def _expect_independent_events(w: torch.Tensor, events: list, *, call: str, point: str) -> None:
+    """For each (what, event, p): over disjoint pairs (x, y), event(x) == event(y) in a fraction
+    p^2 + (1 - p)^2 of the pairs, as for independent draws where the event has probability p.
+    Hoeffding as in :func:`_expect_independent`: below 1e-10 per fraction."""
     w = w.double()
     for label, x, y in _pairings(w):
         m = x.numel()
         eps = _dkw_eps(m, 1e-10)  # sqrt(ln(2 / 1e-10) / (2 m)): the same Hoeffding bound
-        for what, fx, fy in (("signs agree", x > 0, y > 0),
-                             (f"both |w| above or both below the median {median_abs:.4g}",
-                              x.abs() > median_abs, y.abs() > median_abs)):
-            frac = float((fx == fy).double().mean())
-            expect(abs(frac - 0.5) < eps, call=call, point=point,
-                   expected=f"pairs {label}: {what} in about half of the {m} pairs (within {eps:.4f}), "
+        for what, event, p in events:
+            q = p * p + (1 - p) * (1 - p)
+            frac = float((event(x) == event(y)).double().mean())
+            expect(abs(frac - q) < eps, call=call, point=point,
+                   expected=f"pairs {label}: {what} in about {q:.0%} of the {m} pairs (within {eps:.4f}), "
                    "as for independent draws",
                    got=f"{frac:.2%} of the pairs")
 
@@ -635,6 +643,29 @@ def test_init_normal_independent(sub, rng):
                         point="init_normal: every weight is drawn independently from N(0, 0.01**2)")
 
 
+def test_init_xavier_independent(sub, rng):
+    """init_xavier: every weight is drawn independently (no weight copies or mirrors another)"""
+    i, o = _int(rng, 400, 600), _int(rng, 100, 200)
+    got, call = _init(sub, "init_xavier", i, o)
+    _require_initialised("init_xavier", got, i, o, call)
+    # >= 19800 pairs per arrangement; failure probability below 1e-9 (see _expect_independent).
+    # The median of |U(-a, a)| is a / 2.
+    _expect_independent(got["weight"], math.sqrt(6 / (i + o)) / 2, call=call,
+                        point="init_xavier: every weight is drawn independently from U(-a, a)")
+
+
+def test_my_init_independent(sub, rng):
+    """my_init: every weight is drawn independently (no weight copies or mirrors another)"""
+    w, call = _my_init_weights(sub, rng)
+    # 0 with probability 1/2 (|U(-10, 10)| < 5); given non-zero, positive and |w| > 7.5 each with
+    # probability 1/2. Events of probability 1/2, 1/4 and 1/4: >= 49500 pairs per arrangement, 15
+    # fractions, each off with probability below 1e-10 (see _expect_independent_events).
+    _expect_independent_events(w, [("both 0 or both non-zero", lambda t: t == 0, 0.5),
+                                   ("both positive or both not", lambda t: t > 0, 0.25),
+                                   ("both |w| > 7.5 or both not", lambda t: t.abs() > 7.5, 0.25)],
+                               call=call, point="my_init: every weight is drawn independently")
+
+
 @pytest.mark.weight(1)
 def test_init_layers_independent(sub, rng):
     """init_normal, init_xavier and my_init: two layers of one shape get independent draws, not the same weights"""
@@ -769,6 +800,9 @@ def test_my_init_prints_nothing(sub, rng):
     expect(got["printed_stderr"] == "", call=call,
            point="my_init prints nothing, not even to sys.stderr (the notes' print is not part of it)",
            expected="no output on stderr", got=repr(got["printed_stderr"][:200]))
+    expect(got["printed_to_fd1"] == 0, call=call,
+           point="my_init prints nothing, not even past sys.stdout (sys.__stdout__, os.write(1, ...))",
+           expected="no output", got=f"{got['printed_to_fd1']} bytes written to the standard output")
 
 
 # ----------------------------------------------------------------- xavier_uniform_

@@ -98,6 +98,22 @@ def _copy(t: Any) -> Any:
     return torch.Tensor.detach(t).clone() if isinstance(t, torch.Tensor) else None
 
 
+def _stdout_size() -> int | None:
+    """Bytes in the file behind file descriptor 1 (the worker's output file), after a flush; None when
+    it is no regular file (a terminal, in-process debugging). Writes that bypass sys.stdout
+    (``sys.__stdout__``, ``os.write(1, ...)``) show there."""
+    import stat
+
+    for stream in (sys.stdout, sys.__stdout__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        info = os.fstat(1)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
 def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bool = True,
                 dtype: str = "float32", kind: str = "linear", via: str = "apply") -> dict[str, Any]:
     """Build a linear layer, run ``fn`` on it (through ``net.apply`` or directly), report.
@@ -114,6 +130,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
     params_before = list(net.parameters())
     printed, printed_err = io.StringIO(), io.StringIO()
     returned: Any = None
+    size_before = _stdout_size()
     # Warnings (torch's own, a deprecation) are recorded, not shown: only what the code prints
     # to sys.stdout or sys.stderr (print(..., file=sys.stderr), a logging handler) counts.
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed_err), \
@@ -122,6 +139,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
             net.apply(f)
         else:
             returned = f(layer)
+    size_after = _stdout_size()
     w_now, b_now = layer.weight, layer.bias
     params_after = list(net.parameters())
     out: dict[str, Any] = {
@@ -138,6 +156,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
         "bias_autograd": None if b_now is None else _autograd(b_now),
         "printed": printed.getvalue()[:2000],
         "printed_stderr": printed_err.getvalue()[:2000],
+        "printed_to_fd1": 0 if size_before is None or size_after is None else size_after - size_before,
         "returned": "None" if returned is None else f"{type(returned).__name__} {returned!r}"[:120],
     }
     # Can the layer still be trained? A backward pass must reach the weight's .grad.
