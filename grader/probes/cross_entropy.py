@@ -160,7 +160,8 @@ def gather_grad(mod, scores, target):
 def value(mod, logits, target, reduction="mean", requires_grad=False):
     """The loss, the calls it made, and whether the inputs survived unchanged (values, and
     ``logits.requires_grad``: ``requires_grad_`` on the caller's leaf modifies it too).
-    With ``requires_grad`` the logits are a leaf that requires grad (the loss comes back detached)."""
+    With ``requires_grad`` the logits are a leaf that requires grad (the loss comes back detached), and
+    the backward pass runs under the same watch (a custom autograd.Function's backward is code too)."""
     if requires_grad:
         logits = logits.clone().requires_grad_(True)
     before = (torch.Tensor.detach(logits).clone(), target.clone())
@@ -170,6 +171,8 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
     with concurrency_watch() as unwatched, recording(FORBIDDEN + GATHER) as calls:
         with call_watch(_LOSS_CODES, _LOSS_WORDS) as ran, kernels, gathers, spy:
             out = mod.cross_entropy(logits, target, reduction=reduction)
+            if requires_grad and isinstance(out, torch.Tensor) and out.requires_grad:
+                out.sum().backward()
     forbidden = sorted({c for c in calls if c not in GATHER} | set(spy.calls) | set(kernels.calls) | set(ran)) + unwatched
     return {
         "out": _detached(out) if requires_grad else out,
