@@ -254,6 +254,20 @@ def test_custom_reads_images_lazily(ex, tmp_path):
            expected=describe(images[0][1]) + " (the new file)", got=describe(got))
 
 
+def test_custom_reads_the_csv_when_built(ex, tmp_path):
+    images = _images()
+    csv_path, img_dir = _write_dataset(tmp_path, images)
+    ds = _custom(ex, csv_path, img_dir)
+    Path(csv_path).unlink()  # the annotations were read in __init__: nothing needs the file now
+    point = "only the annotations are read when the dataset is built (once, in __init__): len and ds[i] use them"
+    call = "ds = CustomImageDataset(csv, img_dir); <the CSV removed>; len(ds)"
+    n = run(len, ds, call=call, point=point)
+    expect(n == 4, call=call, point=point, expected="4", got=repr(n))
+    call = "ds = CustomImageDataset(csv, img_dir); <the CSV removed>; ds[2][1]"
+    got = run(lambda: ds[2][1], call=call, point=point)
+    expect(got == images[2][2], call=call, point=point, expected=repr(images[2][2]), got=repr(got))
+
+
 def test_custom_negative_indices_count_from_the_end(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)

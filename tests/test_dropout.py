@@ -179,7 +179,7 @@ def test_dropout_p_one_gives_zeros(ex, p):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("p", [-0.1, 1.5])
+@pytest.mark.parametrize("p", [-0.1, 1.5, 2])  # an int p is a valid float argument: 2 is outside [0, 1] too
 def test_dropout_rejects_p_outside_0_1(ex, p, training):
     x = torch.ones(3)
     expect_raises(ValueError, ex.dropout, x, p, training=training,
@@ -268,7 +268,7 @@ def _pattern(out: torch.Tensor) -> torch.Tensor:
     return out[0] != 0
 
 
-@pytest.mark.parametrize("p", [-0.5, 1.01])
+@pytest.mark.parametrize("p", [-0.5, 1.01, 2])
 def test_epoch_rejects_p_outside_0_1(ex, p):
     expect_raises(ValueError, ex.EpochDropout, p, call=f"EpochDropout({p})",
                   point="p outside [0, 1] raises ValueError at construction")

@@ -341,6 +341,29 @@ def test_evaluate_accuracy_by_hand(ex):
                  point="the loss is the mean per sample: batch losses weighted by their sizes 2, 2, 1")
 
 
+def test_train_epoch_and_evaluate_take_any_iterable(ex):
+    # A generator of (X, y) batches has no len() and no .dataset: count the samples the batches hold.
+    X, y = classification_data(n=10)
+    torch.manual_seed(1)
+    model = nn.Linear(4, 3)
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(model(X), y).item()
+    inputs = {"X": X, "y": y}
+    batches = [(X[i:i + 4], y[i:i + 4]) for i in range(0, 10, 4)]  # 4, 4 and 2 samples
+    point = ("the loader is a DataLoader or any iterable of (X, y) pairs: a generator has no len() and no "
+             ".dataset, so count the samples of the batches it hands out")
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    call = call_str("train_epoch", "Linear(4, 3)", "(b for b in batches of 4, 4, 2)", "CrossEntropyLoss()",
+                    "SGD(lr=0)")
+    got = run(ex.train_epoch, model, (b for b in batches), nn.CrossEntropyLoss(), opt, call=call, point=point,
+              inputs=inputs)
+    expect_close(number(got), want, call=call, point=point, inputs=inputs)
+    call = call_str("evaluate", "Linear(4, 3)", "(b for b in batches of 4, 4, 2)", "CrossEntropyLoss()")
+    got = run(ex.evaluate, model, (b for b in batches), nn.CrossEntropyLoss(), call=call, point=point,
+              inputs=inputs)
+    expect_close(number(got[0]), want, call=call, point=point, inputs=inputs)
+
+
 def test_evaluate_eval_mode_without_graphs(ex):
     spy = Spy()
     model = nn.Sequential(nn.Linear(4, 3), spy)

@@ -7,6 +7,8 @@ hands (no shuffling, no dropout): there are no statistical checks.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -208,8 +210,13 @@ def test_evaluate_counts_samples_seen(sub, ref, rng):
             f"{[bs] * (n // bs)}, the last {n % bs} samples dropped)")
     point = ("the loss is sum(batch loss * len(y)) / the number of samples in the batches the loader handed "
              "out, and so is the accuracy's denominator (not len(loader.dataset))")
-    got = sub.evaluate(*args, drop_last=True)["items"]
-    want = ref.evaluate(*args, drop_last=True)["items"]
+    _expect_evaluate_as_ref(sub, ref, args, call, point, drop_last=True)
+
+
+def _expect_evaluate_as_ref(sub, ref, args: tuple, call: str, point: str, **probe: Any) -> None:
+    """evaluate's (loss, accuracy) on the probe's batches equal the reference's."""
+    got = sub.evaluate(*args, **probe)["items"]
+    want = ref.evaluate(*args, **probe)["items"]
     expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
     for i in (0, 1):
         expect_close(_num(got[i], call=call, point=point), want[i]["value"], call=call, point=point, **NUMBER)
@@ -227,11 +234,7 @@ def test_any_iterable_of_batches(sub, ref, rng):
     want = ref.train_epoch(*args, generator=True)["result"]["value"]
     expect_close(_num(got, call=call, point=point), want, call=call, point=point, **NUMBER)
     call = f"evaluate(model, (b for b in loader), ...) with a loader of {n} samples in batches {_sizes(n, bs)}"
-    got = sub.evaluate(*args, generator=True)["items"]
-    want = ref.evaluate(*args, generator=True)["items"]
-    expect(len(got) == 2, call=call, point=point, expected="(loss, accuracy)", got=f"{len(got)} values")
-    for i in (0, 1):
-        expect_close(_num(got[i], call=call, point=point), want[i]["value"], call=call, point=point, **NUMBER)
+    _expect_evaluate_as_ref(sub, ref, args, call, point, generator=True)
 
 
 def test_train_epoch_counts_samples_seen(sub, ref, rng):
