@@ -119,6 +119,8 @@ class CustomImageDataset(Dataset):
         target_transform: ``None``, or a callable applied to each label.
 
     Contract:
+        * ``__init__`` reads the CSV, once: ``len(ds)`` and ``ds[i]`` use what
+          it read (they still work if the file is removed afterwards).
         * ``len(ds)`` is the number of data rows (the header is not a sample).
         * ``ds[i]`` returns the tuple ``(image, label)``:
 

@@ -115,7 +115,10 @@ def evaluate(model: nn.Module, loader: Loader, loss_fn: LossFn,
       forward pass, whatever mode it was in before.
     * Runs without building autograd graphs: every forward pass happens inside
       ``torch.no_grad()`` (or ``torch.inference_mode()``).
-    * When ``device`` is not ``None``, moves each ``X`` and ``y`` to it.
+    * ``loader`` is, as for ``train_epoch``, a ``DataLoader`` or any iterable
+      of ``(X, y)`` pairs.
+    * When ``device`` is not ``None``, moves each ``X`` and ``y`` to it; with
+      ``device=None`` each batch is used where it is.
     * The model outputs class scores of shape ``(N, C)`` and ``y`` holds ``N``
       integer class labels; ``loss_fn(model(X), y)`` is a mean-reduced loss.
     * Returns a ``tuple`` of two Python ``float``\\ s:
@@ -146,7 +149,9 @@ def fit(model: nn.Module, train_loader: Loader, loss_fn: LossFn,
       (``model.to(device)``); the model's parameters end on that device. The
       optimizer was built on the same ``Parameter`` objects, which
       ``Module.to`` keeps, so it does not need rebuilding. Every batch is moved
-      too (pass ``device`` on to ``train_epoch`` and ``evaluate``).
+      too (pass ``device`` on to ``train_epoch`` and ``evaluate``). With
+      ``device=None`` nothing is moved: pass ``None`` on, not the model's
+      device.
     * For each epoch ``i = 0, 1, ..., epochs - 1``, in this order:
       1. calls ``reset_mask()`` on every submodule that has such a method, at
          any depth of nesting (``model.modules()`` walks them all, the model
