@@ -348,7 +348,9 @@ def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_p
             return _train_epoch(*args, **kwargs)
         ''')
     impl = _impl(tmp_path, training=src)
-    env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="3")
+    # 8 s for the first: its limit also covers the test's setup and first torch calls, which a busy
+    # machine (the suite's other worker grading beside it) once stretched past 3 s before the loop began.
+    env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="8")
     import time
 
     start = time.monotonic()
@@ -358,11 +360,11 @@ def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_p
     reports = _reports(r.stdout)
     timed_out = [t for t in reports.values() if t.startswith("your code did not return within")]
     assert len(timed_out) >= 10, r.stdout[-3000:]
-    # The first waited 3 s; after it, each of the others gets 2 s.
-    assert timed_out[0].startswith("your code did not return within 3 s") and "get 2 s each" in timed_out[0]
+    # The first waited 8 s; after it, each of the others gets 2 s.
+    assert timed_out[0].startswith("your code did not return within 8 s") and "get 2 s each" in timed_out[0]
     assert all(t.startswith("your code did not return within 2 s") for t in timed_out[1:])
     assert "while n > 0:" in timed_out[0] and "training.py:" in timed_out[0], timed_out[0]
-    assert elapsed < 3 + 2 * len(timed_out) + 60, elapsed
+    assert elapsed < 8 + 2 * len(timed_out) + 60, elapsed
     # The tests that never call train_epoch still pass.
     assert re.search(r"\d+ passed", r.stdout), r.stdout[-500:]
 
