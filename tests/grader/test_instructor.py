@@ -347,12 +347,14 @@ def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str, p
         (subs / name / "cross_entropy.py").write_text("import time\ntime.sleep(3600)\n")
     mark = f"stop-{how}-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen([PY, "-m", "grader", "grade-all", str(subs), "--out", str(tmp_path / "out"),
-                             "--jobs", "2", "--no-progress", "-e", "cross_entropy", "--timeout", "60",
-                             "--budget", "120"],
+                             "--jobs", "2", "--no-progress", "-e", "cross_entropy", "--timeout", "900",
+                             "--budget", "1800"],
                             cwd=ROOT, env={**os.environ, "KATA_TEST_MARK": mark}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # The grader, the resource tracker, two jobs, two zygotes and their workers.
+        # The grader, the resource tracker, two jobs, two zygotes and their workers. The limits are
+        # far beyond the wait: with 60 s per call, a CI machine slow enough to take 180 s to start
+        # both workers had already timed one out and ended its job, so 8 were never seen at once.
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and len(processes_with(mark)) < 8:
             time.sleep(0.2)
