@@ -586,7 +586,7 @@ def test_init_normal_std(sub, rng):
     i = _int(rng, 500, 600)
     got, call = _init(sub, "init_normal", i, 200)
     w = got["weight"].double()
-    n = w.numel()  # >= 100000
+    # w.numel() >= 100000: the n of the bounds below.
     rms = float(w.pow(2).mean().sqrt())
     # n * rms^2 / 0.01^2 ~ chi-square(n). Chernoff: P(rms > 1.03 sd) <= exp(-n/2 (t - ln(1+t))) with
     # t = 0.0609, = e^-89; P(rms < 0.97 sd) <= exp(-n/2 (-t - ln(1-t))) with t = 0.0591, = e^-90.
@@ -721,7 +721,7 @@ def test_init_xavier_moments(sub, rng):
     got, call = _init(sub, "init_xavier", i, o)
     a = math.sqrt(6 / (i + o))
     w = got["weight"].double() / a
-    n = w.numel()  # >= 40000
+    # w.numel() >= 40000: the n of the bounds below.
     # Hoeffding, (w/a)^2 in [0, 1]: P(|mean - 1/3| >= 0.02) <= 2 exp(-2 n 0.02^2) = 2.5e-14.
     m2 = float(w.pow(2).mean())
     expect(abs(m2 - 1 / 3) < 0.02, call=call, point="init_xavier: a uniform on [-a, a] has standard deviation a / sqrt(3)",
@@ -861,7 +861,7 @@ def test_xavier_uniform_moments(sub, rng):
     got = sub.xavier(shape)
     a = _xavier_a(shape)
     w = got["values"].double() / a
-    n = w.numel()  # >= 30000
+    # w.numel() >= 30000: the n of the bounds below.
     call = _xu_call(shape)
     # Hoeffding, (w/a)^2 in [0, 1]: P(|mean - 1/3| >= 0.02) <= 2 exp(-2 n 0.02^2) = 7.6e-11.
     m2 = float(w.pow(2).mean())
