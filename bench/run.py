@@ -4,7 +4,8 @@
 
 Measures, in one run on this machine:
   1. ``python -c "import torch"``: the floor for any process, and a learner's
-     ``pytest -m <exercise>`` next to it (``--learner`` stops there);
+     ``pytest -m <exercise>`` next to it, and ``watch``'s re-runs, cold and warm
+     (``--learner`` stops there);
   2. grading the reference with the grader (isolated, sandboxed workers);
   3. the same checks in one plain process, nothing isolated (the floor for isolation);
   4. peak memory of a worker grading the reference;
@@ -95,6 +96,29 @@ def worker_memory() -> int:
         return max(session.pool.peak_rss, default=0)
 
 
+def watch_rerun(repeat: int) -> None:
+    """``watch``'s re-run of an exercise's tests: a new interpreter each time, or a fork of its warm runner."""
+    from grader.learner import testrun, warmrun
+
+    if not warmrun.SUPPORTED:
+        return
+    warm = warmrun.WarmRunner(testrun.environment())
+    times: tuple[list[float], list[float]] = ([], [])
+    try:
+        testrun.run(["dropout"], ROOT / "solutions", warm=warm)  # waits for the runner's start
+        for _ in range(repeat):  # in turns, as timed_pair does
+            for i, runner in enumerate((None, warm)):
+                start = time.monotonic()
+                assert testrun.run(["dropout"], ROOT / "solutions", warm=runner)["dropout"].state == "done"
+                times[i].append(time.monotonic() - start)
+        assert not warm.broken, warm.why
+    finally:
+        warm.close()
+    cold, hot = statistics.median(times[0]), statistics.median(times[1])
+    print(f"watch: re-run dropout's tests, cold      {cold:7.2f} s   (median of {repeat}, taking turns with:)")
+    print(f"watch: the same, warm (a fork per run)   {hot:7.2f} s   ({cold / hot:.1f}x faster)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--class-size", type=int, default=40)
@@ -113,6 +137,7 @@ def main() -> None:
                             a.repeat)
         print(f"pytest -m {ex:<14} (learner tests)  {learner[ex]:7.2f} s   = import torch + "
               f"{learner[ex] - t_import:.2f} s ({learner[ex] / t_import:.2f}x)")
+    watch_rerun(a.repeat)
     if a.learner:
         return
     grade = [py, "-m", "grader", "grade", "solutions", *ex_args]

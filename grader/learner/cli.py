@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--interval", type=float, default=0.5, metavar="S", help="polling interval (default 0.5 s)")
     w.add_argument("--max-runs", type=int, default=0, metavar="N", help="stop after N test runs (default: never)")
     w.add_argument("--timeout", type=float, default=0, metavar="S", help="stop after S seconds (default: never)")
+    w.add_argument("--cold", action="store_true",
+                   help="start a new pytest for every run, paying 'import torch' each time (by default, on "
+                        "Linux, one process imports torch once and every run is a fresh fork of it)")
     w.set_defaults(func=_command("watch", "cmd_watch", interrupted=0))
 
     c = subparsers.add_parser("capstone", help="train your pieces on scikit-learn's handwritten digits",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.learner.common import ROOT
+from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
 NOT_IMPLEMENTED = "not implemented yet"
 IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
@@ -119,9 +120,25 @@ class RunError(Exception):
     """pytest did not produce a report (crashed, timed out, bad options)."""
 
 
+def environment() -> dict[str, str]:
+    # No terminal answers a breakpoint() here: skip it instead of failing the test with BdbQuit.
+    return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONBREAKPOINT="0")
+
+
+def _cold(args: list[str], output: Path, timeout: float) -> None:
+    """pytest in a new interpreter, its output written to ``output``."""
+    with output.open("wb") as out:
+        try:
+            subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=environment(),
+                           stdout=out, stderr=subprocess.STDOUT, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"the learner tests took more than {timeout:g} s") from None
+
+
 def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
-        extra: list[str] | None = None) -> dict[str, ExerciseTests]:
-    """Run the learner tests of ``exercises`` once, in a subprocess, and classify each exercise."""
+        extra: list[str] | None = None, warm: WarmRunner | None = None) -> dict[str, ExerciseTests]:
+    """Run the learner tests of ``exercises`` once and classify each exercise: in a new
+    interpreter, or in a fork of ``warm`` (see :mod:`grader.learner.warmrun`) while it works."""
     present = [e for e in exercises if tests_path(e).is_file()]
     results: dict[str, ExerciseTests] = {}
     for e in exercises:
@@ -130,19 +147,20 @@ def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
     if not present:
         return results
     with tempfile.TemporaryDirectory(prefix="kata-junit-") as tmp:
-        xml = Path(tmp) / "report.xml"
-        cmd = [sys.executable, "-m", "pytest", *(str(tests_path(e).relative_to(ROOT)) for e in present),
-               "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit2",
-               *([f"--impl={impl}"] if impl is not None else []), *(extra or [])]
-        # No terminal answers a breakpoint() here: skip it instead of failing the test with BdbQuit.
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONBREAKPOINT="0")
+        xml, output = Path(tmp) / "report.xml", Path(tmp) / "output.txt"
+        args = [*(str(tests_path(e).relative_to(ROOT)) for e in present),
+                "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit2",
+                *([f"--impl={impl}"] if impl is not None else []), *(extra or [])]
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
+            if warm is None or warm.broken:
+                raise Unavailable
+            warm.run(args, output, timeout)
+        except TimedOut:
             raise RunError(f"the learner tests took more than {timeout:g} s") from None
+        except Unavailable:
+            _cold(args, output, timeout)
         if not xml.is_file():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            tail = output.read_text(errors="replace").strip().splitlines()[-5:]
             raise RunError("pytest produced no report:\n  " + "\n  ".join(tail))
         results.update(parse(xml, present))
     return {e: results[e] for e in exercises}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from grader import catalog
-from grader.learner import i18n, testrun
+from grader.learner import i18n, testrun, warmrun
 from grader.learner.common import can_print, check_exercise, resolve_impl, show_path
 from grader.learner.progress import first_lines
 
@@ -155,16 +155,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(msgs("watch.ready", dir=show_path(impl), how=how), flush=True)
 
     named = _in_order({check_exercise(i) for i in args.ids})
+    # Started now, it imports torch while the first run is prepared or the first save awaited.
+    warm = None if args.cold or not warmrun.SUPPORTED else warmrun.WarmRunner(testrun.environment())
 
     def test(exercise: str, why: str) -> bool:
         """Run one exercise's tests and print the verdict; True when --max-runs is reached."""
-        nonlocal runs
+        nonlocal runs, warm
         print(f"{time.strftime('%H:%M:%S')} {why}", flush=True)
         try:
-            result = testrun.run([exercise], impl if args.impl else None, timeout=600)[exercise]
+            result = testrun.run([exercise], impl if args.impl else None, timeout=600, warm=warm)[exercise]
         except testrun.RunError as err:
             result = testrun.ExerciseTests(exercise, error=str(err))
         print(describe(msgs, result, fancy), flush=True)
+        if warm is not None and warm.broken:
+            print(msgs("watch.cold", why=warm.why), flush=True)
+            warm = None  # said once; the runs go on, cold
         runs += 1
         return bool(args.max_runs and runs >= args.max_runs)
 
@@ -187,5 +192,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         close = getattr(changes, "close", None) if changes is not None else None
         if close:
             close()
+        if warm is not None:
+            warm.close()
     print(msgs("watch.timeout"), flush=True)
     return 0

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,28 @@ def copy_checkout(dest: Path) -> Path:
     for f in [ROOT / "tests" / "conftest.py", ROOT / "tests" / "kata.py", *(ROOT / "tests").glob("test_*.py")]:
         shutil.copy2(f, dest / "tests" / f.name)
     return dest
+
+
+def marked(mark: str) -> list[int]:
+    """Processes whose environment holds ``mark`` (a unique value of some variable): what a
+    command started, at any depth, whatever it did with its sessions and process groups."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if mark.encode() in (entry / "environ").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile, or not ours
+    return pids
+
+
+def gone(mark: str, within: float = 15) -> list[int]:
+    """Wait until no process holds ``mark``; those still there after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while (left := marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
 
 
 def clean_env(state: Path, **extra: str) -> dict[str, str]:

@@ -1,15 +1,17 @@
 """``python -m grader watch``, tested as a learner uses it: start it, save a file, read what it prints."""
 from __future__ import annotations
 
+import argparse
 import queue
 import signal
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-from learner_support import ROOT, Kata
+from learner_support import ROOT, Kata, gone
 
 
 class Output:
@@ -89,6 +91,7 @@ def test_saving_a_file_runs_its_tests(kata: Kata, started) -> None:
     assert "passed" in line
     text = out.rest()
     assert out.proc.returncode == 0 and "Traceback" not in text
+    assert "warm runner" not in text  # it works in the student release too
 
 
 def test_a_failure_shows_the_first_failing_check(checkout: Kata, started) -> None:
@@ -127,7 +130,8 @@ def test_other_files_do_not_trigger_a_run(checkout: Kata, started) -> None:
 
 @pytest.mark.parametrize("when", ["idle", "while testing"])
 def test_ctrl_c_exits_cleanly(checkout: Kata, started, when: str) -> None:
-    out = started(checkout, "--timeout", "120")
+    mark = f"watch-{uuid.uuid4().hex}"
+    out = started(checkout, "--timeout", "120", KATA_WATCH_TEST=mark)
     out.wait_for("watching exercises")
     if when == "while testing":
         _touch(checkout.root / "exercises" / "weight_init.py")
@@ -136,6 +140,51 @@ def test_ctrl_c_exits_cleanly(checkout: Kata, started, when: str) -> None:
     text = out.rest(timeout=30)
     assert out.proc.returncode == 0, text
     assert "stopped watching" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+    assert not gone(mark), "the warm runner or a run of the tests outlived the watch"
+
+
+@pytest.mark.parametrize("cold", [False, True])
+def test_runs_are_warm_unless_told_cold(monkeypatch: pytest.MonkeyPatch, cold: bool) -> None:
+    """By default one warm runner serves every run (and is closed at the end); --cold starts none."""
+    from grader.learner import cli, testrun, warmrun
+
+    made: list[warmrun.WarmRunner] = []
+    real_run = testrun.run
+
+    class Counting(warmrun.WarmRunner):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.calls = 0
+            made.append(self)
+
+        def run(self, *args, **kwargs) -> int:
+            self.calls += 1
+            return super().run(*args, **kwargs)
+
+    results: list[testrun.ExerciseTests] = []
+
+    def recording_run(*args, **kwargs):
+        got = real_run(*args, **kwargs)
+        results.extend(got.values())
+        return got
+
+    monkeypatch.setattr(warmrun, "WarmRunner", Counting)
+    monkeypatch.setattr(testrun, "run", recording_run)
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["watch", "devices", "--impl", str(ROOT / "solutions"), "--max-runs", "1",
+                              *(["--cold"] if cold else [])])
+    codes: list[int] = []
+    worker = threading.Thread(target=lambda: codes.append(args.func(args)))  # not the main thread: no
+    worker.start()                                                            # signal handlers installed
+    worker.join(timeout=240)
+    assert codes == [0] and [r.state for r in results] == ["done"]
+    if cold or not warmrun.SUPPORTED:
+        assert made == []
+    else:
+        assert len(made) == 1 and made[0].calls == 1 and not made[0].broken
+        assert made[0].proc.returncode is not None  # closed with the watch
 
 
 def test_a_named_exercise_is_tested_at_once(checkout: Kata, started) -> None:
