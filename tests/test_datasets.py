@@ -100,7 +100,7 @@ def test_mydataset_items_over_lists_are_not_converted(ex):
     expect(n == 3, call=call, point=point, expected="3", got=repr(n))
     call, point = f"{built}[1]", "ds[i] returns (data[i], labels[i]) exactly as indexing the lists gives them"
     item = run(lambda: ds[1], call=call, point=point)
-    expect(type(item) is tuple and item == (2.5, 1) and type(item[0]) is float and type(item[1]) is int,
+    expect(isinstance(item, tuple) and item == (2.5, 1) and type(item[0]) is float and type(item[1]) is int,
            call=call, point=point, expected="(2.5, 1), a float and an int", got=describe(item))
 
 

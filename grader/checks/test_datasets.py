@@ -136,6 +136,30 @@ def test_mydataset_items_over_lists(sub, rng):
                          point="ds[i][1] is labels[i], as indexing labels gives it (a list item is not converted)")
 
 
+@pytest.mark.weight(1)
+def test_mydataset_indexes_like_a_sequence(sub, rng):
+    """negative indices count from the end and an index out of range raises IndexError, as indexing data does"""
+    n = _randint(rng, 3, 8)
+    labels = [int(v) for v in torch.randint(0, 10, (n,), generator=rng)]
+    for dname, data in (("<tensor>", torch.randn(n, 2, generator=rng)),
+                        ("<list of floats>", [round(float(v), 3) for v in torch.randn(n, generator=rng)])):
+        built = f"MyDataset({dname}, <list of ints>)"
+        negatives = [-1, -n, -_randint(rng, 2, n - 1)]
+        got = sub.my_items(data, labels, negatives)
+        for k, item in zip(negatives, got["items"]):
+            call = f"{built}[{k}]  # len {n}"
+            _check_pair(item, call)
+            want_x = _tensor_field(data[k]) if isinstance(data, torch.Tensor) else {"type": "float", "value": data[k]}
+            expect_equal(item["x"], want_x, call=call + "[0]",
+                         point=f"ds[{k}] is (data[{k}], labels[{k}]): negative indices count from the end")
+            expect_equal(item["y"], {"type": "int", "value": labels[k]}, call=call + "[1]",
+                         point=f"ds[{k}] is (data[{k}], labels[{k}]): negative indices count from the end")
+        for idx in (n, n + _randint(rng, 1, 5), -n - 1):
+            expect_raises("IndexError", sub.my_get, data, labels, idx, call=f"{built}[{idx}]  # len {n}",
+                          point="an index out of range raises IndexError, as indexing data does "
+                                "(so that `for x in ds` stops)")
+
+
 @pytest.mark.weight(2)
 def test_mydataset_length_mismatch_raises_value_error(sub, rng):
     """data and labels of different lengths raise ValueError at construction"""
@@ -339,6 +363,12 @@ def test_custom_reads_annotations_when_built(sub, rng):
     expect("error" not in got, call=call, point=point,
            expected="the same length and item as before the CSV was removed", got=f"it raised {got.get('error')}")
     expect_equal(got["after"], got["before"], call=call, point=point)
+    # Edited rather than removed: a dataset that reads the file again whenever it is there changes.
+    call = f"ds = CustomImageDataset(csv, img_dir); <the CSV now lists only its last row>; len(ds), ds[{idx}]"
+    got = sub.img_csv_read_once(_files(rows), _csv(rows), idx, _csv(rows[-1:]))
+    expect("error" not in got, call=call, point=point,
+           expected="the same length and item as before the CSV was edited", got=f"it raised {got.get('error')}")
+    expect_equal(got["after"], got["before"], call=call, point=point)
 
 
 @pytest.mark.weight(1)
@@ -435,6 +465,23 @@ def test_custom_both_transforms(sub, rng):
     expect(len(got["image_calls"]) == 1 and len(got["target_calls"]) == 1, call=call,
            point="each transform is called once per ds[i]",
            expected="1 call each", got=f"transform {len(got['image_calls'])}, target_transform {len(got['target_calls'])}")
+
+
+@pytest.mark.weight(1)
+def test_custom_transforms_run_on_every_access(sub, rng):
+    """each ds[i] reads the image and calls both transforms again (random augmentations differ per access)"""
+    rows = _rows(rng, _randint(rng, 2, 5))
+    idx = _randint(rng, 0, len(rows) - 1)
+    replacement = _image(rng, 4 - rows[idx][1].shape[0])  # the other kind: gray <-> RGB
+    call = (f"ds = {_transform_call(True, True, idx)[:-len(f'[{idx}]')]}; ds[{idx}]; "
+            f"<replace image {idx} on disk>; ds[{idx}]")
+    got = sub.img_transforms_twice(_files(rows), _csv(rows), idx, replacement)
+    expect(len(got["image_calls"]) == 2 and len(got["target_calls"]) == 2, call=call,
+           point="every ds[i] calls transform and target_transform anew (their results are not kept)",
+           expected="2 calls each", got=f"transform {len(got['image_calls'])}, target_transform {len(got['target_calls'])}")
+    expect_equal(got["image_calls"][1], got["fresh"].get("x"), call=call,
+                 point="with a transform too, the image is read from disk at each ds[i]: the second call's "
+                       "transform gets the replaced file")
 
 
 @pytest.mark.weight(1)

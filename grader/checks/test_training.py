@@ -28,6 +28,8 @@ ELSEWHERE = " with every batch starting on another device (meta)"
 
 # `device` is typed `str | torch.device | None`: the device checks hand it over in both forms.
 FORMS = (False, True)  # as_object: the string 'cpu', then torch.device('cpu')
+# (as_object, positional): device='cpu', device=torch.device('cpu'), then 'cpu' by position
+CALL_FORMS = ((False, False), (True, False), (False, True))
 
 
 def _dev(name: str, as_object: bool) -> str:
@@ -47,6 +49,10 @@ def _all_moved(got: dict) -> bool:
 
 
 # --------------------------------------------------------------------------- inputs
+
+def _device_arg(name: str, as_object: bool, positional: bool) -> str:
+    return f", ..., {_dev(name, as_object)} (device by position)" if positional else f", device={_dev(name, as_object)}"
+
 
 def _spec(rng, d_in=4, d_out=3, hidden=8):
     return {"in": d_in, "out": d_out, "hidden": hidden,
@@ -160,12 +166,14 @@ def test_train_epoch_training_mode(sub, rng):
 
 
 def test_train_epoch_moves_batches(sub, rng):
-    """train_epoch moves X and y of every batch to `device` (given as a str or a torch.device)"""
-    for as_object in FORMS:
+    """train_epoch moves X and y of every batch to `device` (given as a str or a torch.device, by keyword or
+    by position)"""
+    for as_object, positional in CALL_FORMS:
         n, bs = _uneven(rng)
         X, y = _classes(rng, n)
-        got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object)
-        expect(_all_moved(got), call=_call("train_epoch", n, bs, f", device={_dev('cpu', as_object)}") + ELSEWHERE,
+        got = sub.train_epoch(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object,
+                              positional=positional)
+        expect(_all_moved(got), call=_call("train_epoch", n, bs, _device_arg("cpu", as_object, positional)) + ELSEWHERE,
                point="when device is given (a str or a torch.device), both X and y of every batch are moved "
                      "to it (X.to(device))",
                expected="every batch moved", got=_never_moved(got))
@@ -235,6 +243,36 @@ def test_any_iterable_of_batches(sub, ref, rng):
     expect_close(_num(got, call=call, point=point), want, call=call, point=point, **NUMBER)
     call = f"evaluate(model, (b for b in loader), ...) with a loader of {n} samples in batches {_sizes(n, bs)}"
     _expect_evaluate_as_ref(sub, ref, args, call, point, generator=True)
+    # A DataLoader over an IterableDataset has no len() either: `if val_loader:` raises TypeError on it.
+    fit_args, kwargs, call = _fit_args(rng, epochs=1, val=True)
+    call = call.replace("train loader", "DataLoader(<IterableDataset>), ").replace(
+        "val_loader in", "val_loader=DataLoader(<IterableDataset>), ")
+    point = ("fit's loaders are DataLoaders or any iterables of (inputs, targets) pairs: a DataLoader over an "
+             "IterableDataset has no len() (test val_loader with `is not None`, not its truthiness)")
+    got, want = sub.fit(*fit_args, stream=True, **kwargs), ref.fit(*fit_args, stream=True, **kwargs)
+    h = _history(got, call, point)
+    expect(len(h) == 1 and sorted(h[0]["keys"]) == ["epoch", "train_loss", "val_acc", "val_loss"], call=call,
+           point=point, expected="[{'epoch', 'train_loss', 'val_acc', 'val_loss'}]", got=f"{[e['keys'] for e in h]}")
+    for key in ("train_loss", "val_loss", "val_acc"):
+        expect_close(_num(h[0]["values"][key], call=call, point=point),
+                     want["history"][0]["values"][key]["value"], call=call + f"[0][{key!r}]", point=point, **NUMBER)
+
+
+@pytest.mark.weight(1)
+def test_model_is_called_not_its_forward(sub, rng):
+    """train_epoch, evaluate and fit compute model(X), which runs the model's hooks (model.forward(X) skips them)"""
+    n, bs = _uneven(rng)
+    X, y = _classes(rng, n)
+    point = ("compute model(X): calling the module runs its hooks (pruning, weight norm, feature probes); "
+             "model.forward(X) skips them")
+    fit_args, kwargs, fit_call = _fit_args(rng, epochs=1, val=True)
+    for call, got in ((_call("train_epoch", n, bs), sub.train_epoch(_spec(rng), X, y, bs)),
+                      (_call("evaluate", n, bs), sub.evaluate(_spec(rng), X, y, bs)),
+                      (fit_call, sub.fit(*fit_args, **kwargs))):
+        forwards = len(got["forwards"])
+        expect(forwards > 0 and got["called"] == forwards, call=call + " with a model that counts its hooks' runs",
+               point=point, expected=f"the model's hooks run at each of its {forwards} forward passes",
+               got=f"they ran {got['called']} times")
 
 
 def test_train_epoch_counts_samples_seen(sub, ref, rng):
@@ -369,12 +407,14 @@ def test_evaluate_keeps_parameters(sub, rng):
 
 
 def test_evaluate_moves_batches(sub, rng):
-    """evaluate moves X and y of every batch to `device` (given as a str or a torch.device)"""
-    for as_object in FORMS:
+    """evaluate moves X and y of every batch to `device` (given as a str or a torch.device, by keyword or
+    by position)"""
+    for as_object, positional in CALL_FORMS:
         n, bs = _uneven(rng)
         X, y = _classes(rng, n)
-        got = sub.evaluate(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object)
-        expect(_all_moved(got), call=_call("evaluate", n, bs, f", device={_dev('cpu', as_object)}") + ELSEWHERE,
+        got = sub.evaluate(_spec(rng), X, y, bs, device="cpu", elsewhere=True, as_object=as_object,
+                           positional=positional)
+        expect(_all_moved(got), call=_call("evaluate", n, bs, _device_arg("cpu", as_object, positional)) + ELSEWHERE,
                point="when device is given (a str or a torch.device), both X and y of every batch are moved to it",
                expected="every batch moved", got=_never_moved(got))
 
@@ -600,11 +640,16 @@ def test_fit_moves_model_first(sub, rng):
 
 
 def test_fit_moves_batches(sub, rng):
-    """fit passes `device` (a str or a torch.device) on: every training and validation batch is moved"""
-    for as_object in FORMS:
+    """fit passes `device` (a str or a torch.device, by keyword or by position) on: every training and
+    validation batch is moved"""
+    for as_object, positional in CALL_FORMS:
         args, kwargs, call = _fit_args(rng, epochs=1, val=True)
-        got = sub.fit(*args, device="cpu", elsewhere=True, as_object=as_object, **kwargs)
-        expect(_all_moved(got), call=call[:-1] + f", device={_dev('cpu', as_object)})" + ELSEWHERE,
+        got = sub.fit(*args, device="cpu", elsewhere=True, as_object=as_object, all_positional=positional, **kwargs)
+        if positional:  # the sheet's signature: fit(model, train_loader, loss_fn, optimizer, epochs, val_loader, device)
+            call = call.replace("epochs=1, val_loader", "1, val_loader")[:-1] + ", 'cpu') (all by position)"
+        else:
+            call = call[:-1] + f", device={_dev('cpu', as_object)})"
+        expect(_all_moved(got), call=call + ELSEWHERE,
                point="with device given (a str or a torch.device), X and y of every training and validation "
                      "batch are moved to it",
                expected="every batch moved", got=_never_moved(got))

@@ -71,9 +71,14 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
+def _kind(value: Any) -> str:
+    """Its type's name; "tuple" for any tuple, since a namedtuple is one (it unpacks and collates as one)."""
+    return "tuple" if isinstance(value, tuple) else type(value).__name__
+
+
 def _item(item: Any) -> dict[str, Any]:
     """Describe ``ds[i]``: its type, its length, and its two fields."""
-    out: dict[str, Any] = {"type": type(item).__name__}
+    out: dict[str, Any] = {"type": _kind(item)}
     try:
         out["len"] = len(item)
     except TypeError:
@@ -111,6 +116,11 @@ def my_construct(datasets: Any, data: Any, labels: Any) -> bool:
 def my_items(datasets: Any, data: Any, labels: Any, indices: list[int]) -> dict[str, Any]:
     ds = datasets.MyDataset(data, labels)
     return {"len": len(ds), "items": [_item(ds[i]) for i in indices]}
+
+
+def my_get(datasets: Any, data: Any, labels: Any, index: int) -> dict[str, Any]:
+    """A single ``MyDataset(data, labels)[index]`` (for indices that must raise)."""
+    return _item(datasets.MyDataset(data, labels)[index])
 
 
 def my_loader(datasets: Any, data: Any, labels: Any, batch_size: int, drop_last: bool = False) -> list:
@@ -197,13 +207,19 @@ def img_lazy(datasets: Any, files: list, csv_text: str, index: int, before: str,
     return {"late": late, "fresh": fresh}
 
 
-def img_csv_read_once(datasets: Any, files: list, csv_text: str, index: int) -> dict[str, Any]:
-    """``len(ds)`` and ``ds[index]`` after the CSV file is removed, and (``before``) the same from a
-    dataset read while it was there: the annotations are read when the dataset is built."""
+def img_csv_read_once(datasets: Any, files: list, csv_text: str, index: int,
+                      rewrite: str | None = None) -> dict[str, Any]:
+    """``len(ds)`` and ``ds[index]`` after the CSV file is removed (or replaced by ``rewrite``), and
+    (``before``) the same from a dataset read while it was there: the annotations are read when the
+    dataset is built."""
     csv_path, img_dir = _make(files, csv_text)
     ds = datasets.CustomImageDataset(csv_path, img_dir)
     before = [len(ds), _item(datasets.CustomImageDataset(csv_path, img_dir)[index])]
-    os.remove(csv_path)
+    if rewrite is None:
+        os.remove(csv_path)
+    else:
+        with open(csv_path, "w", newline="") as f:
+            f.write(rewrite)
     try:
         after = [len(ds), _item(ds[index])]
     except Exception as err:  # noqa: BLE001 - reading the CSV again fails here; say so
@@ -258,7 +274,7 @@ def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
         "calls_in_init": [built_img, built_tgt],
         "image_calls": [_plain(a) for a in img_args[built_img:]],
         "target_calls": [_plain(a) for a in tgt_args[built_tgt:]],
-        "type": type(item).__name__,
+        "type": _kind(item),
         "plain": plain,
     }
     try:
@@ -276,6 +292,32 @@ def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
         else:
             out[slot] = {"wrapped_by": None, "payload": _plain(value)}
     return out
+
+
+def img_transforms_twice(datasets: Any, files: list, csv_text: str, index: int,
+                         replacement: torch.Tensor) -> dict[str, Any]:
+    """``ds[index]`` twice with recording transforms, image ``index`` replaced on disk in between;
+    ``fresh`` is the submission's own plain ``ds[index]`` of the replaced file, to compare with."""
+    csv_path, img_dir = _make(files, csv_text)
+    img_args: list = []
+    tgt_args: list = []
+
+    def transform(x: Any) -> _Wrapped:
+        img_args.append(x)
+        return _Wrapped(x)
+
+    def target_transform(y: Any) -> _Wrapped:
+        tgt_args.append(y)
+        return _Wrapped(y)
+
+    ds = datasets.CustomImageDataset(csv_path, img_dir, transform=transform, target_transform=target_transform)
+    built_img, built_tgt = len(img_args), len(tgt_args)
+    ds[index]
+    _write_png(replacement, os.path.join(img_dir, files[index][0]))
+    ds[index]
+    fresh = _item(datasets.CustomImageDataset(csv_path, img_dir)[index])
+    return {"image_calls": [_plain(a) for a in img_args[built_img:]],
+            "target_calls": [_plain(a) for a in tgt_args[built_tgt:]], "fresh": fresh}
 
 
 def img_loader(datasets: Any, files: list, csv_text: str, batch_size: int, one_hot_targets: bool) -> list:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
 from grader.learner.simulation import Elsewhere, device_named
@@ -62,6 +62,12 @@ class _Net(nn.Sequential):
         super().__init__(*layers)
         self._moves: list[Any] = []
         self._forwards: list[dict[str, str]] = []  # per forward: the input's and the weights' device
+        # Calls through model(X) (Module.__call__), which runs hooks; model.forward(X) skips them.
+        self._called: list[int] = []
+        self.register_forward_pre_hook(_Net._count_call)
+
+    def _count_call(self, args: Any) -> None:
+        self._called.append(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         self._forwards.append({"input": str(x.device) if isinstance(x, torch.Tensor) else type(x).__name__,
@@ -135,6 +141,23 @@ def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
 
 # Batches from another device: see grader.learner.simulation.Elsewhere.
 _ELSEWHERE = Elsewhere()
+
+
+class _Stream(IterableDataset):
+    """The batches of a loader, handed out by a DataLoader over an IterableDataset: no ``len()``
+    (it raises TypeError), so ``if loader:`` fails where ``is not None`` works."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __iter__(self):
+        return iter(self.loader)
+
+
+def _loader(batches: "_Batches", generator: bool = False, stream: bool = False) -> Any:
+    if stream:
+        return DataLoader(_Stream(batches.loader), batch_size=None)  # batch_size=None: the pairs as they come
+    return (pair for pair in batches.loader) if generator else batches.loader
 
 
 class _Batches:
@@ -238,12 +261,13 @@ def _place(model: nn.Module, where: str | None) -> None:
 def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: str = "sgd",
                 mode: str = "eval", device: str | None = None, model_on: str | None = None,
                 elsewhere: bool = False, as_object: bool = False, drop_last: bool = False,
-                generator: bool = False) -> dict:
+                generator: bool = False, positional: bool = False) -> dict:
     """Run ``train_epoch`` once on a fresh model left in ``mode``; report everything observable.
 
     ``elsewhere``: the batches start on the meta device (see ``Elsewhere``).
     ``as_object``: ``device`` is handed over as a ``torch.device``, not as a string.
     ``generator``: the loader is a generator of the same batches (no ``len``, no ``.dataset``).
+    ``positional``: ``device`` is passed by position (the sheet's signature allows it).
     """
     log: list[str] = []
     model = _model(spec, log)
@@ -257,20 +281,25 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
     # On meta (the model left on the CPU, or the model on meta and the batches on the CPU)
     # training cannot run: only where the model ends, or what reached it, counts.
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
-        loader = (pair for pair in batches.loader) if generator else batches.loader
-        result = mod.train_epoch(model, loader, _loss(loss), optimizer, device=_as_given(device, as_object)) \
-            if device is not None else mod.train_epoch(model, loader, _loss(loss), optimizer)
+        loader = _loader(batches, generator)
+        if device is None:
+            result = mod.train_epoch(model, loader, _loss(loss), optimizer)
+        elif positional:
+            result = mod.train_epoch(model, loader, _loss(loss), optimizer, _as_given(device, as_object))
+        else:
+            result = mod.train_epoch(model, loader, _loss(loss), optimizer, device=_as_given(device, as_object))
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
             "batches": len(batches.made) // 2, "raised": raised["raised"], "devices": _devices(model),
-            "forwards": list(model._forwards),
+            "forwards": list(model._forwards), "called": len(model._called),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
 def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str = "train",
              device: str | None = None, model_on: str | None = None, elsewhere: bool = False,
-             as_object: bool = False, drop_last: bool = False, generator: bool = False) -> dict:
+             as_object: bool = False, drop_last: bool = False, generator: bool = False,
+             positional: bool = False) -> dict:
     """Run ``evaluate`` once on a fresh model left in ``mode`` with stale gradients
-    (``generator``: the loader is a generator of the same batches)."""
+    (``generator``: the loader is a generator of the same batches; ``positional``: ``device`` by position)."""
     log: list[str] = []
     model = _model(spec, log)
     _place(model, model_on)
@@ -282,18 +311,24 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     raised: dict = {"raised": None}
     result = None
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or model_on == "meta", mod):
-        loader = (pair for pair in batches.loader) if generator else batches.loader
-        result = mod.evaluate(model, loader, _loss(loss), device=_as_given(device, as_object)) \
-            if device is not None else mod.evaluate(model, loader, _loss(loss))
+        loader = _loader(batches, generator)
+        if device is None:
+            result = mod.evaluate(model, loader, _loss(loss))
+        elif positional:
+            result = mod.evaluate(model, loader, _loss(loss), _as_given(device, as_object))
+        else:
+            result = mod.evaluate(model, loader, _loss(loss), device=_as_given(device, as_object))
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
-    return {"type": type(result).__name__, "items": [_value(v) for v in items], "log": log,
+    # A namedtuple is a tuple: it unpacks as one.
+    return {"type": "tuple" if isinstance(result, tuple) else type(result).__name__,
+            "items": [_value(v) for v in items], "log": log,
             "raised": raised["raised"], "batches": len(batches.made) // 2,
             # (no values on meta: a model placed there is judged by what reached it)
             "params_same": model_on == "meta" or all(torch.equal(a, b) for a, b in zip(before, after)),
             "params_change": 0.0 if model_on == "meta" else max(float((a - b).abs().max())
                                                                 for a, b in zip(before, after)),
-            "forwards": list(model._forwards),
+            "forwards": list(model._forwards), "called": len(model._called),
             "unmoved": _unmoved(batches, moves, device) if device is not None else []}
 
 
@@ -314,10 +349,13 @@ def _history(h: Any) -> Any:
 def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
         val_batch_size: int = 0, loss: str = "ce", opt: str = "sgd", device: str | None = None,
         elsewhere: bool = False, as_object: bool = False, root_mask: bool = False,
-        model_on: str | None = None, positional: bool = False) -> dict:
+        model_on: str | None = None, positional: bool = False, all_positional: bool = False,
+        stream: bool = False) -> dict:
     """Run ``fit`` on a fresh model; report history, final parameters, event log and moves.
 
-    ``positional`` passes ``epochs`` as the fifth positional argument (the sheet's signature allows it)."""
+    ``positional`` passes ``epochs`` as the fifth positional argument, ``all_positional`` also
+    ``val_loader`` and ``device`` (the sheet's signature allows both). ``stream``: the loaders are
+    DataLoaders over an IterableDataset (they have no ``len()``)."""
     log: list[str] = []
     model = _model(spec, log, root_mask=root_mask)
     _place(model, model_on)
@@ -327,7 +365,7 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     val = _Batches(Xv, yv, val_batch_size, log, "val", elsewhere=elsewhere) if Xv is not None else None
     kwargs: dict[str, Any] = {}
     if val is not None:
-        kwargs["val_loader"] = val.loader
+        kwargs["val_loader"] = _loader(val, stream=stream)
     if device is not None:
         kwargs["device"] = _as_given(device, as_object)
     raised: dict = {"raised": None}
@@ -335,10 +373,14 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     # On meta training cannot run (no values): only where the model ends up counts then.
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
         # epochs and val_loader by keyword, as the sheet's example calls them (or epochs by position)
-        if positional:
-            history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs, **kwargs)
+        train = _loader(batches, stream=stream)
+        if all_positional:
+            history = mod.fit(model, train, _loss(loss), optimizer, epochs, kwargs.get("val_loader"),
+                              kwargs.get("device"))
+        elif positional:
+            history = mod.fit(model, train, _loss(loss), optimizer, epochs, **kwargs)
         else:
-            history = mod.fit(model, batches.loader, _loss(loss), optimizer, epochs=epochs, **kwargs)
+            history = mod.fit(model, train, _loss(loss), optimizer, epochs=epochs, **kwargs)
     unmoved: list[str] = []
     if device is not None:
         unmoved = [f"train {n}" for n in _unmoved(batches, moves, device)]
@@ -347,4 +389,4 @@ def fit(mod, spec: dict, X, y, batch_size: int, epochs: int, Xv=None, yv=None,
     return {"history": _history(history), "params": _params(model), "devices": _devices(model),
             "raised": raised["raised"], "batches": len(batches.made) // 2,
             "log": log, "model_moves": list(model._moves), "unmoved": unmoved, "steps": steps[0],
-            "forwards": list(model._forwards)}
+            "forwards": list(model._forwards), "called": len(model._called)}
