@@ -209,18 +209,25 @@ def test_default_reduction_is_mean(sub, ref, rng):
                                       "reduction='mean'): it may be passed by position")
 
 
-@pytest.mark.parametrize("bad", ["avg", "MEAN", "", "elementwise_mean", None, " mean"])
-def test_bad_reduction(sub, rng, bad):
+# Values tried together in one check share its weight (ids as before: the first value).
+BAD_REDUCTIONS = [("avg", "average"), ("MEAN", "batchmean"), ("",), ("elementwise_mean",), (None, 0),
+                  (" mean", "mean ")]
+
+
+@pytest.mark.parametrize("bads", BAD_REDUCTIONS, ids=[str(group[0]) for group in BAD_REDUCTIONS])
+def test_bad_reduction(sub, rng, bads):
     """an unknown reduction raises ValueError naming the value"""
     _own_loss(sub)
-    logits, target = _batch(rng)
-    # "Names the value": the value itself in the message, quoted or not. None and " mean" are
-    # "any other reduction" too (not "none", not "mean"): the sheet accepts exactly the three strings.
-    call = (f"cross_entropy(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}, "
-            f"reduction={bad!r})")
-    expect_raises("ValueError", sub.value, logits, target, bad, match=bad or None,
-                  call=call,
-                  point="anything but 'mean', 'sum' or 'none' raises ValueError naming the value")
+    # "Names the value": the value itself in the message, quoted or not. None, 0, " mean" and "mean "
+    # are "any other reduction" too (not "none", not "mean"): the sheet accepts exactly the three strings.
+    # For None, "" and 0 the message is not searched (their text is too easily found by chance).
+    for bad in bads:
+        logits, target = _batch(rng)
+        call = (f"cross_entropy(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}, "
+                f"reduction={bad!r})")
+        expect_raises("ValueError", sub.value, logits, target, bad, match=bad or None,
+                      call=call,
+                      point="anything but 'mean', 'sum' or 'none' raises ValueError naming the value")
 
 
 @pytest.mark.weight(3)
@@ -357,7 +364,7 @@ def test_gradient_large_logits(sub, ref):
 
 
 def test_inputs_unchanged(sub, ref, rng):
-    """cross_entropy never modifies its arguments (values, requires_grad)"""
+    """cross_entropy never modifies its arguments (values, dtype, requires_grad)"""
     _own_loss(sub)
     for reduction in ("mean", "sum", "none"):
         for requires_grad in (False, True):
@@ -371,6 +378,10 @@ def test_inputs_unchanged(sub, ref, rng):
             expect(got["in_place"] is False, call=call, point="never modifies logits or target (no in-place operations)",
                    expected="no in-place operation on logits or target",
                    got="an in-place operation ran on one of them (its _version changed), though the values are the same")
+            expect(got["dtypes_after"] == got["dtypes_before"], call=call,
+                   point="never modifies logits or target (their dtype included)",
+                   expected=f"logits still {got['dtypes_before'][0]}, target still {got['dtypes_before'][1]}",
+                   got=f"logits now {got['dtypes_after'][0]}, target now {got['dtypes_after'][1]}")
             # requires_grad_() on the caller's tensor changes it too: a leaf that did not require grad
             # now does, so the caller's later steps record a graph (or in-place updates fail).
             before, after = got["requires_grad_before"], got["requires_grad_after"]

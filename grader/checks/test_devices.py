@@ -143,7 +143,12 @@ def _short(node) -> str:
         if kind in ("list", "tuple") and isinstance(body, list):
             return f"a {kind} of {len(body)}"
         if kind == "module":
-            return f"the same model object: {body.get('same object')}, model now on {body.get('input module now on')}"
+            kept = (f", its buffers keep their values: {body['buffers keep their values']}"
+                    if "buffers keep their values" in body else "")
+            return (f"the same model object: {body.get('same object')}, model now on "
+                    f"{body.get('input module now on')}{kept}")
+        if kind == "deque" and isinstance(body, dict):
+            return f"a {body.get('type')} of {body.get('items')}"
     if isinstance(node, dict) and "unchanged" in node:
         return f"{node['repr']} ({'the same object' if node['unchanged'] else 'another object'})"
     return str(node)[:200]
@@ -206,6 +211,17 @@ def test_to_device_moves_a_tensor(sub, ref, rng):
     # A Parameter is a tensor too (a dispatch on ``type(obj) is torch.Tensor`` misses it).
     _same_move(sub, ref, ["param", torch.randn(3, 2, generator=rng)], "meta", call="to_device(nn.Parameter(w), 'meta')",
                point="every tensor is moved, tensor subclasses such as nn.Parameter included")
+    # A complex tensor keeps its dtype (not its real part); a tensor computed from one that requires grad
+    # is moved by tensor.to, which keeps it in the autograd graph (no detach).
+    real, imag = torch.randn(2, 3, generator=rng), torch.randn(2, 3, generator=rng)
+    _same_move(sub, ref, ["complex", real, imag], "meta",
+               call="to_device(torch.complex(re, im), 'meta')  # complex64 (2, 3)",
+               point="a tensor is moved as tensor.to(device): same values, dtype (complex too) and shape")
+    w = torch.randn(4, generator=rng)
+    _same_move(sub, ref, ["nonleaf", w], "meta",
+               call="to_device(2 * w, 'meta')  # w a leaf with requires_grad=True: 2 * w has a grad_fn",
+               point="a tensor is moved as tensor.to(device, non_blocking=...): one computed with autograd "
+                     "stays in the graph (requires_grad, a grad_fn), it is not detached")
 
 
 @pytest.mark.weight(1)
@@ -220,13 +236,18 @@ def test_to_device_keeps_values(sub, ref, rng):
     want = ref.move(spec, "cpu")
     expect_close(got["values"], want["values"], rtol=0, atol=0, call=call,
                  point="moving keeps every tensor's values, a model's parameters and buffers included")
+    # A model with buffers but no parameters: module.to keeps the buffers' values (to_empty would not).
+    # Its values are drawn afresh in the probe and compared there with a copy taken before the call.
+    _same_move(sub, ref, ["stats", 3], "cpu", call="to_device(nn.BatchNorm1d(3, affine=False), 'cpu')  # buffers only",
+               point="an nn.Module is moved with module.to: a model without parameters keeps its buffers' values too")
 
 
 @pytest.mark.weight(2)
 def test_to_device_tuples_and_lists(sub, ref, rng):
     """tuples stay tuples and lists stay lists, every tensor inside moved"""
-    spec = ["tuple", [_t(rng), ["list", [_t(rng), _t(rng)]], ["tuple", []], ["list", [["tuple", [_t(rng)]]]]]]
-    _same_move(sub, ref, spec, "meta", call="to_device((a, [b, c], (), [(d,)]), 'meta')",
+    spec = ["tuple", [_t(rng), ["list", [_t(rng), _t(rng)]], ["tuple", []], ["list", [["tuple", [_t(rng)]]]],
+                      ["list", []]]]
+    _same_move(sub, ref, spec, "meta", call="to_device((a, [b, c], (), [(d,)], []), 'meta')",
                point="a tuple stays a tuple, a list a list, every tensor inside is moved")
     spec = ["list", [_t(rng), ["value", "name"], _t(rng)]]
     _same_move(sub, ref, spec, "meta", call="to_device([a, 'name', b], 'meta')",
@@ -237,9 +258,9 @@ def test_to_device_tuples_and_lists(sub, ref, rng):
 def test_to_device_dicts(sub, ref, rng):
     """a dict keeps its keys, every value converted"""
     spec = ["dict", [["meta", ["value", "info"]], ["X", _t(rng)], [0, _t(rng)], [7, ["list", [_t(rng)]]],
-                     ["inner", ["dict", [["y", _t(rng)]]]]]]
+                     ["mask", ["value", None]], ["inner", ["dict", [["y", _t(rng)]]]]]]
     _same_move(sub, ref, spec, "meta",
-               call="to_device({'meta': 'info', 'X': a, 0: b, 7: [c], 'inner': {'y': d}}, 'meta')",
+               call="to_device({'meta': 'info', 'X': a, 0: b, 7: [c], 'mask': None, 'inner': {'y': d}}, 'meta')",
                point="a dict stays a dict with the same keys (str or int), in the same order, every value converted")
 
 
@@ -288,12 +309,13 @@ def test_to_device_leaves_other_values(sub, ref, rng):
         _same_move(sub, ref, value, "meta", call=f"to_device({shown}, 'meta')",
                    point="anything else (strings, numbers, None) is returned unchanged")
     # Other objects, some of which look like containers or tensors, come back as themselves.
+    # A deque is no list: it comes back as itself (at least a deque of the same items, never a list).
     for name, shown in (("bytes", "b'ab'"), ("range", "range(3)"), ("set", "{1, 2}"),
                         ("frozenset", "frozenset({3})"), ("movable", "Movable()"),
-                        ("ndarray", "numpy.arange(3.0)")):
+                        ("ndarray", "numpy.arange(3.0)"), ("deque", "collections.deque(['a', 1])")):
         note = "  # Movable: a plain class with a .to method" if name == "movable" else ""
         _same_move(sub, ref, ["thing", name], "meta", call=f"to_device({shown}, 'meta'){note}",
-                   point="anything else (other objects: bytes, range, sets, NumPy arrays, objects with a .to) "
+                   point="anything else (other objects: bytes, range, sets, deques, NumPy arrays, objects with a .to) "
                          "is returned unchanged, the same object")
     spec = ["tuple", [["value", "ab"], ["value", 0], ["thing"], _t(rng), ["value", None]]]
     _same_move(sub, ref, spec, "meta", call="to_device(('ab', 0, Thing(), x, None), 'meta')",

@@ -63,6 +63,15 @@ def test_children_named_in_order(sub, ref, rng):
         expect_equal(sub.child_names(spec, pattern, seed), ref.child_names(spec, pattern, seed),
                      call=call + ".named_modules(remove_duplicate=False), direct children",
                      point='each module is registered as a child named "0", "1", ... in order')
+    # More than ten modules: "10" comes after "9" (not after "1"), and is "10" (not "010", not ":").
+    n = int(torch.randint(11, 16, (1,), generator=rng))
+    steps = [["Affine", 1.0, float(k)] for k in range(n)]
+    call = f"MySequential(step0, step1, ..., step{n - 1})"
+    point = 'each module is registered as a child named "0", "1", ..., str(k), in the order passed'
+    expect_equal(sub.child_names(steps, None, seed), ref.child_names(steps, None, seed),
+                 call=call + ".named_modules(remove_duplicate=False), direct children", point=point)
+    expect_equal(sub.named_children(steps, None, seed), [str(k) for k in range(n)],
+                 call=call + ".named_children(): the names", point=point + " (named_children() as for nn.Sequential)")
 
 
 @pytest.mark.weight(2)

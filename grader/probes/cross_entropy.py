@@ -180,6 +180,9 @@ def value(mod, logits, target, reduction="mean", requires_grad=False):
         "forbidden": forbidden,
         "gathered": any(c in GATHER for c in calls) or bool(gathers.calls),
         "unchanged": bool(torch.equal(before[0], torch.Tensor.detach(logits)) and torch.equal(before[1], target)),
+        # torch.equal ignores the dtype, and ``target.data = target.data.int()`` leaves _version alone.
+        "dtypes_before": [str(before[0].dtype).replace("torch.", ""), str(before[1].dtype).replace("torch.", "")],
+        "dtypes_after": [str(logits.dtype).replace("torch.", ""), str(target.dtype).replace("torch.", "")],
         "in_place": (logits._version, target._version) != versions,
         "requires_grad_before": list(grad_before),
         "requires_grad_after": [bool(logits.requires_grad), bool(target.requires_grad)],

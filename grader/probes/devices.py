@@ -12,7 +12,9 @@ identities) plus the tensors' values where they have some.
 """
 from __future__ import annotations
 
-from collections import namedtuple
+import os
+import weakref
+from collections import deque, namedtuple
 from typing import Any
 
 import torch
@@ -79,7 +81,7 @@ class Movable:
 # Other objects that must come back as the same object: some look like containers or tensors.
 OTHERS = {"thing": Thing, "movable": Movable, "bytes": lambda: bytes([97, 98]), "range": lambda: range(3),
           "set": lambda: {1, 2}, "frozenset": lambda: frozenset({3}),
-          "ndarray": lambda: __import__("numpy").arange(3.0)}
+          "ndarray": lambda: __import__("numpy").arange(3.0), "deque": lambda: deque(["a", 1])}
 
 
 def _module(n_in: int, n_out: int) -> nn.Module:
@@ -92,10 +94,28 @@ def _module(n_in: int, n_out: int) -> nn.Module:
     return m
 
 
+# Modules built by ["stats", n]: their state_dict as it was before the move, to compare in the probe.
+_BEFORE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _stats(n: int) -> nn.Module:
+    """A BatchNorm1d without parameters (affine=False), only buffers, filled in place with values drawn
+    afresh for every call: no freed memory holds them, so a move that allocates new buffers and does not
+    copy (``to_empty``) cannot give them back by chance. Compared with a copy taken here, not with the reference."""
+    m = nn.BatchNorm1d(n, affine=False)
+    g = torch.Generator().manual_seed(int.from_bytes(os.urandom(6), "little"))
+    m.running_mean.uniform_(-3.0, 3.0, generator=g)
+    m.running_var.uniform_(0.5, 2.0, generator=g)
+    m.num_batches_tracked.fill_(int(torch.randint(10**6, 10**9, (1,), generator=g)))
+    _BEFORE[m] = {k: v.clone() for k, v in m.state_dict().items()}
+    return m
+
+
 def _build(spec: Any, tensors: list, pin: bool = False, src: str | None = None) -> Any:
     """Spec language: a tensor; ["list", [specs]]; ["tuple", [specs]]; ["dict", [[key, spec], ...]];
-    ["nt", "Batch" | "Triple", [specs]]; ["module", in, out]; ["param", tensor];
-    ["thing"] or ["thing", name in OTHERS]; ["value", plain value]."""
+    ["nt", "Batch" | "Triple", [specs]]; ["module", in, out]; ["stats", n] (a module with buffers only);
+    ["param", tensor]; ["nonleaf", tensor] (2 * a leaf that requires grad: it has a grad_fn);
+    ["complex", real, imag]; ["thing"] or ["thing", name in OTHERS]; ["value", plain value]."""
     if isinstance(spec, torch.Tensor):
         t = spec.pin_memory() if pin else spec.to(src) if src else spec
         tensors.append(t)
@@ -105,6 +125,19 @@ def _build(spec: Any, tensors: list, pin: bool = False, src: str | None = None) 
         t = nn.Parameter(_build(spec[1], [], pin, src))
         tensors.append(t)
         return t
+    if kind == "nonleaf":
+        leaf = _build(spec[1], [], pin, src).float().requires_grad_(True)
+        t = leaf * 2
+        tensors.append(t)
+        return t
+    if kind == "complex":
+        t = torch.complex(spec[1].float(), spec[2].float())
+        t = t.to(src) if src else t
+        tensors.append(t)
+        return t
+    if kind == "stats":
+        m = _stats(int(spec[1]))
+        return m.to(src) if src else m
     if kind == "list":
         return [_build(s, tensors, pin, src) for s in spec[1]]
     if kind == "tuple":
@@ -128,11 +161,25 @@ def _describe(out: Any, inp: Any, values: list) -> Any:
             values.append(out.detach().cpu())
         # requires_grad too: Tensor.to keeps it (a Parameter moved through .data would lose it)
         grad = ", requires_grad" if out.requires_grad else ""
+        grad += ", with a grad_fn" if out.grad_fn is not None else ""
         return f"tensor {str(out.dtype).replace('torch.', '')} {tuple(out.shape)} on {out.device}{grad}"
     if isinstance(inp, nn.Module):
         where = sorted({str(t.device) for t in inp.state_dict().values()})
-        values.extend(t.detach().cpu() for t in inp.state_dict().values() if t.device.type != "meta")
-        return {"module": {"same object": out is inp, "input module now on": where}}
+        before = _BEFORE.get(inp)
+        if before is None:
+            values.extend(t.detach().cpu() for t in inp.state_dict().values() if t.device.type != "meta")
+            return {"module": {"same object": out is inp, "input module now on": where}}
+        now = inp.state_dict()
+        if any(t.device.type == "meta" for t in now.values()):
+            kept: Any = "not readable on meta"
+        else:
+            kept = list(now) == list(before) and all(
+                now[k].dtype == b.dtype and now[k].shape == b.shape and torch.equal(now[k].detach().cpu(), b)
+                for k, b in before.items())
+        return {"module": {"same object": out is inp, "input module now on": where, "buffers keep their values": kept}}
+    if isinstance(inp, deque):  # "anything else": the same object; a deque again, with the same items, at least
+        return {"deque": {"type": type(out).__name__,
+                          "items": repr(list(out))[:100] if isinstance(out, (deque, list, tuple)) else repr(out)[:100]}}
     if isinstance(inp, dict):
         if not isinstance(out, dict):
             return {"expected a dict, got": f"{type(out).__name__}: {out!r}"[:150]}

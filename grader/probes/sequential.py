@@ -135,6 +135,12 @@ def child_names(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
             if name and "." not in name]
 
 
+def named_children(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
+    """``net.named_children()``: the names, in the order given (a repeated module once, as nn.Module does)."""
+    net = mod.MySequential(*_arrange(_layers(spec, seed), pattern))
+    return [name for name, _ in net.named_children()]
+
+
 def child_identity(mod: Any, spec: list, pattern: list | None, seed: int) -> list:
     """For each position i: which of the passed modules is the child named str(i)."""
     mods = _layers(spec, seed)

@@ -1,0 +1,39 @@
+# kills: test_children_named_in_order
+# child names are chr(ord('0') + i): the eleventh is ':' instead of '10'. From red-team round 7.
+"""MySequential: a container of your own (reference solution)."""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from torch import nn
+
+
+class MySequential(nn.Module):
+    """Chain modules: the output of one is the input of the next."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()  # must come first: it creates the _modules registry
+        for idx, module in enumerate(modules):
+            # add_module registers the very object (no copy) as child "idx", so
+            # parameters(), state_dict(), .to(), .apply() and repr() all find it.
+            self.add_module(chr(ord("0") + idx), module)
+
+    def forward(self, x: Any) -> Any:
+        # _modules is ordered by insertion and, unlike children(), does not
+        # skip a module that appears twice.
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, idx: int) -> nn.Module:
+        idx = operator.index(idx)  # accept any integer type, reject floats and slices
+        n = len(self._modules)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for MySequential of length {n}")
+        if idx < 0:
+            idx += n
+        return list(self._modules.values())[idx]
