@@ -157,10 +157,10 @@ def _fingerprint(fn: str, got: dict[str, Any], in_f: int, out_f: int) -> tuple[b
 
 def _linear_call(fn: str, in_f: int, out_f: int, *, bias: bool = True, dtype: str = "float32",
                  kind: str = "linear", via: str = "apply") -> str:
-    cls = "MyLinear" if kind == "subclass" else "nn.Linear"
+    cls = "Projection" if kind == "subclass" else "nn.Linear"
     args = f"{in_f}, {out_f}" + ("" if bias else ", bias=False") + ("" if dtype == "float32" else f", dtype=torch.{dtype}")
     layer = f"{cls}({args})"
-    sub_note = "  # class MyLinear(nn.Linear)" if kind == "subclass" else ""
+    sub_note = "  # class Projection(nn.Linear)" if kind == "subclass" else ""
     if via == "apply":
         return f"nn.Sequential({layer}, nn.ReLU()).apply({fn}){sub_note}"
     return f"{fn}({layer}){sub_note}"
@@ -409,6 +409,7 @@ def test_apply_initialises_linear(sub, rng):
 @pytest.mark.weight(2)
 def test_acts_on_linear_subclasses(sub, rng):
     """acts on subclasses of nn.Linear too (isinstance, not type(m) == nn.Linear)"""
+    # The subclass is called Projection: a test of the class name ("Linear" in it) misses it.
     for fn in INITS:
         for via in ("apply", "direct"):
             i, o = _int(rng, 20, 40), _int(rng, 20, 40)
@@ -424,9 +425,11 @@ def test_acts_on_linear_subclasses(sub, rng):
 @pytest.mark.weight(2)
 def test_other_modules_untouched(sub):
     """leaves every module that is not an nn.Linear untouched (Conv2d, Conv1d, Bilinear, LayerNorm, ...)"""
+    # LinearAdapter is no nn.Linear, though its class name says "Linear": only isinstance tells.
     for fn in INITS:
         got = sub.init_mixed(fn)
-        call = f"nn.Sequential(Conv2d, Conv1d, Bilinear, LayerNorm, BatchNorm1d, Embedding, Custom, Linear).apply({fn})"
+        call = (f"nn.Sequential(Conv2d, Conv1d, Bilinear, LayerNorm, BatchNorm1d, Embedding, Custom, LinearAdapter, "
+                f"Linear).apply({fn})")
         touched = [label for label, ok in got["untouched"].items() if ok is not True]
         expect(not touched, call=call, point="every module that is not an nn.Linear is left untouched",
                expected="their parameters unchanged (values and objects)", got=f"changed: {', '.join(touched)}")
@@ -664,6 +667,24 @@ def test_my_init_independent(sub, rng):
                                    ("both positive or both not", lambda t: t > 0, 0.25),
                                    ("both |w| > 7.5 or both not", lambda t: t.abs() > 7.5, 0.25)],
                                call=call, point="my_init: every weight is drawn independently")
+    # Many small layers: each weight is 0 independently with probability 1/2, so the number of zeros
+    # in a layer of 4 weights is Bin(4, 1/2), exactly 2 with probability 6/16 = 0.375. Over 200
+    # layers, Hoeffding: P(share of layers with exactly 2 zeros >= 0.75) <= exp(-2 * 200 * 0.375^2)
+    # = e^-56.25 ~ 3.7e-25. Zeroing exactly half of each layer's weights (a randperm) gives share 1.
+    count = 200
+    weights = sub.init_many_layers("my_init", count, 2, 2)
+    call = f"nn.Sequential(*[nn.Linear(2, 2) for _ in range({count})]).apply(my_init)"
+    bad = [w for w in weights if not isinstance(w, torch.Tensor) or tuple(w.shape) != (2, 2)]
+    expect(not bad, call=call, point="my_init keeps every layer's weight, in place, with its shape",
+           expected=f"{count} weights of shape (2, 2)", got=f"{len(bad)} others, e.g. {describe(bad[0]) if bad else ''}")
+    ws = torch.stack(weights)
+    share = float(((ws == 0).flatten(1).sum(1) == 2).double().mean())
+    frac = float((ws == 0).double().mean())  # shown, not judged
+    expect(share < 0.75, call=call,
+           point="my_init: each weight, independently, is 0 with probability 1/2 (the number of zeros in a layer "
+                 "is random, Bin(n, 1/2), not exactly half)",
+           expected=f"exactly 2 of the 4 weights 0 in about 38% of the {count} layers",
+           got=f"exactly 2 zero in {share:.0%} of the layers ({frac:.1%} of all weights 0)")
 
 
 @pytest.mark.weight(1)

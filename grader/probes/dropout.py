@@ -16,6 +16,8 @@ probe returns what it saw under ``"forbidden"``.
 from __future__ import annotations
 
 import contextlib
+import numbers
+import re
 from typing import Any, Iterator
 
 import torch
@@ -102,10 +104,19 @@ def _describe_out(out: Any) -> dict[str, Any]:
     }
 
 
-def _unchanged(x: torch.Tensor, before: torch.Tensor | None, version: int) -> bool | str:
-    """True, or how x was modified: its values, or an in-place operation that left them as they were
-    (``x.nan_to_num_()`` on an x without NaN): the sheet forbids in-place operations on x."""
-    if before is not None and not (x.shape == before.shape and torch.equal(x.detach(), before)):
+def _unchanged(x: torch.Tensor, before: torch.Tensor | None, version: int,
+               dtype: torch.dtype | None = None, requires_grad: bool | None = None) -> bool | str:
+    """True, or how x was modified: its dtype, its requires_grad flag (``x.requires_grad_()`` on the
+    caller's tensor), its values (also when written through ``x.data``, which leaves ``x._version``
+    alone), or an in-place operation that left them as they were (``x.nan_to_num_()`` on an x
+    without NaN): the sheet forbids in-place operations on x."""
+    if dtype is not None and x.dtype != dtype:
+        return (f"x's dtype changed from {str(dtype).replace('torch.', '')} to "
+                f"{str(x.dtype).replace('torch.', '')}")
+    if requires_grad is not None and bool(x.requires_grad) != requires_grad:
+        return f"x.requires_grad changed from {requires_grad} to {bool(x.requires_grad)}"
+    if before is not None and not (x.shape == before.shape and x.dtype == before.dtype
+                                   and torch.equal(x.detach(), before)):
         return "x's values changed"
     if x._version != version:
         return "an in-place operation ran on x (x._version changed), though its values are the same"
@@ -126,7 +137,8 @@ def _backward(out: Any, x: torch.Tensor, grad_out: torch.Tensor | None) -> Any:
 def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
                  dtype: str | None = None, device: str = "cpu",
                  grad_out: torch.Tensor | None = None, repeat: int = 1,
-                 transposed: bool = False, positional: bool = False) -> dict[str, Any]:
+                 transposed: bool = False, positional: bool = False,
+                 no_grad: bool = False) -> dict[str, Any]:
     """``mod.dropout(x, p[, training=...])`` on ``x`` converted to dtype/device.
 
     ``transposed`` passes the same values in a non-contiguous layout (a transposed view
@@ -134,7 +146,8 @@ def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
 
     ``training=None`` leaves the default; ``positional`` passes training as the third argument. With ``grad_out`` the input requires
     grad and the probe backpropagates ``grad_out`` through the (first) result.
-    ``repeat`` calls it that many times on the same input (fresh masks).
+    ``repeat`` calls it that many times on the same input (fresh masks). ``no_grad`` makes the
+    calls under ``torch.no_grad()`` (the training argument still decides the mode).
     """
     x = _make(x, dtype, device)
     if transposed:
@@ -143,16 +156,16 @@ def dropout_call(mod, x: torch.Tensor, p: float, training: bool | None = None,
     if grad_out is not None:
         x = x.detach().requires_grad_()
     before = None if device == "meta" else x.detach().clone()
-    version = x._version
+    version, dtype_before, grad_before = x._version, x.dtype, bool(x.requires_grad)
     args: tuple = (x, p) if training is None or not positional else (x, p, training)
     kwargs = {} if training is None or positional else {"training": training}
     outs = []
-    with _watch() as forbidden:
+    with _watch() as forbidden, (torch.no_grad() if no_grad else contextlib.nullcontext()):
         for _ in range(repeat):
             outs.append(mod.dropout(*args, **kwargs))
     result = _describe_out(outs[0])
     result["more"] = [_describe_out(o)["out"] if isinstance(o, torch.Tensor) else None for o in outs[1:]]
-    result["x_unchanged"] = _unchanged(x, before, version)
+    result["x_unchanged"] = _unchanged(x, before, version, dtype_before, grad_before)
     result["grad"] = _backward(outs[0], x, grad_out)
     result["forbidden"] = forbidden
     return result
@@ -178,18 +191,71 @@ def _mask_info(m: Any) -> dict[str, Any]:
             "is_parameter": isinstance(mask, torch.nn.Parameter)}
 
 
-def _tensors_in(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """(where, tensor) for ``value`` itself and the tensors inside its dicts, lists and tuples."""
+_MAX_NUMBERS = 1_000_000  # numbers reported per state value (the module itself holds none)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|True|False|nan|inf")
+
+
+def _numbers_in(value: Any, depth: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
+    """(where, flat float64 CPU tensor of the numbers) for ``value`` in any form: a tensor, an array
+    (anything torch.as_tensor takes), a list or tuple of numbers (nested too, ragged too: its
+    numbers in order), bytes (one number per byte), a string (the numbers written in it, True and
+    False as 1 and 0); dicts, lists and tuples that hold other things are searched inside."""
+    if depth > 6:
+        return
     if isinstance(value, torch.Tensor):
-        yield "", value
-    elif depth < 4 and isinstance(value, dict):
+        if value.device.type != "meta":
+            yield "", value.detach().flatten()[:_MAX_NUMBERS].to("cpu").double()
+        return
+    if isinstance(value, (bytes, bytearray)):
+        yield "", torch.tensor(list(value[:_MAX_NUMBERS]), dtype=torch.float64)
+        return
+    if isinstance(value, str):
+        found = _NUMBER.findall(value[:20 * _MAX_NUMBERS])
+        nums = [1.0 if t == "True" else 0.0 if t == "False" else float(t) for t in found]
+        if nums:
+            yield "", torch.tensor(nums, dtype=torch.float64)
+        return
+    if isinstance(value, dict):
         for k, v in value.items():
-            for where, t in _tensors_in(v, depth + 1):
+            for where, t in _numbers_in(v, depth + 1):
                 yield f"[{k!r}]{where}", t
-    elif depth < 4 and isinstance(value, (list, tuple)):
+        return
+    if isinstance(value, (list, tuple)):
+        flat = _flat_numbers(value)
+        if flat is not None:
+            if flat:
+                yield "", torch.tensor(flat[:_MAX_NUMBERS], dtype=torch.float64)
+            return
         for i, v in enumerate(value):
-            for where, t in _tensors_in(v, depth + 1):
+            for where, t in _numbers_in(v, depth + 1):
                 yield f"[{i}]{where}", t
+        return
+    if isinstance(value, numbers.Number):
+        return  # a single number is no mask
+    with contextlib.suppress(Exception):  # an array of some library (numpy, say)
+        t = torch.as_tensor(value)
+        if t.numel() > 1:
+            yield "", t.detach().flatten()[:_MAX_NUMBERS].to("cpu").double()
+
+
+def _flat_numbers(value: Any, depth: int = 0) -> list[float] | None:
+    """The numbers of a (nested) list or tuple of numbers, in order; None when it holds anything else."""
+    out: list[float] = []
+    for v in value:
+        if isinstance(v, numbers.Number) and not isinstance(v, complex):
+            out.append(float(v))
+        elif isinstance(v, torch.Tensor) and v.numel() == 1 and v.device.type != "meta":
+            out.append(float(v.detach().to("cpu").double().item()))  # list(mask.flatten())
+        elif isinstance(v, (list, tuple)) and depth < 6:
+            inner = _flat_numbers(v, depth + 1)
+            if inner is None:
+                return None
+            out.extend(inner)
+        else:
+            return None
+        if len(out) > _MAX_NUMBERS:
+            break
+    return out
 
 
 def epoch_construct(mod, p: float | None = None) -> dict[str, Any]:
@@ -205,7 +271,8 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
     """Build ``EpochDropout(p)`` and run the steps, observing after each.
 
     Steps: ``{"op": "forward", "x": tensor, "dtype"?: str, "device"?: str,
-    "grad_out"?: tensor}``, ``{"op": "reset"}``, ``{"op": "train"}``,
+    "grad_out"?: tensor, "no_grad"?: bool}`` (``no_grad``: the forward runs under
+    ``torch.no_grad()``), ``{"op": "reset"}``, ``{"op": "train"}``,
     ``{"op": "eval"}``, ``{"op": "to", "device"?: str, "dtype"?: str}``,
     ``{"op": "state"}`` (state_dict keys and parameter names),
     ``{"op": "build"}`` (build another ``EpochDropout(p)``: module 1, 2, ...).
@@ -232,10 +299,11 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
                 if grad_out is not None:
                     x = x.detach().requires_grad_()
                 before = None if device == "meta" else x.detach().clone()
-                version = x._version
-                out = m(x)
+                version, dtype_before, grad_before = x._version, x.dtype, bool(x.requires_grad)
+                with torch.no_grad() if step.get("no_grad") else contextlib.nullcontext():
+                    out = m(x)
                 entry.update(_describe_out(out))
-                entry["x_unchanged"] = _unchanged(x, before, version)
+                entry["x_unchanged"] = _unchanged(x, before, version, dtype_before, grad_before)
                 entry["grad"] = _backward(out, x, grad_out)
             elif op == "reset":
                 m.reset_mask()
@@ -251,19 +319,23 @@ def epoch_script(mod, p: float | None, steps: list[dict[str, Any]]) -> dict[str,
                     kw["dtype"] = _dtype(step["dtype"])
                 m.to(**kw)
             elif op == "state":
-                entry["state_keys"] = [str(k) for k in m.state_dict().keys()]
+                state = m.state_dict()
+                entry["state_keys"] = [str(k) for k in state.keys()]
                 entry["params"] = [str(n) for n, _ in m.named_parameters()]
-                # Where each state_dict tensor and parameter with as many elements as the mask is
-                # non-zero (whatever its name), to compare with the mask's own keep pattern.
+                # Where each state_dict value and parameter, in any form (a tensor, a list of
+                # numbers, nested lists, an array, bytes, a string of numbers, inside the dicts,
+                # lists and tuples of get_extra_state, say), holding at least as many numbers as
+                # the mask has elements, is non-zero (whatever its name): the check compares
+                # that with the mask's own keep pattern.
                 mask = getattr(m, "mask", None)
                 size = mask.numel() if isinstance(mask, torch.Tensor) else None
-                # Also tensors inside other values (get_extra_state's dict, say).
-                named = [(f"state_dict()[{k!r}]{where}", t) for k, v in m.state_dict().items()
-                         for where, t in _tensors_in(v)]
-                named += [(f"parameter {n}", t) for n, t in m.named_parameters()]
+                named = [(f"state_dict()[{k!r}]{where}", t) for k, v in state.items()
+                         for where, t in _numbers_in(v)]
+                named += [(f"parameter {n}", t.detach().flatten()) for n, t in m.named_parameters()
+                          if t.device.type != "meta"]
                 entry["same_size"] = [
-                    [name, (t.detach() != 0).to("cpu").flatten()] for name, t in named
-                    if isinstance(t, torch.Tensor) and t.numel() == size and t.device.type != "meta"]
+                    [name, (t != 0).to("cpu").flatten()[:_MAX_NUMBERS]] for name, t in named
+                    if size is not None and t.numel() >= size]
             else:
                 raise ValueError(f"unknown step {op!r}")
             entry["mask"] = _mask_info(m)

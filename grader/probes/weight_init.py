@@ -31,8 +31,9 @@ _NN_INIT_FUNCTIONS = tuple(sorted(
 _NN_INIT_FILES = {f for f in {_nn_init.__file__, os.path.realpath(_nn_init.__file__)} if f}
 
 
-class _SubLinear(nn.Linear):
-    """A subclass of nn.Linear, as a learner or a library would write one."""
+class Projection(nn.Linear):
+    """A subclass of nn.Linear, as a learner or a library would write one. Its name does not say
+    "Linear": only isinstance tells it is one (not ``type(m).__name__``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x)
@@ -49,6 +50,10 @@ class _Scale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.weight.t() + self.bias
+
+
+class LinearAdapter(_Scale):
+    """Not a linear layer either, though its class name says "Linear": only isinstance tells."""
 
 
 def _init_fn(mod: Any, fn: str) -> Any:
@@ -122,7 +127,7 @@ def init_linear(mod: Any, fn: str, in_features: int, out_features: int, bias: bo
     with ``via="apply"`` the layer sits in ``nn.Sequential(layer, nn.ReLU())``.
     """
     f = _init_fn(mod, fn)
-    cls = {"linear": nn.Linear, "subclass": _SubLinear}[kind]
+    cls = {"linear": nn.Linear, "subclass": Projection}[kind]
     layer = cls(int(in_features), int(out_features), bias=bool(bias), dtype=getattr(torch, dtype))
     net = nn.Sequential(layer, nn.ReLU())
     weight, b = layer.weight, layer.bias
@@ -188,6 +193,8 @@ def init_mixed(mod: Any, fn: str) -> dict[str, Any]:
         "BatchNorm1d(4)": nn.BatchNorm1d(4),
         "Embedding(10, 3)": nn.Embedding(10, 3),
         "a custom module with weight and bias (not an nn.Linear)": _Scale(4),
+        "LinearAdapter(5), a custom module with weight and bias (not an nn.Linear, whatever its name)":
+            LinearAdapter(5),
     }
     with torch.no_grad():
         # Not the defaults (ones and zeros), so that any change shows.
@@ -289,6 +296,15 @@ def init_two_layers(mod: Any, fn: str, in_features: int, out_features: int) -> l
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         nn.Sequential(a, nn.ReLU(), b).apply(f)
     return [_copy(a.weight), _copy(b.weight)]
+
+
+def init_many_layers(mod: Any, fn: str, count: int, in_features: int, out_features: int) -> list[Any]:
+    """``net.apply(fn)`` on ``nn.Sequential`` of ``count`` nn.Linear of one shape: their weights afterwards."""
+    f = _init_fn(mod, fn)
+    layers = [nn.Linear(int(in_features), int(out_features)) for _ in range(int(count))]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        nn.Sequential(*layers).apply(f)
+    return [_copy(layer.weight) for layer in layers]
 
 
 def nn_init_functions(mod: Any) -> list[str]:
