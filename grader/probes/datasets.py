@@ -242,15 +242,9 @@ class _Falsy:
         return 0
 
 
-def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
-                   image: bool, target: bool, falsy: bool = False) -> dict[str, Any]:
-    """``ds[index]`` with recording transforms; says what they got and whether their result came back.
-
-    ``plain`` is the submission's own ``ds[index]`` without transforms, to compare with.
-    ``falsy``: the transforms are callables that are false in a boolean context.
-    """
-    csv_path, img_dir = _make(files, csv_text)
-    plain = _item(datasets.CustomImageDataset(csv_path, img_dir)[index])
+def _recording_transforms() -> tuple[list, list, Any, Any]:
+    """A transform and a target_transform that note what they get and wrap it (``_Wrapped``), with
+    the lists they note it in."""
     img_args: list = []
     tgt_args: list = []
 
@@ -261,6 +255,20 @@ def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
     def target_transform(y: Any) -> _Wrapped:
         tgt_args.append(y)
         return _Wrapped(y)
+
+    return img_args, tgt_args, transform, target_transform
+
+
+def img_transforms(datasets: Any, files: list, csv_text: str, index: int,
+                   image: bool, target: bool, falsy: bool = False) -> dict[str, Any]:
+    """``ds[index]`` with recording transforms; says what they got and whether their result came back.
+
+    ``plain`` is the submission's own ``ds[index]`` without transforms, to compare with.
+    ``falsy``: the transforms are callables that are false in a boolean context.
+    """
+    csv_path, img_dir = _make(files, csv_text)
+    plain = _item(datasets.CustomImageDataset(csv_path, img_dir)[index])
+    img_args, tgt_args, transform, target_transform = _recording_transforms()
 
     kwargs: dict[str, Any] = {}
     if image:
@@ -299,16 +307,7 @@ def img_transforms_twice(datasets: Any, files: list, csv_text: str, index: int,
     """``ds[index]`` twice with recording transforms, image ``index`` replaced on disk in between;
     ``fresh`` is the submission's own plain ``ds[index]`` of the replaced file, to compare with."""
     csv_path, img_dir = _make(files, csv_text)
-    img_args: list = []
-    tgt_args: list = []
-
-    def transform(x: Any) -> _Wrapped:
-        img_args.append(x)
-        return _Wrapped(x)
-
-    def target_transform(y: Any) -> _Wrapped:
-        tgt_args.append(y)
-        return _Wrapped(y)
+    img_args, tgt_args, transform, target_transform = _recording_transforms()
 
     ds = datasets.CustomImageDataset(csv_path, img_dir, transform=transform, target_transform=target_transform)
     built_img, built_tgt = len(img_args), len(tgt_args)
