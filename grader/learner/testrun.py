@@ -125,20 +125,22 @@ def environment() -> dict[str, str]:
     return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONBREAKPOINT="0")
 
 
-def _cold(args: list[str], output: Path, timeout: float) -> None:
+def _cold(args: list[str], output: Path, timeout: float, env: dict[str, str] | None) -> None:
     """pytest in a new interpreter, its output written to ``output``."""
     with output.open("wb") as out:
         try:
-            subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=environment(),
+            subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env or environment(),
                            stdout=out, stderr=subprocess.STDOUT, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise RunError(f"the learner tests took more than {timeout:g} s") from None
 
 
 def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
-        extra: list[str] | None = None, warm: WarmRunner | None = None) -> dict[str, ExerciseTests]:
+        extra: list[str] | None = None, warm: WarmRunner | None = None,
+        env: dict[str, str] | None = None) -> dict[str, ExerciseTests]:
     """Run the learner tests of ``exercises`` once and classify each exercise: in a new
-    interpreter, or in a fork of ``warm`` (see :mod:`grader.learner.warmrun`) while it works."""
+    interpreter (with ``env``, by default :func:`environment`), or in a fork of ``warm``
+    (see :mod:`grader.learner.warmrun`) while it works."""
     present = [e for e in exercises if tests_path(e).is_file()]
     results: dict[str, ExerciseTests] = {}
     for e in exercises:
@@ -158,7 +160,7 @@ def run(exercises: list[str], impl: Path | None, timeout: float = 900.0,
         except TimedOut:
             raise RunError(f"the learner tests took more than {timeout:g} s") from None
         except Unavailable:
-            _cold(args, output, timeout)
+            _cold(args, output, timeout, env)
         if not xml.is_file():
             tail = output.read_text(errors="replace").strip().splitlines()[-5:]
             raise RunError("pytest produced no report:\n  " + "\n  ".join(tail))

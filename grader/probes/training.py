@@ -250,6 +250,14 @@ def _as_given(device: str | None, as_object: bool) -> Any:
     return torch.device(device) if as_object and device is not None else device
 
 
+def _device_args(device: str | None, as_object: bool, positional: bool) -> tuple[tuple, dict]:
+    """How ``device`` reaches the submission: not at all, by position, or by keyword."""
+    if device is None:
+        return (), {}
+    given = _as_given(device, as_object)
+    return ((given,), {}) if positional else ((), {"device": given})
+
+
 def _place(model: nn.Module, where: str | None) -> None:
     if where is not None:
         nn.Module.to(model, where)  # not through _Net.to: the probe's own move is not recorded
@@ -282,12 +290,8 @@ def train_epoch(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", opt: s
     # training cannot run: only where the model ends, or what reached it, counts.
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or "meta" in (device, model_on), mod):
         loader = _loader(batches, generator)
-        if device is None:
-            result = mod.train_epoch(model, loader, _loss(loss), optimizer)
-        elif positional:
-            result = mod.train_epoch(model, loader, _loss(loss), optimizer, _as_given(device, as_object))
-        else:
-            result = mod.train_epoch(model, loader, _loss(loss), optimizer, device=_as_given(device, as_object))
+        args, kwargs = _device_args(device, as_object, positional)
+        result = mod.train_epoch(model, loader, _loss(loss), optimizer, *args, **kwargs)
     return {"result": _value(result), "params": _params(model), "log": log, "steps": steps[0],
             "batches": len(batches.made) // 2, "raised": raised["raised"], "devices": _devices(model),
             "forwards": list(model._forwards), "called": len(model._called),
@@ -312,12 +316,8 @@ def evaluate(mod, spec: dict, X, y, batch_size: int, loss: str = "ce", mode: str
     result = None
     with _ELSEWHERE.recording_moves() as moves, _noting(raised, elsewhere or model_on == "meta", mod):
         loader = _loader(batches, generator)
-        if device is None:
-            result = mod.evaluate(model, loader, _loss(loss))
-        elif positional:
-            result = mod.evaluate(model, loader, _loss(loss), _as_given(device, as_object))
-        else:
-            result = mod.evaluate(model, loader, _loss(loss), device=_as_given(device, as_object))
+        args, kwargs = _device_args(device, as_object, positional)
+        result = mod.evaluate(model, loader, _loss(loss), *args, **kwargs)
     after = _params(model)
     items = list(result) if isinstance(result, (tuple, list)) and len(result) < 10 else []
     # A namedtuple is a tuple: it unpacks as one.

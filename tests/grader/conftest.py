@@ -25,6 +25,33 @@ def grading():
         yield session
 
 
+@pytest.fixture(scope="session")
+def learner_tests():
+    """learner_tests(exercise, file) -> the learner tests' verdicts on ``file`` as ``exercise``
+    (the other exercises from ``solutions/``): each run a fork of one warm process, as ``watch``
+    runs them, so hundreds of runs pay ``import torch`` once per test worker."""
+    import tempfile
+
+    from grader.learner import testrun
+    from grader.learner.warmrun import WarmRunner
+
+    # No per-test time limit: on a busy machine a slow test must not count as a failure.
+    env = {k: v for k, v in testrun.environment().items() if k not in ("KATA_IMPL", "PYTEST_ADDOPTS")}
+    env["KATA_TEST_TIMEOUT"] = "0"
+    runner = WarmRunner(env)
+
+    def run(exercise: str, file: Path) -> testrun.ExerciseTests:
+        with tempfile.TemporaryDirectory(prefix="kata-impl-") as tmp:
+            impl = Path(tmp)
+            for piece in (ROOT / "solutions").glob("*.py"):
+                shutil.copy(piece, impl)
+            shutil.copy(file, impl / f"{exercise}.py")
+            return testrun.run([exercise], impl, timeout=300, warm=runner, env=env)[exercise]
+
+    yield run
+    runner.close()
+
+
 @pytest.fixture
 def make_submission(tmp_path: Path):
     """make_submission({"dropout": "source..." or Path}) -> a submission directory."""

@@ -10,11 +10,7 @@ a correct solution on the CPU).
 from __future__ import annotations
 
 import ast
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -127,24 +123,21 @@ def test_alternative_keeps_full_marks(grading, make_submission, path: Path) -> N
 
 
 @pytest.mark.parametrize("path", ALTERNATIVES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_alternative_passes_the_learner_tests(tmp_path: Path, path: Path) -> None:
+def test_alternative_passes_the_learner_tests(learner_tests, path: Path) -> None:
     """The learner tests judge as the grader does: what keeps full marks is green there too,
     or a learner whose correct code is written differently is told it is wrong."""
     import torch
 
-    exercise = path.parent.name
     needs = _needs_torch(path)
     if needs and torch.__version__ < needs:
         pytest.skip(f"written for torch>={needs}; this is torch {torch.__version__}")
-    impl = tmp_path / "impl"
-    impl.mkdir()
-    for piece in (ROOT / "solutions").glob("*.py"):
-        shutil.copy(piece, impl)
-    shutil.copy(path, impl / f"{exercise}.py")
-    env = {k: v for k, v in os.environ.items() if k not in ("KATA_IMPL", "PYTEST_ADDOPTS")}
-    run = subprocess.run([sys.executable, "-m", "pytest", f"tests/test_{exercise}.py", f"--impl={impl}", "-q",
-                          "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    verdict = learner_tests(path.parent.name, path)
+    assert not verdict.error and verdict.ran, verdict.error or "no learner test ran"
+    assert not verdict.failed, _failures(verdict)
+
+
+def _failures(verdict) -> str:
+    return "\n\n".join(f"{c.name}: {c.message[:1500]}" for c in verdict.failed)
 
 
 def test_every_exercise_has_mutants_and_alternatives() -> None:
