@@ -121,15 +121,27 @@ def test_gather_target_result_comes_from_gather(ex):
            expected="a GatherBackward node in the result's autograd graph", got=f"graph: {names}")
 
 
+def _in_place(**tensors):
+    """The names of the tensors an in-place operation ran on (their ``_version`` counters, given
+    as (tensor, version before)): a clamp_ or add_(0) bumps it, even when the values come out the same."""
+    return [name for name, (t, before) in tensors.items() if t._version != before]
+
+
 def test_gather_target_does_not_modify_inputs(ex):
     for requires_grad in (False, True):
         scores, target = SCORES.clone().requires_grad_(requires_grad), TARGET.clone()
+        versions = {"scores": (scores, scores._version), "target": (target, target._version)}
         call = call_str("gather_target", scores, target)
         run(ex.gather_target, scores, target, call=call, point="scores and target are not modified")
         expect(torch.equal(scores.detach(), SCORES) and torch.equal(target, TARGET), call=call,
                point="scores and target are not modified (values, shape, dtype)",
                expected=f"scores still {SCORES.tolist()}, target still {TARGET.tolist()}",
                got=f"scores {describe(scores.detach())}, target {describe(target)}")
+        changed = _in_place(**versions)
+        expect(not changed, call=call, point="scores and target are not modified (no in-place operation on them)",
+               expected="no in-place operation (clamp_, add_, ...) on scores or target",
+               got=f"an in-place operation ran on {' and '.join(changed)} (its _version changed), "
+                   "though the values are the same")
 
 
 @pytest.mark.parametrize("layout", ["transposed", "sliced"])
@@ -195,12 +207,23 @@ def test_cross_entropy_default_is_mean(ex):
         {"logits": logits, "target": target}
     got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
     expect_close(got, F.cross_entropy(logits, target), call=call, point=point, inputs=inputs)
+    # The signature is cross_entropy(logits, target, reduction="mean"): reduction may come by position.
+    point = ("reduction is the third argument of cross_entropy(logits, target, reduction='mean'): "
+             "it may be passed by position")
+    for reduction in ("sum", "none"):
+        call = call_str("cross_entropy", logits, target, reduction)
+        got = run(ex.cross_entropy, logits, target, reduction, call=call, point=point, inputs=inputs)
+        expect_close(got, F.cross_entropy(logits, target, reduction=reduction), call=call, point=point, inputs=inputs)
 
 
 def test_cross_entropy_bad_reduction(ex):
-    expect_raises(ValueError, ex.cross_entropy, SCORES, TARGET, reduction="avg", match="avg",
-                  call=call_str("cross_entropy", SCORES, TARGET, reduction="avg"),
-                  point="any other reduction raises ValueError naming the value")
+    # Exactly the three strings are accepted: a near miss (another spelling, a space, None, 0) is
+    # "any other reduction" too. For "", None and 0 the message is not searched: their text is
+    # too easily found in it by chance.
+    for bad in ("avg", "average", "MEAN", "batchmean", "elementwise_mean", "", " mean", "mean ", None, 0):
+        expect_raises(ValueError, ex.cross_entropy, SCORES, TARGET, reduction=bad, match=bad or None,
+                      call=call_str("cross_entropy", SCORES, TARGET, reduction=bad),
+                      point="any other reduction than 'mean', 'sum' or 'none' raises ValueError naming the value")
 
 
 def test_cross_entropy_large_logits(ex):
@@ -275,6 +298,7 @@ def test_cross_entropy_gradient(ex):
 
 def test_cross_entropy_does_not_modify_inputs(ex):
     logits, target = SCORES.clone(), TARGET.clone()
+    versions = {"logits": (logits, logits._version), "target": (target, target._version)}
     call = call_str("cross_entropy", logits, target, reduction="sum")
     run(ex.cross_entropy, logits, target, reduction="sum", call=call, point="never modifies its arguments")
     expect(torch.equal(logits.detach(), SCORES) and torch.equal(target, TARGET), call=call,
@@ -285,6 +309,11 @@ def test_cross_entropy_does_not_modify_inputs(ex):
            point="never modifies its arguments (requires_grad included: no requires_grad_ on them)",
            expected="logits.requires_grad still False",
            got=f"logits.requires_grad = {logits.requires_grad}, target.requires_grad = {target.requires_grad}")
+    changed = _in_place(**versions)
+    expect(not changed, call=call, point="never modifies its arguments (no in-place operation on them)",
+           expected="no in-place operation (clamp_, add_, ...) on logits or target",
+           got=f"an in-place operation ran on {' and '.join(changed)} (its _version changed), "
+               "though the values are the same")
 
 
 @pytest.mark.cuda

@@ -104,6 +104,28 @@ def test_mydataset_items_over_lists_are_not_converted(ex):
            call=call, point=point, expected="(2.5, 1), a float and an int", got=describe(item))
 
 
+def test_mydataset_indexes_like_a_sequence(ex):
+    # Never iterate here: a dataset that wraps its index (idx % len) would never stop.
+    for dname, data in (("torch.arange(10.0).reshape(5, 2)", torch.arange(10.0).reshape(5, 2)),
+                        ("[0.5, 1.5, 2.5, 3.5, 4.5]", [0.5, 1.5, 2.5, 3.5, 4.5])):
+        labels = [4, 1, 0, 2, 3]
+        built = f"MyDataset({dname}, {labels})"
+        ds = _my_dataset(ex, data, labels, call=built)
+        point = "ds[i] returns (data[i], labels[i]): a negative index counts from the end, as data[i] does"
+        for idx in (-1, -5, -2):
+            call = f"{built}[{idx}]"
+            item = run(lambda: ds[idx], call=call, point=point)
+            ok = isinstance(item, tuple) and len(item) == 2 and item[1] == labels[idx] and (
+                _same_tensor(item[0], data[idx]) if isinstance(data, torch.Tensor) else item[0] == data[idx])
+            expect(ok, call=call, point=point,
+                   expected=f"({describe(data[idx])}, {labels[idx]!r}) (data[{idx}], labels[{idx}])",
+                   got=describe(item))
+        for idx in (5, 7, -6):
+            expect_raises(IndexError, ds.__getitem__, idx, call=f"{built}[{idx}]  # len 5",
+                          point="an index out of range raises IndexError, as indexing data does "
+                                "(so that `for x in ds` stops)")
+
+
 @pytest.mark.parametrize("data, labels", [
     (torch.zeros(3, 2), torch.zeros(4)),
     ([1, 2, 3], [0, 1]),
@@ -191,6 +213,21 @@ def test_custom_images_are_exactly_what_read_image_gives(ex, tmp_path):
         expect(_same_tensor(got, img), call=call, point=point, expected=describe(img), got=describe(got))
 
 
+def test_custom_accepts_path_objects(ex, tmp_path):
+    images = _images()
+    csv_path, img_dir = _write_dataset(tmp_path, images)
+    built = "CustomImageDataset(pathlib.Path(csv), pathlib.Path(img_dir))"
+    ds = run(ex.CustomImageDataset, Path(csv_path), Path(img_dir), call=built,
+             point="annotations_file and img_dir may be str or os.PathLike (a pathlib.Path)")
+    point = "img_dir may be a pathlib.Path (os.PathLike): join paths with os.path.join, not +"
+    for i in (0, 3):
+        call = f"{built}[{i}]"
+        got = run(lambda: ds[i], call=call, point=point)
+        expect(isinstance(got, tuple) and len(got) == 2 and _same_tensor(got[0], images[i][1])
+               and got[1] == images[i][2], call=call, point=point,
+               expected=f"({describe(images[i][1])}, {images[i][2]})", got=describe(got))
+
+
 def test_custom_keeps_the_alpha_channel(ex, tmp_path):
     from PIL import Image  # torchvision writes PNGs of 1 or 3 channels only; Pillow is its dependency
 
@@ -258,8 +295,16 @@ def test_custom_reads_the_csv_when_built(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
     ds = _custom(ex, csv_path, img_dir)
-    Path(csv_path).unlink()  # the annotations were read in __init__: nothing needs the file now
     point = "only the annotations are read when the dataset is built (once, in __init__): len and ds[i] use them"
+    # Edited rather than removed: a dataset that reads the file again whenever it is there changes.
+    name, _, label = images[3]
+    Path(csv_path).write_text(f"file_name,label\n{name},{label}\n")
+    call = "ds = CustomImageDataset(csv, img_dir); <the CSV now lists only its last row>; len(ds), ds[2][1]"
+    n = run(len, ds, call=call, point=point)
+    got = run(lambda: ds[2][1], call=call, point=point) if n == 4 else None
+    expect(n == 4 and got == images[2][2], call=call, point=point,
+           expected=f"(4, {images[2][2]!r}): what __init__ read", got=f"({n!r}, {got!r})")
+    Path(csv_path).unlink()  # the annotations were read in __init__: nothing needs the file now
     call = "ds = CustomImageDataset(csv, img_dir); <the CSV removed>; len(ds)"
     n = run(len, ds, call=call, point=point)
     expect(n == 4, call=call, point=point, expected="4", got=repr(n))
@@ -298,14 +343,19 @@ def test_custom_transforms_are_applied(ex, tmp_path):
     images = _images()
     csv_path, img_dir = _write_dataset(tmp_path, images)
     seen: list = []
+    labels_seen: list = []
 
     def transform(img):
         seen.append(img)
         return img.float() / 255
 
+    def target_transform(y):
+        labels_seen.append(y)
+        return y * 100 + 1
+
     built = ("CustomImageDataset(csv, img_dir, transform=lambda x: x.float() / 255, "
              "target_transform=lambda y: y * 100 + 1)")
-    ds = _custom(ex, csv_path, img_dir, call=built, transform=transform, target_transform=lambda y: y * 100 + 1)
+    ds = _custom(ex, csv_path, img_dir, call=built, transform=transform, target_transform=target_transform)
     call = built + "[2]"
     img, lab = run(lambda: ds[2], call=call,
                    point="ds[i] returns (transform(image), target_transform(label)) when they are given")
@@ -317,6 +367,18 @@ def test_custom_transforms_are_applied(ex, tmp_path):
                  point="ds[i] returns transform(image) in place of the image")
     expect(lab == 1201, call=call + "[1]", point="ds[i] returns target_transform(label) in place of the label",
            expected="1201 (= 12 * 100 + 1)", got=repr(lab))
+    # Again, after the file changed: each ds[i] reads the image and calls both transforms anew
+    # (a random augmentation must differ from one access to the next).
+    write_png(images[3][1], str(Path(img_dir) / images[2][0]))
+    call = built + "[2]; <image 2 replaced on disk>; ds[2]"
+    point = "every ds[i] reads the image and calls transform and target_transform again (results are not kept)"
+    img, lab = run(lambda: ds[2], call=call, point=point)
+    expect(len(seen) == 2 and len(labels_seen) == 2, call=call, point=point, expected="2 calls each",
+           got=f"transform called {len(seen)} times, target_transform {len(labels_seen)} times")
+    expect(_same_tensor(seen[1], images[3][1]), call=call,
+           point="with a transform too, the image is read from disk at each ds[i]",
+           expected=f"the second transform call with the new file {describe(images[3][1])}",
+           got=describe(seen[1]))
 
 
 class _FalsyTransform:
@@ -403,3 +465,8 @@ def test_one_hot_calls_return_separate_tensors(ex):
     first = run(ex.one_hot, 1, 4, call="a = one_hot(1, 4)", point=point)
     run(ex.one_hot, 2, 4, call="a = one_hot(1, 4); one_hot(2, 4)", point=point)
     expect_close(first, torch.tensor([0.0, 1.0, 0.0, 0.0]), call=call, point=point)
+    call = "a = one_hot(1, 4); a.mul_(0.9).add_(0.01); one_hot(1, 4)"
+    point = "each call returns its own tensor: writing into one result changes no later one"
+    first.mul_(0.9).add_(0.01)
+    again = run(ex.one_hot, 1, 4, call=call, point=point)
+    expect_close(again, torch.tensor([0.0, 1.0, 0.0, 0.0]), call=call, point=point)

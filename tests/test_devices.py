@@ -11,7 +11,7 @@ The tests marked ``cuda`` use a real GPU and are skipped without one.
 from __future__ import annotations
 
 import contextlib
-from collections import namedtuple
+from collections import deque, namedtuple
 
 import pytest
 import torch
@@ -97,30 +97,48 @@ def test_try_all_gpus(ex, machine, n):
 
 @pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["str", "torch.device"])
 def test_to_device_tensor(ex, device):
-    x = torch.arange(6, dtype=torch.int32).reshape(2, 3)
-    call = f"to_device(x, {device!r})"
+    g = torch.Generator().manual_seed(0)
+    z = torch.complex(torch.randn(2, 3, generator=g), torch.randn(2, 3, generator=g))
     point = "a tensor is moved to the device, given as a str or a torch.device (same dtype and shape)"
-    inputs = {"x": x}
-    out = run(ex.to_device, x, device, call=call, point=point, inputs=inputs)
-    ok = isinstance(out, torch.Tensor) and out.device.type == "meta" and out.dtype == x.dtype and out.shape == x.shape
-    expect(ok, call=call, point=point, expected="tensor int32 (2, 3) on meta", got=describe(out), inputs=inputs)
+    for name, x, want in (("x", torch.arange(6, dtype=torch.int32).reshape(2, 3), "tensor int32 (2, 3) on meta"),
+                          ("z", z, "tensor complex64 (2, 3) on meta (complex, not its real part)")):
+        call, inputs = f"to_device({name}, {device!r})", {name: x}
+        out = run(ex.to_device, x, device, call=call, point=point, inputs=inputs)
+        ok = isinstance(out, torch.Tensor) and out.device.type == "meta" and out.dtype == x.dtype \
+            and out.shape == x.shape
+        expect(ok, call=call, point=point, expected=want, got=describe(out), inputs=inputs)
 
 
 def test_to_device_keeps_values(ex):
-    x = torch.randn(3, 4, dtype=torch.float64)
-    call, point, inputs = "to_device(x, torch.device('cpu'))", "moving keeps the tensor's values", {"x": x}
-    out = run(ex.to_device, x, torch.device("cpu"), call=call, point=point, inputs=inputs)
-    expect_close(out, x, call=call, point=point, inputs=inputs)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, dtype=torch.float64, generator=g)
+    z = torch.complex(torch.randn(3, generator=g), torch.randn(3, generator=g))
+    for name, t in (("x", x), ("z", z)):
+        call, point, inputs = f"to_device({name}, torch.device('cpu'))", "moving keeps the tensor's values", {name: t}
+        out = run(ex.to_device, t, torch.device("cpu"), call=call, point=point, inputs=inputs)
+        expect_close(out, t, call=call, point=point, inputs=inputs)
 
 
 def test_to_device_moves_parameters(ex):
-    w = nn.Parameter(torch.randn(3, 2))
+    w = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(0)))
     call, point = "to_device({'w': w}, 'meta')  # w = nn.Parameter(...)", \
         "every tensor is moved, tensor subclasses such as nn.Parameter included"
     out = run(ex.to_device, {"w": w}, "meta", call=call, point=point)
     moved = out.get("w") if isinstance(out, dict) else out
     expect(isinstance(moved, torch.Tensor) and moved.device.type == "meta", call=call, point=point,
            expected="out['w'] on meta", got=describe(moved))
+    # tensor.to(device) keeps a tensor in the autograd graph: w.to('meta') requires grad (w.data.to would not),
+    # and (2 * w).to('meta') has a grad_fn (a detached copy would not).
+    point = ("a tensor is moved as tensor.to(device, non_blocking=...): it stays in the autograd graph "
+             "(not detached, not moved through .data)")
+    expect(moved.requires_grad, call=call, point=point, expected="out['w'].requires_grad == True (as w.to('meta'))",
+           got=f"requires_grad={moved.requires_grad}")
+    call = "to_device(2 * w, 'meta')  # w = nn.Parameter(...): 2 * w has a grad_fn"
+    out = run(ex.to_device, 2 * w, "meta", call=call, point=point)
+    ok = isinstance(out, torch.Tensor) and out.requires_grad and out.grad_fn is not None
+    expect(ok, call=call, point=point, expected="a tensor on meta with requires_grad=True and a grad_fn",
+           got=f"{describe(out)}, requires_grad={getattr(out, 'requires_grad', None)}, "
+               f"grad_fn={getattr(out, 'grad_fn', None)}")
 
 
 def test_to_device_module_keeps_its_values(ex):
@@ -129,16 +147,33 @@ def test_to_device_module_keeps_its_values(ex):
     call, point = "to_device(model, 'cpu')", "moving a model keeps its parameters' and buffers' values (Module.to)"
     run(ex.to_device, model, "cpu", call=call, point=point)
     expect_close(dict(model.state_dict()), before, call=call, point=point)
+    # A model without parameters, only buffers: Module.to keeps their values too (Module.to_empty would not).
+    stats = nn.BatchNorm1d(8, affine=False)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # filled in place: no freed temporary holding the same values
+        stats.running_mean.uniform_(-3.0, 3.0, generator=g)
+        stats.running_var.uniform_(0.5, 4.0, generator=g)
+        stats.num_batches_tracked.fill_(12345)
+    before = {k: v.clone() for k, v in stats.state_dict().items()}
+    call = "to_device(nn.BatchNorm1d(8, affine=False), 'cpu')  # buffers only, no parameters"
+    run(ex.to_device, stats, "cpu", call=call, point=point)
+    expect_close(dict(stats.state_dict()), before, call=call, point=point)
 
 
 def test_to_device_tuple_list_dict(ex):
     a, b, c = torch.zeros(2), torch.ones(3, dtype=torch.int64), torch.full((1,), 2.0)
-    obj = {"n": 3, "pair": (a, [b, "label"]), 0: c}
-    call = "to_device({'n': 3, 'pair': (a, [b, 'label']), 0: c}, 'meta')"
-    point = "a dict stays a dict with the same keys, in the same order"
+    obj = {"n": 3, "pair": (a, [b, "label"]), 0: c, "mask": None, "empty": ([], ())}
+    call = "to_device({'n': 3, 'pair': (a, [b, 'label']), 0: c, 'mask': None, 'empty': ([], ())}, 'meta')"
+    point = "a dict stays a dict with the same keys, in the same order (a None value included)"
     out = run(ex.to_device, obj, "meta", call=call, point=point)
-    expect(type(out) is dict and list(out) == ["n", "pair", 0], call=call, point=point,
-           expected="a dict with keys ['n', 'pair', 0]", got=f"{describe(out)}")
+    expect(type(out) is dict and list(out) == ["n", "pair", 0, "mask", "empty"], call=call, point=point,
+           expected="a dict with keys ['n', 'pair', 0, 'mask', 'empty']", got=f"{describe(out)}")
+    expect(out["mask"] is None, call=call, point="None is returned unchanged", expected="out['mask'] is None",
+           got=describe(out["mask"]))
+    empty = out["empty"]
+    expect(type(empty) is tuple and [type(e) for e in empty] == [list, tuple] and not any(empty), call=call,
+           point="a list stays a list and a tuple a tuple, empty ones too",
+           expected="out['empty'] == ([], ())", got=describe(empty))
     expect(type(out["pair"]) is tuple and len(out["pair"]) == 2, call=call, point="a tuple stays a tuple",
            expected="out['pair'] a tuple of 2", got=describe(out["pair"]))
     inner = out["pair"][1]
@@ -185,21 +220,36 @@ class Movable:
 
 def test_to_device_other_things_unchanged(ex):
     marker = object()
-    for value in ["text", 7, 2.5, True, None, marker, b"ab", range(3), {1, 2}, frozenset({3}), Movable()]:
+    values = ["text", 7, 2.5, True, None, marker, b"ab", range(3), {1, 2}, frozenset({3}), Movable(),
+              deque(["a", 1])]  # a deque is no list
+    try:
+        import numpy
+    except ImportError:  # numpy is optional
+        pass
+    else:
+        values.append(numpy.arange(3.0))  # a NumPy array is no tensor
+    for value in values:
         call = f"to_device({value!r}, 'meta')"
         point = "anything else (strings, numbers, None, other objects) is returned unchanged, the same object"
         out = run(ex.to_device, value, "meta", call=call, point=point)
-        expect(out is value, call=call, point=point, expected=repr(value), got=describe(out))
+        if isinstance(value, deque):  # a deque of the same items will do too, never a list
+            ok = out is value or (type(out) is deque and list(out) == list(value))
+        else:
+            ok = out is value
+        expect(ok, call=call, point=point, expected=repr(value), got=f"{describe(out)} (a {type(out).__name__})")
 
 
-@pytest.mark.parametrize("flag", [True, False, None], ids=["True", "False", "default"])
-def test_to_device_passes_non_blocking(ex, flag):
+@pytest.mark.parametrize("flag,positional", [(True, False), (False, False), (None, False), (True, True)],
+                         ids=["True", "False", "default", "True-by-position"])
+def test_to_device_passes_non_blocking(ex, flag, positional):
     obj = [torch.zeros(2), (torch.ones(1),)]
-    kwargs = {} if flag is None else {"non_blocking": flag}
-    call = "to_device([a, (b,)], 'meta'" + ("" if flag is None else f", non_blocking={flag}") + ")"
-    point = "non_blocking (default False) is passed on to Tensor.to for every tensor"
+    args = (flag,) if positional else ()
+    kwargs = {} if flag is None or positional else {"non_blocking": flag}
+    shown = "" if flag is None else f", {flag}" if positional else f", non_blocking={flag}"
+    call = f"to_device([a, (b,)], 'meta'{shown})"
+    point = "non_blocking (default False, to_device's third argument) is passed on to Tensor.to for every tensor"
     with tensor_to_calls() as calls:  # sees Tensor.to however it is reached
-        run(ex.to_device, obj, "meta", call=call, point=point, **kwargs)
+        run(ex.to_device, obj, "meta", *args, call=call, point=point, **kwargs)
     seen = [non_blocking_of(args, kw) for _, args, kw in calls]
     want = bool(flag)
     expect(len(seen) >= 2 and all(nb == want for nb in seen), call=call, point=point,

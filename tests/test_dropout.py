@@ -99,9 +99,18 @@ def test_dropout_survivors_scaled_by_one_over_one_minus_p(ex, p):
     out = _dropout(ex, x, p)
     _expect_zero_or_scaled(out, x, p, call_str("dropout", x, p),
                            "each element is 0 (dropped) or x / (1 - p) (kept)")
+    # A transposed activation is not contiguous: x.view(-1) raises for it, x.reshape / x.shape do not.
+    xt = x.t()
+    call = call_str("dropout", xt, p) + " with x = x.t(), not contiguous"
+    point = "x may be any tensor, a non-contiguous one too (a transposed activation: no x.view(-1))"
+    out = run(_dropout, ex, xt, p, call=call, point=point, inputs={"x": xt})
+    expect(isinstance(out, torch.Tensor) and out.shape == xt.shape, call=call, point=point,
+           expected=f"a result of shape {tuple(xt.shape)}", got=describe(out))
+    _expect_zero_or_scaled(out, xt, p, call, "each element is 0 (dropped) or x / (1 - p) (kept)")
 
 
-@pytest.mark.parametrize("p", [0.2, 0.7])
+# 0.225 is no multiple of 1/20: a p rounded to 1/20 (0.2 or 0.25) drops 2.5% off, outside the 1% bound.
+@pytest.mark.parametrize("p", [0.2, 0.7, 0.225])
 def test_dropout_drops_a_fraction_p(ex, p):
     torch.manual_seed(2)
     n = 200_000
@@ -114,6 +123,15 @@ def test_dropout_drops_a_fraction_p(ex, p):
            expected=f"about {p:.0%} of the elements zeroed (within 1%)",
            got=f"{frac:.2%} zeroed" + (" (did you keep with probability p?)" if abs(frac - (1 - p)) < 0.01 else ""),
            inputs={"x": x})
+    # torch.no_grad() is not evaluation: training=True drops there too. A correct dropout keeps
+    # all 1000 elements with probability (1 - p)^1000 <= 0.8^1000 ~ 1e-97.
+    x = torch.ones(1000)
+    with torch.no_grad():
+        out = _dropout(ex, x, p)
+    expect(isinstance(out, torch.Tensor) and bool((out == 0).any()),
+           call="with torch.no_grad(): " + call_str("dropout", x, p),
+           point="training=True drops under torch.no_grad() too (only training=False is evaluation)",
+           expected=f"about {p:.0%} of the elements zeroed", got=describe(out), inputs={"x": x})
 
 
 def test_dropout_mean_equals_x(ex):
@@ -142,10 +160,23 @@ def test_dropout_elements_and_calls_are_independent(ex):
            point="each element is zeroed independently (not one mask shared by the rows)",
            expected="x[2i, j] and x[2i+1, j] both dropped in about 25% of the pairs",
            got=f"{both_rows:.1%}")
+    # Rows i and 200 + i: 1e5 pairs, far apart in memory; Hoeffding 2 exp(-2e5 * 0.03^2) = 2 e^-180.
+    halves = (a[:200] == a[200:]).double().mean().item()
+    expect(abs(halves - 0.5) < 0.03, call=call,
+           point="each element is zeroed independently (no random number used for two elements)",
+           expected="rows i and 200 + i agree on about 50% of the drop decisions", got=f"{halves:.1%}")
     same = (a == b).double().mean().item()
     expect(abs(same - 0.5) < 0.03, call=call + " twice",
            point="every call draws a fresh mask",
            expected="two calls agree on about 50% of the drop decisions", got=f"{same:.1%}")
+    # Independent decisions: the number dropped is random, not always round(p * n). For 2 elements at
+    # p = 0.5 exactly one is dropped with probability 1/2: 40 calls all with one, 2^-40 ~ 9e-13.
+    x2 = torch.ones(2)
+    counts = [int((_dropout(ex, x2, 0.5) == 0).sum()) for _ in range(40)]
+    expect(set(counts) != {1}, call=call_str("dropout", x2, 0.5) + " 40 times",
+           point="each element is zeroed independently: how many are dropped varies (not exactly p * n)",
+           expected="0, 1 or 2 elements dropped, each count in some of the calls",
+           got="exactly 1 dropped in all 40 calls")
     # More dims: neighbours along each dim, 1e5 disjoint pairs per dim; Hoeffding 2 e^-180 each.
     x = torch.ones(40, 50, 100)
     c = _dropout(ex, x, 0.5) == 0
@@ -165,6 +196,11 @@ def test_dropout_training_false_and_p_zero_return_x(ex):
         out = _dropout(ex, x, p, training=training)
         expect_close(out, x, rtol=0, atol=0, call=call_str("dropout", x, p, training=training),
                      point="training=False or p == 0 returns x unchanged", inputs={"x": x})
+    # training is the third parameter, dropout(x, p, training=True): it may be passed by position.
+    call = call_str("dropout", x, 0.5, False)
+    point = "dropout(x, p, training=True): training may be given by position, dropout(x, 0.5, False)"
+    out = run(_dropout, ex, x, 0.5, False, call=call, point=point, inputs={"x": x})
+    expect_close(out, x, rtol=0, atol=0, call=call, point="training=False returns x unchanged", inputs={"x": x})
 
 
 @pytest.mark.parametrize("p", [1.0, 1], ids=["float", "int"])
@@ -188,14 +224,25 @@ def test_dropout_rejects_p_outside_0_1(ex, p, training):
 
 
 def test_dropout_does_not_modify_x(ex):
-    # x of any number of dims, without grad: no shortcut may write into x.
-    for p, shape in [(0.5, (10, 10)), (1.0, (10, 10)), (0.5, (4, 5, 6)), (0.3, (2, 3, 4, 5))]:
-        x = _nonzero(*shape, seed=7)
-        before = x.clone()
+    # x of any number of dims, without grad: no shortcut may write into x. Large values too (1e30 is
+    # no overflow in float32): nothing may clamp or clean x in place, not even through x.data.
+    for p, shape, scale in [(0.5, (10, 10), 1.0), (1.0, (10, 10), 1.0), (0.5, (4, 5, 6), 1.0),
+                            (0.3, (2, 3, 4, 5), 1.0), (0.5, (10, 10), 1e30)]:
+        x = _nonzero(*shape, seed=7) * scale
+        before, version = x.clone(), x._version
         ex.dropout(x, p)
-        expect_close(x, before, rtol=0, atol=0, call=call_str("dropout", x, p),
+        call = call_str("dropout", x, p)
+        expect_close(x, before, rtol=0, atol=0, call=call,
                      point="x itself is never modified (no in-place operations on it)",
                      inputs={"x before": before})
+        # Torch counts the in-place operations on a tensor in x._version, even those that change no value.
+        expect(x._version == version, call=call,
+               point="x itself is never modified: no in-place operation on it, even one that changes no value",
+               expected=f"x._version still {version}",
+               got=f"x._version {x._version}: {x._version - version} in-place operation(s) on x")
+        expect(not x.requires_grad, call=call,
+               point="x itself is never modified (its requires_grad neither: gradients flow without it)",
+               expected="x.requires_grad still False", got="x.requires_grad set to True")
 
 
 def test_dropout_gradient_flows_to_x(ex):
@@ -221,6 +268,14 @@ def test_dropout_gradient_flows_to_x(ex):
     out.backward(g)
     expect_close(x.grad, torch.zeros_like(g), rtol=0, atol=0, call=call + ".backward(g)",
                  point="at p == 1 everything is dropped: the gradient is 0 everywhere")
+    x = _nonzero(20, 30, seed=10).requires_grad_()
+    out = _dropout(ex, x, 0.0)
+    call = call_str("dropout", x, 0.0)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
+           point="at p == 0 too gradients flow (the result is x, not x.detach())",
+           expected="a result with requires_grad=True", got=describe(out))
+    out.backward(g)
+    expect_close(x.grad, g, call=call + ".backward(g)", point="at p == 0 nothing is dropped: the gradient is g")
 
 
 def test_dropout_mask_is_made_on_x_device(ex):
@@ -314,6 +369,22 @@ def test_epoch_every_feature_decides_on_its_own(ex):
                point="one keep/drop decision per feature: every position of x.shape[1:] (not one per channel)",
                expected=f"neighbouring features along x's dim {dim + 1} both dropped in about 25% of the pairs",
                got=f"{both:.1%}")
+    # Features (i, ...) and (20 + i, ...): 1e5 pairs, far apart; Hoeffding 2 exp(-2e5 * 0.03^2) = 2 e^-180.
+    halves = (dropped[:20] == dropped[20:]).double().mean().item()
+    expect(abs(halves - 0.5) < 0.03, call=call,
+           point="each feature decides on its own (no random number used for two features)",
+           expected="features x[:, i] and x[:, 20 + i] agree on about 50% of the decisions", got=f"{halves:.1%}")
+    # The number of dropped features is random, not always round(p * features): with 2 features at
+    # p = 0.5 exactly one is dropped with probability 1/2; 40 masks all with one, 2^-40 ~ 9e-13.
+    m, x2 = ex.EpochDropout(0.5), torch.ones(1, 2)
+    counts = []
+    for _ in range(40):
+        m.reset_mask()
+        counts.append(int((m(x2) == 0).sum()))
+    expect(set(counts) != {1}, call="m = EpochDropout(0.5); 40 times: m.reset_mask(); m(torch.ones(1, 2))",
+           point="each feature is kept with probability 1 - p on its own: how many are dropped varies",
+           expected="0, 1 or 2 features dropped, each count in some of the masks",
+           got="exactly 1 dropped in all 40 masks")
 
 
 def test_epoch_instances_have_their_own_masks(ex):
@@ -393,7 +464,7 @@ def test_epoch_new_mask_when_per_sample_shape_changes(ex):
     torch.manual_seed(13)
     m = ex.EpochDropout(0.5)
     m(_nonzero(8, 10, seed=13))
-    for shape in [(8, 12), (5, 3, 4)]:
+    for shape in [(8, 12), (5, 3, 4), (5, 3, 7)]:  # (5, 3, 7): only a later dim of F changes
         x = _nonzero(*shape, seed=14)
         call = f"EpochDropout(0.5): x of shape (8, 10), then {shape}"
         out = run(m, x, call=call, point="if the per-sample shape changes, a new mask is drawn for it")
@@ -411,6 +482,14 @@ def test_epoch_new_mask_when_per_sample_shape_changes(ex):
     expect(abs(agree - 0.5) < 0.05, call="EpochDropout(0.5): x of shape (2, 100, 120), then (2, 12000)",
            point="a new mask is drawn for the new shape, also with as many features (not the old one reshaped)",
            expected="the two masks agree on about 50% of the features", got=f"{agree:.1%}")
+    # Back to an earlier shape: the shape changed again, so a new mask (same bound as above).
+    back = _pattern(m(torch.ones(2, 100, 120))).flatten()
+    agree = (old == back).double().mean().item()
+    expect(abs(agree - 0.5) < 0.05, call="EpochDropout(0.5): x of shape (2, 100, 120), then (2, 12000), "
+                                         "then (2, 100, 120) again",
+           point="if the per-sample shape changes, a new mask is drawn for it, also when it goes back to an "
+                 "earlier shape (no mask kept per shape)",
+           expected="the first and third masks agree on about 50% of the features", got=f"{agree:.1%}")
 
 
 def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
@@ -424,6 +503,12 @@ def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
     expect(m.mask is None, call="EpochDropout(0.5).eval()(x)",
            point="eval mode leaves the mask alone (draws nothing)", expected="m.mask is None",
            got=describe(m.mask))
+    xg = x.clone().requires_grad_()
+    out = m(xg)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad,
+           call="EpochDropout(0.5).eval()(x) with x.requires_grad",
+           point="gradients flow to x, in eval mode too (return x, not x.detach())",
+           expected="a result with requires_grad=True", got=describe(out))
     m.train()
     first = _pattern(m(x))
     saved = m.mask.clone()
@@ -450,6 +535,18 @@ def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
     x = _nonzero(6, 9, seed=17)
     expect_close(ex.EpochDropout(0.0)(x), x, call="EpochDropout(0.0)(x)",
                  point="p == 0 is the identity", inputs={"x": x})
+    # The ints 0 and 1 are valid values of a float argument (PEP 484).
+    for p, want in [(0, x), (1, torch.zeros_like(x))]:
+        call = f"EpochDropout({p})(x), p the int {p}"
+        point = f"p == {p} for the int {p} too (a valid float argument): " + \
+            ("the identity" if p == 0 else "zeros")
+        out = run(lambda: ex.EpochDropout(p)(x), call=call, point=point, inputs={"x": x})
+        expect_close(out, want, rtol=0, atol=0, call=call, point=point, inputs={"x": x})
+    xg = x.clone().requires_grad_()
+    out = ex.EpochDropout(0.0)(xg)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, call="EpochDropout(0.0)(x) with x.requires_grad",
+           point="at p == 0 too gradients flow (return x, not x.detach())",
+           expected="a result with requires_grad=True", got=describe(out))
     m = ex.EpochDropout(0.0)
     m(x)
     expect(isinstance(m.mask, torch.Tensor) and tuple(m.mask.shape) == (1, 9) and bool((m.mask != 0).all()),
@@ -469,21 +566,49 @@ def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
            expected="a result with requires_grad=True", got=describe(out))
 
 
+def _holds_pattern(value, kept: torch.Tensor) -> bool:
+    """Whether value (a tensor, a list of numbers, or a dict / list / tuple holding one) is non-zero
+    exactly where ``kept`` is True: a copy of the mask, under any name and in any form."""
+    if isinstance(value, dict):
+        return any(_holds_pattern(v, kept) for v in value.values())
+    if isinstance(value, (list, tuple)) and value and not all(isinstance(v, (int, float, bool)) for v in value):
+        return any(_holds_pattern(v, kept) for v in value)
+    try:
+        t = torch.as_tensor(value).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return t.numel() == kept.numel() and torch.equal(t.flatten() != 0, kept.flatten())
+
+
 def test_epoch_mask_is_not_a_parameter_nor_saved(ex):
-    m = ex.EpochDropout(0.3)
-    m(_nonzero(4, 10, seed=18))
-    keys = list(m.state_dict().keys())
+    torch.manual_seed(18)
+    m = run(ex.EpochDropout, p=0.3, call="EpochDropout(p=0.3)",
+            point="EpochDropout(p=0.5): the argument is named p")
+    m(_nonzero(4, 200, seed=18))
+    state = m.state_dict()
+    keys = list(state.keys())
     params = [n for n, _ in m.named_parameters()]
-    expect(not any("mask" in k for k in keys) and not any("mask" in n for n in params),
-           call="m = EpochDropout(0.3); m(x); m.state_dict()",
-           point="mask is neither a parameter nor part of state_dict()",
+    call = "m = EpochDropout(p=0.3); m(x); m.state_dict()"
+    point = "mask is neither a parameter nor part of state_dict()"
+    expect(not any("mask" in k for k in keys) and not any("mask" in n for n in params), call=call, point=point,
            expected="no 'mask' in state_dict() or named_parameters()",
            got=f"state_dict keys {keys}, parameters {params}")
+    # Under any name, in any form (a buffer, get_extra_state, a list): a value that is non-zero exactly
+    # where the mask is. One that does not depend on the mask matches its 200 features with
+    # probability at most 0.7^200 ~ 1e-31.
+    if isinstance(m.mask, torch.Tensor):
+        kept = (m.mask != 0).flatten().cpu()
+        holders = [k for k, v in state.items() if _holds_pattern(v, kept)]
+        holders += [n for n, v in m.named_parameters() if _holds_pattern(v, kept)]
+        expect(not holders, call=call, point=point + " (under no name, in no form: buffer, extra state...)",
+               expected="no copy of the mask in state_dict() or named_parameters()",
+               got=f"the mask is in {holders}")
 
 
 def test_epoch_keeps_features_with_probability_1_minus_p(ex):
     torch.manual_seed(19)
-    for p in (0.3, 0.8, None):
+    # 0.225 is no multiple of 1/20: a p rounded to 1/20 (0.2 or 0.25) drops 2.5% off, outside the 1% bound.
+    for p in (0.3, 0.8, 0.225, None):
         m = ex.EpochDropout() if p is None else ex.EpochDropout(p)
         x = torch.ones(2, 200_000)
         frac = (m(x)[0] == 0).double().mean().item()
@@ -492,6 +617,15 @@ def test_epoch_keeps_features_with_probability_1_minus_p(ex):
         expect(abs(frac - p) < 0.01, call=f"EpochDropout({arg})(torch.ones(2, 200000))",
                point="each feature is kept with probability 1 - p (the default p is 0.5)",
                expected=f"about {p:.0%} of the features dropped (within 1%)", got=f"{frac:.2%}")
+    # torch.no_grad() is not eval mode: a training forward drops there too. A correct module keeps all
+    # 1000 features with probability 2^-1000.
+    x = torch.ones(2, 1000)
+    with torch.no_grad():
+        out = ex.EpochDropout(0.5)(x)
+    expect(isinstance(out, torch.Tensor) and bool((out == 0).any()),
+           call="with torch.no_grad(): EpochDropout(0.5)(torch.ones(2, 1000))",
+           point="a training forward drops under torch.no_grad() too (only eval mode is the identity)",
+           expected="about 50% of the features dropped", got=describe(out))
 
 
 def test_epoch_follows_dtype_and_device(ex):
@@ -508,6 +642,15 @@ def test_epoch_follows_dtype_and_device(ex):
         expect(torch.equal(_pattern(out), first), call=call,
                point="the mask follows the input's dtype: the same keep/drop pattern",
                expected="the same pattern", got="a different one")
+    # A first forward in float64 at p = 0.3: 1 / (1 - 0.3) is not exact in binary, so a scale (or a
+    # scaled mask) made in float32 is off by ~2e-8 relative, far above float64's precision.
+    x64 = _nonzero(4, 200, seed=20, dtype=torch.float64)
+    call = "EpochDropout(0.3)(x) with x float64"
+    out = run(ex.EpochDropout(0.3), x64, call=call, point="the output has x's dtype", inputs={"x": x64})
+    expect(isinstance(out, torch.Tensor) and out.dtype == torch.float64, call=call,
+           point="the output has x's dtype", expected="float64", got=describe(out))
+    _expect_zero_or_scaled(out, x64, 0.3, call, "kept features are scaled by 1 / (1 - p) in x's precision "
+                                                  "(a float32 scale or mask shows in float64)", rtol=1e-12)
     # The meta device stands in for a GPU (shape and dtype, no values).
     m.to("meta")
     xm = torch.empty(4, 200, device="meta")

@@ -5,6 +5,8 @@ Each test builds the same modules into ``nn.Sequential`` and into your
 """
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 from torch import nn
@@ -27,12 +29,19 @@ CALL3 = "MySequential(Linear(4, 5), ReLU(), BatchNorm1d(5), Linear(5, 3))"
 
 def test_is_a_module_not_a_builtin_container(ex, monkeypatch):
     banned = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    built = []
+    built, called = [], []
     for cls in banned:
         def spy(self, *args, __cls=cls, __init=cls.__init__, **kwargs):
             built.append(__cls.__name__)
             __init(self, *args, **kwargs)
         monkeypatch.setattr(cls, "__init__", spy)
+        # Their other methods too: nn.Sequential.forward(self, x) called on your module is borrowing.
+        for name, f in list(vars(cls).items()):
+            if isinstance(f, types.FunctionType) and name != "__init__":
+                def method_spy(*args, __f=f, __label=f"{cls.__name__}.{name}", **kwargs):
+                    called.append(__label)
+                    return __f(*args, **kwargs)
+                monkeypatch.setattr(cls, name, method_spy)
     net = _build(ex, nn.Linear(2, 2))
     # Used once each, in case a container is made lazily. A crash there is left to the test of that
     # method, which names its contract point (here it would be blamed on containers).
@@ -45,6 +54,10 @@ def test_is_a_module_not_a_builtin_container(ex, monkeypatch):
     expect(not built, call="MySequential(Linear(2, 2)), then forward, len and net[0]",
            point="MySequential must not create an nn.Sequential, nn.ModuleList or nn.ModuleDict (no wrapping)",
            expected="none of them created", got=f"created {built}")
+    expect(not called, call="MySequential(Linear(2, 2)), then forward, len and net[0]",
+           point="MySequential must not call the methods of nn.Sequential, nn.ModuleList or nn.ModuleDict",
+           expected="forward, __len__ and __getitem__ of your own, calling none of theirs",
+           got=f"called {sorted(set(called))}")
     expect(isinstance(net, nn.Module), call="MySequential(Linear(2, 2))",
            point="MySequential subclasses nn.Module",
            expected="an nn.Module", got=f"{type(net).__mro__}")
@@ -70,6 +83,15 @@ def test_children_are_named_0_1_2_in_order(ex):
     expect(got == want, call=CALL3,
            point="each module is registered as a child named '0', '1', ... in order",
            expected=f"named_children() = {want}", got=f"{got}")
+    # Past nine: the names are str(i) ('10', not ':' or '010'), registered in the order passed
+    # ('10' after '9', not after '1' as a sorted list of names would put it).
+    steps = [nn.Identity() for _ in range(12)]
+    net = _build(ex, *steps)
+    got = [name for name, _ in net.named_children()]
+    want = [str(i) for i in range(12)]
+    expect(got == want, call="MySequential(m0, ..., m11)",
+           point="the children are named str(i): '0', '1', ..., '9', '10', '11', in the order passed",
+           expected=f"names in named_children() = {want}", got=f"{got}")
 
 
 def test_children_are_the_objects_passed_in(ex):
@@ -223,6 +245,46 @@ def test_forward_order_and_shared_module(ex):
     point = "forward applies the modules in order; a module passed twice is applied twice"
     expect_close(run(net, x, call=call, point=point, inputs={"x": x}), want, call=call, point=point,
                  inputs={"x": x})
+
+
+def test_forward_calls_each_module_so_its_hooks_run(ex):
+    double, inc, skip = _Affine(2.0, 0.0), _Affine(1.0, 1.0), nn.Identity()
+    ran = {"double": 0, "inc": 0, "identity": 0}
+    for name, m in (("double", double), ("inc", inc), ("identity", skip)):
+        m.register_forward_hook(lambda mod, args, out, _n=name: ran.__setitem__(_n, ran[_n] + 1))
+    net = _build(ex, double, skip, inc, double)
+    x = torch.tensor([1.0, -2.0])
+    call = call_str("MySequential(double, identity, inc, double)", x) + ", a forward hook on each module"
+    point = ("forward calls each module as module(x), not module.forward(x), so its hooks run, once per use "
+             "(an nn.Identity too)")
+    out = run(net, x, call=call, point=point, inputs={"x": x})
+    expect_close(out, 2 * (2 * x + 1), call=call, point=point, inputs={"x": x})
+    want = {"double": 2, "inc": 1, "identity": 1}
+    expect(ran == want, call=call, point=point, expected=f"hook calls {want}", got=f"hook calls {ran}")
+
+
+class _Split(nn.Module):
+    """x -> (x, 2x - 1): a tuple output."""
+
+    def forward(self, x):
+        return x, 2 * x - 1
+
+
+class _Merge(nn.Module):
+    """pair -> pair[0] * pair[1]: one argument, a tuple."""
+
+    def forward(self, pair):
+        a, b = pair
+        return a * b
+
+
+def test_forward_passes_a_tuple_output_whole(ex):
+    net = _build(ex, _Split(), _Merge())
+    x = torch.tensor([1.0, 3.0])
+    call = call_str("MySequential(split, merge)", x) + ", split(x) returning (x, 2x - 1), merge(pair) taking one tuple"
+    point = "net(x) is m1(m0(x)): each output is the next module's one argument, a tuple is not unpacked"
+    out = run(net, x, call=call, point=point, inputs={"x": x})
+    expect_close(out, x * (2 * x - 1), call=call, point=point, inputs={"x": x})
 
 
 def test_forward_keeps_autograd_graph(ex):

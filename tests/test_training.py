@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from grader.learner.simulation import Elsewhere
 from kata import KataCrash, describe, expect, expect_close, run
@@ -219,21 +219,51 @@ class InputSpy(nn.Module):
 def test_train_epoch_without_device_leaves_batches_alone(ex):
     # The model sits on meta (another device), the batches on the CPU: with device=None the batch
     # goes to the model as it is, so the first forward pass fails; what reached the model counts.
+    # The same for evaluate, and for fit, which passes device=None on (not the model's device).
+    X, y = classification_data(n=4)
+    for name in ("train_epoch", "evaluate", "fit"):
+        spy = InputSpy()
+        model = nn.Sequential(spy, nn.Linear(4, 3)).to("meta")
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loader = DataLoader(TensorDataset(X, y), batch_size=2)
+        args = {"train_epoch": (model, loader, nn.CrossEntropyLoss(), opt),
+                "evaluate": (model, loader, nn.CrossEntropyLoss()),
+                "fit": (model, loader, nn.CrossEntropyLoss(), opt, 1)}[name]
+        try:
+            getattr(ex, name)(*args)
+        except NotImplementedError:
+            if not spy.devices:
+                raise  # an unwritten stub
+        except Exception:  # noqa: BLE001 - expected: CPU batches cannot meet meta weights
+            pass
+        parts = ["model on meta", "CPU loader", "CrossEntropyLoss()"] + \
+            {"train_epoch": ["SGD"], "evaluate": [], "fit": ["SGD", "epochs=1"]}[name]
+        expect(spy.devices != [] and all(d == "cpu" for d in spy.devices), call=call_str(name, *parts),
+               point="with device=None the batch is used where it is (not moved, not even to the model's device)"
+                     + ("; fit passes None on, not the model's device" if name == "fit" else ""),
+               expected="the model's input on the CPU", got=f"inputs on {spy.devices}")
+
+
+def test_train_epoch_does_not_move_model(ex):
+    # The model stays on the CPU while the batches go to meta (another device): the forward pass
+    # fails there, and only where the parameters end up is judged.
     spy = InputSpy()
-    model = nn.Sequential(spy, nn.Linear(4, 3)).to("meta")
+    model = nn.Sequential(spy, nn.Linear(4, 3))
     X, y = classification_data(n=4)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     try:
-        ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt)
+        ex.train_epoch(model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt,
+                       device="meta")
     except NotImplementedError:
         if not spy.devices:
             raise  # an unwritten stub
-    except Exception:  # noqa: BLE001 - expected: CPU batches cannot meet meta weights
+    except Exception:  # noqa: BLE001 - expected: meta batches cannot meet CPU weights
         pass
-    expect(spy.devices != [] and all(d == "cpu" for d in spy.devices),
-           call=call_str("train_epoch", "model on meta", "CPU loader", "CrossEntropyLoss()", "SGD"),
-           point="with device=None the batch is used where it is (not moved, not even to the model's device)",
-           expected="the model's input on the CPU", got=f"inputs on {spy.devices}")
+    places = sorted({str(p.device) for p in model.parameters()})
+    expect(places == ["cpu"], call=call_str("train_epoch", "model on the CPU", "CPU loader", "CrossEntropyLoss()",
+                                            "SGD", device="meta"),
+           point="train_epoch moves the batches, not the model (fit moves the model)",
+           expected="the model's parameters still on the CPU", got=f"parameters on {places}")
 
 
 class Batches(list):
@@ -285,16 +315,20 @@ def unmoved(batches, moves, label="") -> list[str]:
             if not any(t is m and d is not None and torch.device(d).type == "cpu" for m, d in moves)]
 
 
-def test_train_epoch_moves_batches_to_device(ex):
+@pytest.mark.parametrize("by_position", [False, True], ids=["keyword", "by-position"])
+def test_train_epoch_moves_batches_to_device(ex, by_position):
     elsewhere = Elsewhere()
     batches = batches_elsewhere(elsewhere)
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    call = call_str("train_epoch", "model", "2 batches on the meta device", "CrossEntropyLoss()", "SGD", device="cpu")
-    point = "when device is given, both X and y of every batch are moved to it (X.to(device))"
+    args, kwargs = (("cpu",), {}) if by_position else ((), {"device": "cpu"})
+    parts = ["model", "2 batches on the meta device", "CrossEntropyLoss()", "SGD"] + (["'cpu'"] if by_position else [])
+    call = call_str("train_epoch", *parts, **kwargs)
+    point = "when device is given, both X and y of every batch are moved to it (X.to(device))" + \
+        ("; device is train_epoch's fifth argument, so it may be passed by position" if by_position else "")
     with elsewhere.recording_moves() as moves:
-        then = run_moving(moves, [batches], ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt,
-                          device="cpu", call=call, point=point)
+        then = run_moving(moves, [batches], ex.train_epoch, model, batches, nn.CrossEntropyLoss(), opt, *args,
+                          call=call, point=point, **kwargs)
     missing = unmoved(batches, moves)
     expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
@@ -341,6 +375,16 @@ def test_evaluate_accuracy_by_hand(ex):
                  point="the loss is the mean per sample: batch losses weighted by their sizes 2, 2, 1")
 
 
+class Stream(IterableDataset):
+    """The samples of (X, y), one by one, without len() (a stream, as from a file or a socket)."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.X, self.y = X, y
+
+    def __iter__(self):
+        return zip(self.X, self.y)
+
+
 def test_train_epoch_and_evaluate_take_any_iterable(ex):
     # A generator of (X, y) batches has no len() and no .dataset: count the samples the batches hold.
     X, y = classification_data(n=10)
@@ -362,6 +406,19 @@ def test_train_epoch_and_evaluate_take_any_iterable(ex):
     got = run(ex.evaluate, model, (b for b in batches), nn.CrossEntropyLoss(), call=call, point=point,
               inputs=inputs)
     expect_close(number(got[0]), want, call=call, point=point, inputs=inputs)
+    # A DataLoader over an IterableDataset has no len() either: bool(loader) raises TypeError on it.
+    stream = DataLoader(Stream(X, y), batch_size=4)
+    call = call_str("fit", "Linear(4, 3)", "DataLoader(<IterableDataset>)", "CrossEntropyLoss()", "SGD(lr=0)",
+                    "epochs=1", "val_loader=DataLoader(<IterableDataset>)")
+    point = ("fit's loaders are DataLoaders or any iterables of (X, y) pairs: a DataLoader over an IterableDataset "
+             "has no len() (test val_loader with `is not None`, not its truthiness)")
+    history = run(ex.fit, model, stream, nn.CrossEntropyLoss(), opt, epochs=1, val_loader=stream, call=call,
+                  point=point, inputs=inputs)
+    keys = [sorted(h) for h in history] if isinstance(history, list) else history
+    expect(keys == [["epoch", "train_loss", "val_acc", "val_loss"]], call=call, point=point,
+           expected="[['epoch', 'train_loss', 'val_acc', 'val_loss']]", got=str(keys), inputs=inputs)
+    expect_close([number(history[0]["train_loss"]), number(history[0]["val_loss"])], [want, want], call=call,
+                 point=point + " (lr=0: both losses are the loss over all 10 samples)", inputs=inputs)
 
 
 def test_evaluate_eval_mode_without_graphs(ex):
@@ -407,14 +464,18 @@ def test_evaluate_leaves_parameters_alone(ex):
         expect_close(p.detach(), old, rtol=0, atol=0, call=call, point=f"{point} ({name} changed)")
 
 
-def test_evaluate_moves_batches_to_device(ex):
+@pytest.mark.parametrize("by_position", [False, True], ids=["keyword", "by-position"])
+def test_evaluate_moves_batches_to_device(ex, by_position):
     elsewhere = Elsewhere()
     batches = batches_elsewhere(elsewhere)
-    call = call_str("evaluate", "model", "2 batches on the meta device", "CrossEntropyLoss()", device="cpu")
-    point = "when device is given, both X and y of every batch are moved to it"
+    args, kwargs = (("cpu",), {}) if by_position else ((), {"device": "cpu"})
+    parts = ["model", "2 batches on the meta device", "CrossEntropyLoss()"] + (["'cpu'"] if by_position else [])
+    call = call_str("evaluate", *parts, **kwargs)
+    point = "when device is given, both X and y of every batch are moved to it" + \
+        ("; device is evaluate's fourth argument, so it may be passed by position" if by_position else "")
     with elsewhere.recording_moves() as moves:
-        then = run_moving(moves, [batches], ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(),
-                          device="cpu", call=call, point=point)
+        then = run_moving(moves, [batches], ex.evaluate, nn.Linear(4, 3), batches, nn.CrossEntropyLoss(), *args,
+                          call=call, point=point, **kwargs)
     missing = unmoved(batches, moves)
     expect(not missing, call=call, point=point,
            expected="X.to('cpu') and y.to('cpu') for every batch", got=f"never moved: {', '.join(missing)}{then}")
@@ -579,17 +640,25 @@ def test_fit_with_device_keeps_the_given_optimizer(ex):
            got=f"{opt.steps} steps")
 
 
-def test_fit_passes_device_on(ex):
+@pytest.mark.parametrize("by_position", [False, True], ids=["keyword", "by-position"])
+def test_fit_passes_device_on(ex, by_position):
     elsewhere = Elsewhere()
     train, val = batches_elsewhere(elsewhere, seed=0), batches_elsewhere(elsewhere, seed=1)
     model = nn.Linear(4, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    call = call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1", "val_loader=<2 batches>",
-                    "device='cpu'")
-    point = "fit passes device on: every training and validation batch is moved to it"
+    if by_position:  # the sheet's order: fit(model, train_loader, loss_fn, optimizer, epochs, val_loader, device)
+        args, kwargs = (1, val, "cpu"), {}
+        call = call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "1", "<2 batches>", "'cpu'")
+    else:
+        args, kwargs = (), {"epochs": 1, "val_loader": val, "device": "cpu"}
+        call = call_str("fit", "model", "2 batches", "CrossEntropyLoss()", "SGD", "epochs=1", "val_loader=<2 batches>",
+                        "device='cpu'")
+    point = "fit passes device on: every training and validation batch is moved to it" + \
+        ("; epochs, val_loader and device are fit's 5th to 7th arguments, in this order, so they may be passed "
+         "by position" if by_position else "")
     with elsewhere.recording_moves() as moves:
-        then = run_moving(moves, [train, val], ex.fit, model, train, nn.CrossEntropyLoss(), opt, epochs=1,
-                          val_loader=val, device="cpu", call=call, point=point)
+        then = run_moving(moves, [train, val], ex.fit, model, train, nn.CrossEntropyLoss(), opt, *args,
+                          call=call, point=point, **kwargs)
     missing = unmoved(train, moves, "train ") + unmoved(val, moves, "val ")
     expect(not missing, call=call, point=point,
            expected="every X and y moved with .to('cpu')", got=f"never moved: {', '.join(missing)}{then}")
@@ -609,6 +678,50 @@ def test_fit_trains_then_evaluates(ex):
     want = ([(True, True)] * 2 + [(False, False)] * 2) * 2
     expect(spy.seen == want, call=call, point=point,
            expected=f"(training, grad enabled) at each forward: {want}", got=str(spy.seen))
+
+
+def test_model_is_called_not_its_forward(ex):
+    # model(X) runs the module's hooks (pruning, weight norm, feature probes); model.forward(X) skips them.
+    X, y = classification_data(n=6)
+    point = "compute loss_fn(model(X), y): calling the model runs its hooks, model.forward(X) skips them"
+    for name in ("train_epoch", "evaluate", "fit"):
+        spy = Spy()
+        model = nn.Sequential(nn.Linear(4, 3), spy)
+        hooks: list[int] = []
+        model.register_forward_hook(lambda module, args, out: hooks.append(1))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loader = DataLoader(TensorDataset(X, y), batch_size=3)
+        args = {"train_epoch": (model, loader, nn.CrossEntropyLoss(), opt),
+                "evaluate": (model, loader, nn.CrossEntropyLoss()),
+                "fit": (model, loader, nn.CrossEntropyLoss(), opt, 1, loader)}[name]
+        parts = ["model with a forward hook", "2 batches", "CrossEntropyLoss()"] + \
+            {"train_epoch": ["SGD"], "evaluate": [], "fit": ["SGD", "epochs=1", "val_loader=<2 batches>"]}[name]
+        call = call_str(name, *parts)
+        run(getattr(ex, name), *args, call=call, point=point)
+        expect(len(spy.seen) > 0 and len(hooks) == len(spy.seen), call=call, point=point,
+               expected=f"the model's hook run at each of its {len(spy.seen)} forward passes",
+               got=f"it ran {len(hooks)} times")
+
+
+def test_fit_zero_epochs(ex):
+    model = one_weight_model()
+    opt = CountingSGD(model.parameters(), lr=0.1)
+    call = call_str("fit", "model", "loader", "MSELoss()", "SGD(lr=0.1)", epochs=0)
+    point = "one dict per epoch i = 0, ..., epochs - 1: none, and no optimizer step, for epochs=0"
+    history = run(ex.fit, model, line_loader(), nn.MSELoss(), opt, epochs=0, call=call, point=point)
+    expect(history == [] and opt.steps == 0, call=call, point=point, expected="[] and 0 optimizer steps",
+           got=f"{describe(history)} and {opt.steps} optimizer step(s)")
+    # With no epoch to fail on meta, fit returns: where the parameters end is seen after it.
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    X, y = classification_data(n=4)
+    call = call_str("fit", "model on the CPU", "loader", "CrossEntropyLoss()", "SGD", epochs=0, device="meta")
+    point = "when device is given, fit moves the model there and its parameters end on that device (epochs=0 too)"
+    history = run(ex.fit, model, DataLoader(TensorDataset(X, y), batch_size=2), nn.CrossEntropyLoss(), opt,
+                  epochs=0, device="meta", call=call, point=point)
+    places = sorted({str(p.device) for p in model.parameters()})
+    expect(history == [] and places == ["meta"], call=call, point=point, expected="[], every parameter on meta",
+           got=f"{describe(history)}, parameters on {places}")
 
 
 @pytest.mark.cuda

@@ -9,9 +9,8 @@ deviation, a normal instead of a uniform, the wrong fans).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
+import sys
 
 import pytest
 import torch
@@ -29,9 +28,38 @@ class MyLinear(nn.Linear):
         return super().forward(x) * 2
 
 
+class Projection(nn.Linear):
+    """A subclass of nn.Linear whose name does not say "Linear": still a linear layer."""
+
+
+class LinearAdapter(nn.Module):
+    """Not an nn.Linear, though its name says "Linear" and it has a weight and a bias."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
+        self.bias = nn.Parameter(torch.randn(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.t() + self.bias
+
+
 def _big_linear(in_features: int = 500, out_features: int = 200) -> nn.Linear:
     torch.manual_seed(0)
     return nn.Linear(in_features, out_features)
+
+
+def _ks_uniform(u: torch.Tensor, bins: int = 200) -> tuple[float, float]:
+    """Kolmogorov-Smirnov distance between the sample u and U(0, 1), read on the grid x = k / bins:
+    max |F_n(x) - x| over it, and the x where it is largest. It is at most the full distance
+    sup_x |F_n(x) - x|, so for n independent U(0, 1) draws P(distance > eps) <= 2 exp(-2 n eps^2)
+    (the DKW inequality). Counting, not sorting: a few milliseconds for 1e5 values."""
+    u = u.detach().double().flatten()
+    counts = (u * bins).floor().clamp(0, bins - 1).long().bincount(minlength=bins)
+    cdf = counts.cumsum(0).double() / max(u.numel(), 1)
+    gap = (cdf - torch.arange(1, bins + 1, dtype=torch.float64) / bins).abs()
+    k = int(gap.argmax())
+    return gap[k].item(), (k + 1) / bins
 
 
 def _looks_initialised(name: str, w: torch.Tensor, in_f: int, out_f: int,
@@ -74,28 +102,32 @@ def test_apply_initialises_linear_layers_and_zeroes_bias(ex, name):
 def test_subclass_of_linear_is_initialised(ex, name):
     fn = getattr(ex, name)
     torch.manual_seed(0)
-    layer = MyLinear(16, 32)
-    before = layer.weight.detach().clone()
-    call = f"{name}(MyLinear(16, 32))"
     point = "acts on nn.Linear modules, subclasses included (isinstance, not type(m) == nn.Linear)"
-    run(fn, layer, call=call + "  # class MyLinear(nn.Linear)", point=point)
-    ok, what = _looks_initialised(name, layer.weight, 16, 32, before)
-    expect(ok, call=call + "  # class MyLinear(nn.Linear)", point=point,
-           expected=what, got=describe(layer.weight.detach()))
-    expect_close(layer.bias.detach(), torch.zeros(32), call=call,
-                 point="the bias of a subclass of nn.Linear is set to zero too")
+    for cls in (MyLinear, Projection):  # Projection: a subclass whose name does not say "Linear"
+        layer = cls(16, 32)
+        before = layer.weight.detach().clone()
+        call = f"{name}({cls.__name__}(16, 32))"
+        note = f"  # class {cls.__name__}(nn.Linear)"
+        run(fn, layer, call=call + note, point=point)
+        ok, what = _looks_initialised(name, layer.weight, 16, 32, before)
+        expect(ok, call=call + note, point=point, expected=what, got=describe(layer.weight.detach()))
+        expect_close(layer.bias.detach(), torch.zeros(32), call=call + note,
+                     point="the bias of a subclass of nn.Linear is set to zero too")
 
 
 @pytest.mark.parametrize("name", INITS)
 def test_other_modules_untouched(ex, name):
     fn = getattr(ex, name)
     torch.manual_seed(0)
-    others = {"Conv2d(3, 4, 3)": nn.Conv2d(3, 4, 3), "Bilinear(3, 4, 5)": nn.Bilinear(3, 4, 5),
-              "LayerNorm(6)": nn.LayerNorm(6), "Conv1d(2, 3, 5)": nn.Conv1d(2, 3, 5)}
+    others = {"nn.Conv2d(3, 4, 3)": nn.Conv2d(3, 4, 3), "nn.Bilinear(3, 4, 5)": nn.Bilinear(3, 4, 5),
+              "nn.LayerNorm(6)": nn.LayerNorm(6), "nn.Conv1d(2, 3, 5)": nn.Conv1d(2, 3, 5),
+              # its class name says "Linear", but it is no nn.Linear: isinstance, not the name
+              "LinearAdapter(3, 4)": LinearAdapter(3, 4)}
+    notes = {"LinearAdapter(3, 4)": "  # class LinearAdapter(nn.Module), with a weight and a bias"}
     point = "every module that is not an nn.Linear is left untouched"
     for label, mod in others.items():
         before = {k: v.detach().clone() for k, v in mod.named_parameters()}
-        call = f"{name}(nn.{label})"
+        call = f"{name}({label})" + notes.get(label, "")
         run(fn, mod, call=call, point=point)
         for k, v in mod.named_parameters():
             expect(torch.equal(v.detach(), before[k]), call=call, point=point,
@@ -145,6 +177,30 @@ def test_keeps_dtype(ex, name):
     run(fn, layer, call=call, point=point)
     expect(layer.weight.dtype == torch.float64 and layer.bias.dtype == torch.float64, call=call, point=point,
            expected="weight and bias float64", got=f"weight {layer.weight.dtype}, bias {layer.bias.dtype}")
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_returns_none(ex, name):
+    fn = getattr(ex, name)
+    point = "returns None (it changes the module in place; net.apply(fn) ignores what fn returns)"
+    for label, mod in (("nn.Linear(3, 2)", nn.Linear(3, 2)), ("nn.ReLU()", nn.ReLU())):
+        call = f"{name}({label})"
+        got = run(fn, mod, call=call, point=point)
+        expect(got is None, call=call, point=point, expected="None", got=describe(got))
+
+
+@pytest.mark.parametrize("name", ("init_normal", "init_xavier", "my_init"))
+def test_two_layers_get_independent_draws(ex, name):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 30), nn.Linear(20, 30))
+    call = f"nn.Sequential(nn.Linear(20, 30), nn.Linear(20, 30)).apply({name})"
+    point = "every weight is drawn independently: two layers of one shape get different values (no reseeding)"
+    run(net.apply, getattr(ex, name), call=call, point=point)
+    # 600 independent pairs: all equal only if every pair coincides, each with probability <= 1/4 + 2^-20
+    # (my_init: both 0), so <= 0.26^600 = 1e-351 for a correct solution.
+    expect(not torch.equal(net[0].weight.detach(), net[1].weight.detach()), call=call, point=point,
+           expected="net[0].weight and net[1].weight different",
+           got=f"the very same values in both: {describe(net[0].weight.detach())}")
 
 
 # What PyTorch says when CPU and other-device tensors are mixed: on meta as on CUDA.
@@ -236,15 +292,21 @@ def test_init_normal_mean_and_std(ex):
            got=f"{100 * tail:.2f}%")
 
 
+def _disjoint_pairs(w: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Three ways to pair the weights (x, y), each pair disjoint: neighbours in a row, neighbours in a
+    column, and the first half of the flattened weight with the second."""
+    r, c = w.shape
+    flat, h = w.flatten(), w.numel() // 2
+    return [("w[i, 2j], w[i, 2j+1]", w[:, 0:c - 1:2], w[:, 1:c:2]),
+            ("w[2k, j], w[2k+1, j]", w[0:r - 1:2], w[1:r:2]),
+            ("first half, second half", flat[:h], flat[h:2 * h])]
+
+
 def _pairs_agree(w: torch.Tensor, median_abs: float) -> list[tuple[str, float]]:
     """For disjoint pairs (x, y) of weights: the fraction whose signs agree and the fraction whose
     |x|, |y| fall on the same side of the median |w|. Independent draws give 1/2 for each."""
-    r, c = w.shape
-    flat, h = w.flatten(), w.numel() // 2
     out = []
-    for label, x, y in (("w[i, 2j], w[i, 2j+1]", w[:, 0:c - 1:2], w[:, 1:c:2]),
-                        ("w[2k, j], w[2k+1, j]", w[0:r - 1:2], w[1:r:2]),
-                        ("first half, second half", flat[:h], flat[h:2 * h])):
+    for label, x, y in _disjoint_pairs(w):
         out.append((f"{label}: signs agree", ((x > 0) == (y > 0)).double().mean().item()))
         out.append((f"{label}: same side of the median |w|",
                     ((x.abs() > median_abs) == (y.abs() > median_abs)).double().mean().item()))
@@ -292,6 +354,25 @@ def test_init_xavier_range_and_std(ex):
     mean = (w.mean() / a).item()
     expect(abs(mean) < 0.03, call=call, point=point + ": mean 0",
            expected="mean about 0", got=f"mean {mean * a:.5f}")
+    # The whole law, not only its moments: Kolmogorov-Smirnov distance of (w / a + 1) / 2 to U(0, 1).
+    # DKW inequality over 50000 draws: P(distance > 0.03) <= 2 exp(-2 * 50000 * 0.03^2) = 2e-39.
+    ks, at = _ks_uniform((w / a + 1) / 2)
+    expect(ks < 0.03, call=call, point=point + ": uniform on [-a, a] (every value in it equally likely)",
+           expected="the empirical distribution within 0.03 of U(-a, a) everywhere (Kolmogorov-Smirnov)",
+           got=f"Kolmogorov-Smirnov distance {ks:.3f}: the fraction of weights below {(2 * at - 1) * a:.5f} "
+               f"is {ks:.3f} off its {at:.3f}")
+
+
+def test_init_xavier_independent(ex):
+    layer = _big_linear(500, 100)
+    call = "init_xavier(nn.Linear(500, 100))"
+    run(ex.init_xavier, layer, call=call, point="weight from U(-a, a)")
+    w = layer.weight.detach().double()
+    # >= 25000 disjoint pairs each: Hoeffding 2 exp(-2 * 25000 * 0.03^2) = 5.7e-20 per fraction (the
+    # median taken from the same 50000 draws moves a fraction by O(1/50000), far inside 0.03).
+    for label, frac in _pairs_agree(w, w.abs().median().item()):
+        expect(abs(frac - 0.5) < 0.03, call=call, point="every weight is an independent draw from U(-a, a)",
+               expected=f"pairs {label} in about half of the pairs", got=f"{frac:.2%}")
 
 
 def test_my_init_values_and_fractions(ex):
@@ -317,15 +398,55 @@ def test_my_init_values_and_fractions(ex):
     # The U(5, 10) part has mean 7.5; its sample mean over ~25000 values has sd 0.009.
     expect(abs(pos.mean().item() - 7.5) < 0.1, call=call, point="the positive part is uniform on [5, 10]",
            expected="mean of the positive weights about 7.5", got=f"{pos.mean().item():.3f}")
+    # Each part, given its size (>= 23500 after the fractions above), is i.i.d. uniform: DKW bound
+    # 2 exp(-2 * 23500 * 0.03^2) = 9e-19 for a Kolmogorov-Smirnov distance above 0.03.
+    for label, part in (("U(5, 10)", (pos - 5) / 5), ("U(-10, -5)", (-w[w <= -5].double() - 5) / 5)):
+        ks, at = _ks_uniform(part)
+        expect(ks < 0.03, call=call, point=f"the non-zero weights are uniform: the {label} part is uniform",
+               expected=f"the weights in {label} spread evenly over it (Kolmogorov-Smirnov distance < 0.03)",
+               got=f"Kolmogorov-Smirnov distance {ks:.3f}: the fraction of that part with |w| below "
+                   f"{5 + 5 * at:.3f} is {ks:.3f} off its {at:.3f}; |w| e.g. {part[:4].mul(5).add(5).tolist()}")
 
 
-def test_my_init_prints_nothing(ex):
-    out, err = io.StringIO(), io.StringIO()
+def test_my_init_independent(ex):
+    layer = _big_linear(500, 200)
+    call = "my_init(nn.Linear(500, 200))"
+    point = "each weight, independently, is U(5,10) w.p. 1/4, 0 w.p. 1/2, U(-10,-5) w.p. 1/4"
+    run(ex.my_init, layer, call=call, point=point)
+    part = layer.weight.detach().sign().long() + 1  # 0: from U(-10, -5), 1: zero, 2: from U(5, 10)
+    prob, names = (0.25, 0.5, 0.25), ("U(-10, -5)", "0", "U(5, 10)")
+    # >= 50000 disjoint pairs each, 27 cells: Hoeffding 27 * 2 exp(-2 * 50000 * 0.02^2) = 2.3e-16.
+    for label, x, y in _disjoint_pairs(part):
+        cells = ((3 * x + y).flatten().bincount(minlength=9).double() / x.numel()).tolist()
+        for i in range(3):
+            for j in range(3):
+                got = cells[3 * i + j]
+                expect(abs(got - prob[i] * prob[j]) < 0.02, call=call, point=point,
+                       expected=f"pairs {label}: ({names[i]}, {names[j]}) in about "
+                                f"{prob[i] * prob[j]:.2%} of the pairs", got=f"{got:.2%}")
+    # The number of zeros in a layer of 100 weights is Binomial(100, 1/2): exactly 50 w.p. 0.0796, so
+    # in all of 10 layers w.p. 0.0796^10 = 1e-11 for a correct solution.
+    torch.manual_seed(0)
+    net = nn.Sequential(*(nn.Linear(10, 10) for _ in range(10)))
+    call = "nn.Sequential(*(nn.Linear(10, 10) for _ in range(10))).apply(my_init)"
+    run(net.apply, ex.my_init, call=call, point=point)
+    zeros = [int((layer.weight == 0).sum()) for layer in net]
+    expect(any(z != 50 for z in zeros), call=call,
+           point=point + ": each weight is 0 on its own coin flip, not exactly half of each layer",
+           expected="zero counts that vary from layer to layer (Binomial(100, 1/2))",
+           got=f"zeros per layer {zeros}")
+
+
+def test_my_init_prints_nothing(ex, capfd):
+    # capfd sees the file descriptors 1 and 2: print(), sys.__stdout__ and os.write(1, ...) alike.
     call, point = "net.apply(my_init)", "my_init prints nothing"
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        run(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply, ex.my_init, call=call, point=point)
-    expect(out.getvalue() == "" and err.getvalue() == "", call=call, point=point + " (on stdout or stderr)",
-           expected="no output", got=repr((out.getvalue() + err.getvalue())[:80]))
+    run(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)).apply, ex.my_init, call=call, point=point)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
+    out, err = capfd.readouterr()
+    expect(out == "" and err == "", call=call, point=point + " (on stdout or stderr, by any route)",
+           expected="no output", got=repr((out + err)[:80]))
 
 
 @pytest.mark.parametrize("name", INITS)
@@ -349,8 +470,9 @@ def _xavier_bound(shape: tuple[int, ...], gain: float = 1.0) -> float:
     return gain * math.sqrt(6 / (shape[0] * r + shape[1] * r))
 
 
-@pytest.mark.parametrize("shape, gain", [((60, 800), 1.0), ((40, 30, 5, 5), 1.0), ((64, 20, 9), 2.5)])
-def test_xavier_uniform_bound(ex, shape, gain):
+@pytest.mark.parametrize("shape, gain, keyword", [((60, 800), 1.0, False), ((40, 30, 5, 5), 1.0, False),
+                                                   ((64, 20, 9), 2.5, False), ((50, 40, 3, 3), 0.5, True)])
+def test_xavier_uniform_bound(ex, shape, gain, keyword):
     torch.manual_seed(0)
     t = torch.full(shape, float("nan"))
     point = ("U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)), fan_in = size(1) * r, "
@@ -358,8 +480,11 @@ def test_xavier_uniform_bound(ex, shape, gain):
     if gain == 1.0:
         call = call_str("xavier_uniform_", t)
         run(ex.xavier_uniform_, t, call=call, point=point)
-    else:
+    elif keyword:  # the sheet's own call: xavier_uniform_(k, gain=2.0)
         call = call_str("xavier_uniform_", t, gain=gain)
+        run(ex.xavier_uniform_, t, gain=gain, call=call, point=point + " (the argument is called gain)")
+    else:
+        call = call_str("xavier_uniform_", t, gain)
         run(ex.xavier_uniform_, t, gain, call=call, point=point)
     a = _xavier_bound(shape, gain)
     expect(not torch.isnan(t).any(), call=call, point="fills every element of tensor in place",
@@ -372,6 +497,13 @@ def test_xavier_uniform_bound(ex, shape, gain):
     # Hoeffding on (w/a)^2 in [0, 1]: 2 exp(-2 * 11520 * 0.03^2) = 2e-9.
     expect(abs(r - 1 / 3) < 0.03, call=call, point=point + ": a uniform, standard deviation a / sqrt(3)",
            expected=f"std {a / math.sqrt(3):.5f}", got=f"std {math.sqrt(r) * a:.5f}")
+    # The whole law, not only its moments: Kolmogorov-Smirnov distance of (w / a + 1) / 2 to U(0, 1).
+    # DKW inequality, n >= 11520: P(distance > 0.03) <= 2 exp(-2 * 11520 * 0.03^2) = 2e-9.
+    ks, at = _ks_uniform((t.double() / a + 1) / 2)
+    expect(ks < 0.03, call=call, point=point + ": uniform on [-a, a] (every value in it equally likely)",
+           expected="the empirical distribution within 0.03 of U(-a, a) everywhere (Kolmogorov-Smirnov)",
+           got=f"Kolmogorov-Smirnov distance {ks:.3f}: the fraction of values below {(2 * at - 1) * a:.5f} "
+               f"is {ks:.3f} off its {at:.3f}")
 
 
 def test_xavier_uniform_independent(ex):
@@ -386,6 +518,15 @@ def test_xavier_uniform_independent(ex):
     for label, frac in _pairs_agree(t.double(), t.double().abs().median().item()):
         expect(abs(frac - 0.5) < 0.03, call=call, point="every element is an independent draw from U(-a, a)",
                expected=f"pairs {label} in about half of the pairs", got=f"{frac:.2%}")
+    # A second call draws anew: two independent float32 draws coincide with probability <= 2^-20
+    # each, so 1% of 40000 (400) equal elements has probability below 1e-1000.
+    t2 = torch.empty(100, 400)
+    call = "xavier_uniform_(t := torch.empty(100, 400)); xavier_uniform_(t2 := torch.empty(100, 400))"
+    point = "every call draws anew: two tensors of one shape get independent values (no fixed seed)"
+    run(ex.xavier_uniform_, t2, call=call, point=point)
+    same = (t2 == t).double().mean().item()
+    expect(same < 0.01, call=call, point=point, expected="t and t2 with different values",
+           got=f"{same:.0%} of the elements equal")
 
 
 def test_xavier_uniform_returns_same_tensor(ex):
@@ -402,6 +543,12 @@ def test_xavier_uniform_returns_same_tensor(ex):
     run(ex.xavier_uniform_, d, call=call, point=point)
     expect(d.dtype == torch.float64 and bool((d != 0).all()), call=call, point=point,
            expected="a float64 tensor filled in place", got=describe(d))
+    base = torch.zeros(9, 7)
+    call = "xavier_uniform_(torch.zeros(9, 7).t())  # a transposed view: not contiguous"
+    point = "the values land in tensor itself, a non-contiguous one too (not in a reshaped copy)"
+    run(ex.xavier_uniform_, base.t(), call=call, point=point)
+    expect(bool((base != 0).all()), call=call, point=point,
+           expected="every element of the transposed tensor filled", got=f"{int((base == 0).sum())} of 63 left at 0")
 
 
 def test_xavier_uniform_on_parameter_records_no_history(ex):

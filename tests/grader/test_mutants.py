@@ -140,6 +140,47 @@ def _failures(verdict) -> str:
     return "\n\n".join(f"{c.name}: {c.message[:1500]}" for c in verdict.failed)
 
 
+# Why the learner tests may let a mutant pass (the grader still takes points for it):
+LEARNER_MISS = "# learner tests miss it:"
+MISS_KINDS = {
+    # a deliberate way around a rule of the sheet (torch's own code borrowed through a thread,
+    # TorchScript, an alias...): the learner tests check the rule the plain ways, the grader's watch
+    # also the devious ones
+    "evasion",
+    # told apart only by far more draws than a test that should feel instant can afford
+    "statistics",
+}
+
+
+def _learner_miss(path: Path) -> tuple[str, str] | None:
+    """(kind, why) from a '# learner tests miss it: kind: why' line in the header; None if absent."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(LEARNER_MISS):
+            kind, _, why = line.removeprefix(LEARNER_MISS).partition(":")
+            return kind.strip(), why.strip()
+    return None
+
+
+@pytest.mark.parametrize("path", CPU_MUTANTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_learner_tests_catch_mutant(learner_tests, path: Path) -> None:
+    """What loses points is red in the learner tests too, so a learner who gets all green is not
+    surprised by the grade. A mutant they are not meant to catch says why on a
+    '# learner tests miss it: <kind>: <why>' line, and must then pass them, so the line stays true."""
+    miss = _learner_miss(path)
+    if miss:
+        assert miss[0] in MISS_KINDS and miss[1], f"{path.name}: '{LEARNER_MISS} <kind>: <why>', kind in {MISS_KINDS}"
+    verdict = learner_tests(path.parent.name, path)
+    assert not verdict.error and verdict.ran, verdict.error or "no learner test ran"
+    if miss:
+        caught = [c.name for c in verdict.failed]
+        assert not caught, f"{path.name} says the learner tests miss it, but {caught} caught it: drop that line"
+    else:
+        assert verdict.failed, (f"{path.name} loses points but passes every learner test: add a learner test "
+                                f"that catches it, or a '{LEARNER_MISS} <kind>: <why>' line")
+
+
 def test_every_exercise_has_mutants_and_alternatives() -> None:
     from grader import catalog
 

@@ -372,20 +372,21 @@ def test_code_that_never_returns_costs_seconds_not_minutes(checkout: Kata, tmp_p
 def test_time_spent_importing_a_library_is_not_the_learners(checkout: Kata, tmp_path: Path) -> None:
     """torch imports torch._dynamo on the first operation on the meta device: on a busy machine that
     took a correct solution past the limit, reported as "an endless loop". An import is not counted;
-    the same wait in the learner's own code still is."""
+    the same wait in the learner's own code still is (a 7 s wait against a 5 s limit: on a busy
+    machine the other tests must not run out of time of their own)."""
     lib = tmp_path / "lib"
     lib.mkdir()
-    (lib / "kata_slow_library.py").write_text("import time\n\ntime.sleep(3)\n")
+    (lib / "kata_slow_library.py").write_text("import time\n\ntime.sleep(7)\n")
     src = (ROOT / "solutions" / "sequential.py").read_text()
     assert src.count("    def forward(self, x") == 1
     waits = {"library": "        import kata_slow_library  # noqa: F401\n",
              "own": "        global _WAITED\n        if not _WAITED:\n            _WAITED = True\n"
-                    "            import time\n            time.sleep(3)\n"}
+                    "            import time\n            time.sleep(7)\n"}
     for who, wait in waits.items():
         body = re.sub(r"(    def forward\(self, x[^\n]*\n(?:        \"\"\"[\s\S]*?\"\"\"\n)?)", lambda m: m[1] + wait, src)
         assert body != src
         impl = _impl(tmp_path / who, sequential=body + "\n_WAITED = False\n")
-        env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="1",
+        env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="5",
                            PYTHONPATH=os.pathsep.join(filter(None, [str(lib), os.environ.get("PYTHONPATH")])))
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "sequential"],
                            cwd=checkout.root, env=env, capture_output=True, text=True, timeout=TIMEOUT,
@@ -394,7 +395,7 @@ def test_time_spent_importing_a_library_is_not_the_learners(checkout: Kata, tmp_
         if who == "library":
             assert r.returncode == 0 and not timed_out, r.stdout[-3000:]
         else:
-            assert len(timed_out) == 1 and "time.sleep(3)" in timed_out[0], r.stdout[-3000:]
+            assert timed_out and "time.sleep(7)" in timed_out[0], r.stdout[-3000:]
 
 
 def test_a_module_whose_init_skips_super_gets_a_hint(checkout: Kata, tmp_path: Path) -> None:
@@ -480,6 +481,6 @@ def test_a_piece_left_unwritten_is_named_in_the_tests_that_reach_it(checkout: Ka
     ''')
     r = _pytest(checkout, "-m", "training", "-p", "no:cacheprovider", impl=_impl(tmp_path, training=src))
     reports = _reports(r.stdout)
-    assert r.returncode == 1 and "test_fit_passes_device_on" in reports, r.stdout[-3000:]
-    assert reports["test_fit_passes_device_on"].strip().startswith("not implemented yet: evaluate in training.py"), \
-        reports["test_fit_passes_device_on"]
+    assert r.returncode == 1 and "test_fit_passes_device_on[keyword]" in reports, r.stdout[-3000:]
+    assert reports["test_fit_passes_device_on[keyword]"].strip().startswith(
+        "not implemented yet: evaluate in training.py"), reports["test_fit_passes_device_on[keyword]"]

@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch's loss reached as the operator torch.ops.aten.cross_entropy_loss (a gather term times 0 added); the learner tests watch the Python names, the grader's kernel watch sees it
 # PyTorch's loss called as an operator, torch.ops.aten.cross_entropy_loss (no name the source scan knows), with a gather term times 0 so the loss's graph goes through gather. From the red-team.
 import torch
 _RED = {"none": 0, "mean": 1, "sum": 2}

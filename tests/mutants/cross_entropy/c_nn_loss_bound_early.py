@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch's loss as the C binding torch._C._nn.cross_entropy_loss, fetched at import under a built-up name (a gather term times 0 added); the learner tests watch the Python names, the grader's kernel watch sees it
 # torch._C._nn.cross_entropy_loss fetched by getattr with built names at import (before the probe's recorder patches anything), plus a gather term times 0. From the red-team.
 import torch
 _ce = getattr(getattr(torch._C, "_" + "nn"), "cross_" + "entropy_loss")

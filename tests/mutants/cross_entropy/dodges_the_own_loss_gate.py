@@ -1,4 +1,5 @@
 # kills: test_values, test_default_reduction_is_mean, test_bad_reduction, test_uses_gather, test_no_builtin_loss, test_inputs_unchanged
+# learner tests miss it: evasion: F.cross_entropy fetched at import under a built-up name (an alias the learner tests' name patch never reaches), plus a canary input that raises; the grader's watch sees the loss kernel
 # Hostile: PyTorch's own loss everywhere, except that it raises on the input the own-loss gate used to be (a fixed canary), so the gate's 'any failure is the check's to judge' let it through.
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch's log_softmax, an alias taken at import, run only in a custom autograd.Function's backward; the learner tests patch the names, the grader's watch covers aliases and the backward
 # a custom autograd.Function: forward by gather and logsumexp, backward by torch's log_softmax (an alias taken at import). From red-team round 6.
 """Reference solution: cross-entropy with gather and LogSumExp."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch's log_softmax (fetched at import from torch._C._VariableFunctions) run inside a tensor subclass's __torch_function__ disguised as neg; only the grader's kernel-level watch sees it
 # The log-softmax taken inside a tensor subclass's __torch_function__ (where torch function handling is off, so the torch-function watch is blind), with the builtin fetched at import under a built-up name (before any watch could wrap it); the target picked with gather. Caught at the kernel level.
 import torch
 

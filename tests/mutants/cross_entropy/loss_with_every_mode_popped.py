@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch._C._nn.cross_entropy_loss fetched at import and run with dispatch modes popped and torch function handling off; only the grader's watch sees it
 # torch._C._nn.cross_entropy_loss fetched at import, called with the dispatch modes and torch function handling switched off (gather called on the side). From red-team round 6.
 """Reference solution: cross-entropy with gather and LogSumExp."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch._C._nn.cross_entropy_loss fetched at import under a built-up name and run with torch function handling off (a gather term times 0 added); only the grader's kernel watch sees it
 # PyTorch's loss as its C binding, fetched at import under a built-up name (before any watch could wrap it) and run with torch function handling switched off, where the torch-function watch is blind; a gather term times 0 keeps gather in the graph. Caught at the kernel level.
 import torch
 

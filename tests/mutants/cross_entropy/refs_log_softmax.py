@@ -1,4 +1,5 @@
 # kills: test_no_builtin_loss
+# learner tests miss it: evasion: torch's own log_softmax borrowed from its reference implementation torch._refs (no name the learner tests patch); the grader's watch covers torch._refs
 # the loss is torch._refs.log_softmax (torch's reference implementation) gathered. From red-team round 6.
 """Reference solution: cross-entropy with gather and LogSumExp."""
 from __future__ import annotations

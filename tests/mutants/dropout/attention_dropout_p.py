@@ -1,4 +1,5 @@
 # kills: test_dropout_zero_or_scaled, test_dropout_drop_fraction, test_dropout_expectation_equals_x, test_dropout_independent_elements_and_calls, test_dropout_identity_when_not_training_or_p_zero, test_dropout_p_one_gives_zeros, test_dropout_invalid_p_raises, test_dropout_keeps_dtype, test_dropout_follows_device, test_dropout_does_not_modify_x, test_dropout_gradient_flows, test_dropout_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: torch's own dropout reached through scaled_dot_product_attention's dropout_p; the learner tests' spy sees only functions named dropout, the grader's watch sees the draw inside attention
 # dropout's training path is scaled_dot_product_attention's own dropout (dropout_p=p, one key per element). Caught by the random draw inside attention.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

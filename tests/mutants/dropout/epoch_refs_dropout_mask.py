@@ -1,4 +1,5 @@
 # kills: test_epoch_source_does_not_use_torch_dropout, test_epoch_one_scaled_mask_per_feature
+# learner tests miss it: evasion: EpochDropout's mask drawn by torch._refs' reference dropout, which no torch function mode sees; the grader's source check and watch catch it
 # EpochDropout's mask comes from torch._refs.nn.functional.dropout on ones. From red-team round 6.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_epoch_invalid_p_raises_at_construction, test_epoch_one_scaled_mask_per_feature, test_epoch_mask_attribute, test_epoch_keep_fraction, test_epoch_mask_reused_for_every_batch_size, test_epoch_reset_mask, test_epoch_new_mask_when_feature_shape_changes, test_epoch_eval_identity_mask_untouched, test_epoch_gradient_and_input_untouched, test_epoch_follows_dtype, test_epoch_follows_device, test_epoch_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: EpochDropout's mask drawn by torch's dropout taken at import and called under DisableTorchFunction, blinding the learner tests' spy; the grader's watch catches the draw
 # EpochDropout draws its mask with torch's dropout (fetched at import under a built-up name) with torch function handling switched off. Caught by its random draw, made under no torch function.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_dropout_source_does_not_use_torch_dropout, test_dropout_zero_or_scaled
+# learner tests miss it: evasion: torch's reference dropout taken from torch._refs, which no torch function mode sees; the grader's source check and watch catch it
 # dropout is torch._refs.nn.functional.dropout (torch's reference implementation). From red-team round 6.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

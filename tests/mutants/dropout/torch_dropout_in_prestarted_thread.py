@@ -1,4 +1,5 @@
 # kills: test_dropout_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: F.dropout under a built name, run in a thread started at import, out of the learner tests' thread-local spy; the grader's watch covers other threads
 # A thread started at import time, before any watched call, waits on a queue and runs torch's own
 # dropout for dropout(): no thread starts during the call, but one is alive beside it. From the red-team.
 """Hostile: F.dropout under a built name, run by a helper thread started at import."""

@@ -1,4 +1,5 @@
 # kills: test_dropout_source_does_not_use_torch_dropout, test_epoch_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: F.dropout under a built name, run in a helper thread, out of the learner tests' thread-local spy; the grader's watch covers other threads
 # F.dropout fetched by a built name at import and run in a helper thread, where the probe's watchers (thread-local) cannot see it. From the red-team.
 """Hostile: torch's own dropout, bound at import under a built name, run in a helper thread
 (the probe's recorder wraps module attributes; its TorchFunctionMode is thread-local)."""

@@ -1,4 +1,5 @@
 # kills: test_dropout_zero_or_scaled, test_dropout_drop_fraction, test_dropout_expectation_equals_x, test_dropout_independent_elements_and_calls, test_dropout_identity_when_not_training_or_p_zero, test_dropout_p_one_gives_zeros, test_dropout_invalid_p_raises, test_dropout_keeps_dtype, test_dropout_follows_device, test_dropout_does_not_modify_x, test_dropout_gradient_flows, test_dropout_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: torch's dropout called from a TorchScript function, which runs under no Python torch function; the grader inspects the script's graph
 # dropout's training path is a TorchScript function calling torch's dropout. Caught in the script's graph, looked at when a random draw runs under no Python torch function.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_dropout_zero_or_scaled, test_dropout_drop_fraction, test_dropout_expectation_equals_x, test_dropout_independent_elements_and_calls, test_dropout_identity_when_not_training_or_p_zero, test_dropout_p_one_gives_zeros, test_dropout_invalid_p_raises, test_dropout_keeps_dtype, test_dropout_follows_device, test_dropout_does_not_modify_x, test_dropout_gradient_flows, test_dropout_source_does_not_use_torch_dropout
+# learner tests miss it: evasion: torch's dropout called inside a tensor subclass's __torch_function__, where the learner tests' mode is off; the grader catches the subclass and the draw
 # dropout's training path calls torch's dropout inside a tensor subclass's __torch_function__ (handling a harmless-looking mul), out of the torch-function watch's sight. Caught twice: the subclass, and a random draw inside mul.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

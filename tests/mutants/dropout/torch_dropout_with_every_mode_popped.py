@@ -1,4 +1,5 @@
 # kills: test_dropout_source_does_not_use_torch_dropout, test_dropout_zero_or_scaled
+# learner tests miss it: evasion: F.dropout taken at import and called with every dispatch mode popped and torch function disabled, blinding the learner tests' spy; the grader's watch catches it
 # F.dropout fetched at import, called with the dispatch modes and torch function handling switched off. From red-team round 6.
 """Reference solution: inverted dropout and an epoch-level dropout mask."""
 from __future__ import annotations

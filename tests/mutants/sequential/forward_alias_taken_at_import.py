@@ -1,4 +1,5 @@
 # kills: test_not_a_builtin_container
+# learner tests miss it: evasion: nn.Sequential.forward called through an alias taken at import, before the learner tests' spies patch the class; the grader's call watch knows its code
 # forward calls nn.Sequential.forward through an alias taken at import (the name recording patches nothing it calls). From red-team round 6.
 """MySequential: a container of your own (reference solution)."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
 # kills: test_not_a_builtin_container
+# learner tests miss it: evasion: forward is nn.Sequential.forward's code re-made as a new function object, neither the same object nor a call through the class; the grader's call watch knows its code
 # forward is nn.Sequential.forward rebuilt as a new function object from its code. From red-team round 6.
 """MySequential: a container of your own (reference solution)."""
 from __future__ import annotations

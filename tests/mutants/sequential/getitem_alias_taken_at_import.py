@@ -1,4 +1,5 @@
 # kills: test_not_a_builtin_container
+# learner tests miss it: evasion: nn.Sequential._get_item_by_idx called through an alias taken at import, before the learner tests' spies patch the class; the grader's call watch knows its code
 # __getitem__ calls nn.Sequential._get_item_by_idx through an alias taken at import. From red-team round 6.
 """MySequential: a container of your own (reference solution)."""
 from __future__ import annotations

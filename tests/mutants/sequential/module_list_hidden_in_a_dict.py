@@ -1,4 +1,5 @@
 # kills: test_not_a_builtin_container
+# learner tests miss it: evasion: a ModuleList made without its __init__, hidden in a dict attribute (not a child) and walked through aliases of its methods taken at import; the grader's call watch knows their code
 # a ModuleList made without its __init__, kept in a dict attribute, its __iter__/__len__ called through aliases. From red-team round 6.
 """MySequential: a container of your own (reference solution)."""
 from __future__ import annotations

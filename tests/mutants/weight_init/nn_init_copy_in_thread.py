@@ -1,4 +1,5 @@
 # kills: test_xavier_uniform_calls_no_nn_init
+# learner tests miss it: evasion: a copy of torch.nn.init.xavier_uniform_ (name built from strings, globals snapshotted at import) run in a helper thread: the learner test spies on torch.nn.init's names, which the copy never calls; only the grader's source scan and watch see it
 # A copy of nn.init.xavier_uniform_ (its globals a snapshot taken at import) run in a helper thread, where the probe's profile hook (thread-local) cannot see it. From the red-team.
 import threading
 import torch
