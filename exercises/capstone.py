@@ -44,7 +44,8 @@ made of your pieces, training through ``fit`` with your loss and devices, the
 history, and held-out accuracy of at least 50%, 80% and 90%. The defaults in
 the signatures below (256 hidden units, ``p=0.1``, batches of 32, ``lr=0.002``)
 are a good start, not part of the contract: tune them if you like; the grader
-judges what they reach.
+judges what they reach. It gives ``train(..., epochs=10)`` 60 s (the defaults
+take about 5 s of one CPU core; batches of 4 about 12 s).
 
 Pitfalls:
 

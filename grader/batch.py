@@ -225,7 +225,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
         for sid, why in bad.items():
             _write_unreadable(out, sid, why)
 
-        limit = per_submission_limit or (len(options.exercises) * (options.budget + 15) + 120)
+        limit = per_submission_limit or (sum(options.budget * catalog.get(e).time_scale + 15
+                                              for e in options.exercises) + 120)
         # The progress bar's counters are this run's; the gradebook counts over all students.
         counts = {"timeouts": 0, "crashes": 0, "errors": len(bad), "skipped": skipped}
         tasks, results = ctx.Queue(), ctx.Queue()

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pytest
 import torch
 
+from grader import catalog
 from grader.checking import CheckFailed, Raised
 from grader.pool import Pool, TimedOut, WorkerFailure, WorkerHandle
 from grader.results import CheckResult, ExerciseResult, empty_result
@@ -85,23 +86,25 @@ class ExerciseRun:
             self.broken = f"{exercise}.py not found"
         self.used = 0.0
         self.outputs: list[tuple[str, int]] = []
+        scale = catalog.BY_ID[exercise].time_scale if exercise in catalog.BY_ID else 1
+        self.call_timeout, self.budget = plugin.call_timeout * scale, plugin.budget * scale
 
     def _remaining(self) -> float:
-        return self.plugin.budget - self.used
+        return self.budget - self.used
 
     def _timed(self, message: dict[str, Any]) -> dict[str, Any]:
         remaining = self._remaining()
         if remaining <= 0:
-            raise SubmissionBroken(f"timed out: the exercise's budget of {self.plugin.budget:g} s is used up")
-        limit = min(self.plugin.call_timeout, remaining)
+            raise SubmissionBroken(f"timed out: the exercise's budget of {self.budget:g} s is used up")
+        limit = min(self.call_timeout, remaining)
         assert self.worker is not None
         start = time.monotonic()
         try:
             return self.worker.request(message, limit)
         except TimedOut:
-            if limit < self.plugin.call_timeout:
+            if limit < self.call_timeout:
                 raise SubmissionBroken(
-                    f"timed out: the exercise's budget of {self.plugin.budget:g} s is used up") from None
+                    f"timed out: the exercise's budget of {self.budget:g} s is used up") from None
             raise
         finally:
             self.used += time.monotonic() - start
