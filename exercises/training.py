@@ -38,7 +38,8 @@ Pitfalls:
 * Calling ``optimizer.step()`` before ``loss.backward()`` updates with the
   previous batch's (or no) gradient.
 * Returning ``loss`` (a tensor still attached to the graph) instead of a Python
-  number keeps every batch's graph alive: use ``loss.item()`` or ``float()``.
+  number keeps every batch's graph alive: use ``loss.item()`` (``float(loss)``
+  works too, but warns about a tensor that requires grad).
 * ``(pred.argmax(1) == y)`` compares the predicted class of each sample
   (``dim=1`` is the class dimension of an ``(N, C)`` output) with its label;
   ``argmax(0)`` would compare something else entirely.
