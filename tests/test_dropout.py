@@ -259,23 +259,20 @@ def test_dropout_gradient_flows_to_x(ex):
     want = torch.where(out.detach() != 0, g / (1 - p), torch.zeros(()))
     expect_close(x.grad, want, call=call + ".backward(g)",
                  point="the gradient is g / (1 - p) where kept and 0 where dropped")
-    x = _nonzero(20, 30, seed=9).requires_grad_()
-    out = _dropout(ex, x, 1.0)
-    call = call_str("dropout", x, 1.0)
-    expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
-           point="at p == 1 too gradients flow (as zeros): return x * 0, not torch.zeros_like(x)",
-           expected="a result with requires_grad=True", got=describe(out))
-    out.backward(g)
-    expect_close(x.grad, torch.zeros_like(g), rtol=0, atol=0, call=call + ".backward(g)",
-                 point="at p == 1 everything is dropped: the gradient is 0 everywhere")
-    x = _nonzero(20, 30, seed=10).requires_grad_()
-    out = _dropout(ex, x, 0.0)
-    call = call_str("dropout", x, 0.0)
-    expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call,
-           point="at p == 0 too gradients flow (the result is x, not x.detach())",
-           expected="a result with requires_grad=True", got=describe(out))
-    out.backward(g)
-    expect_close(x.grad, g, call=call + ".backward(g)", point="at p == 0 nothing is dropped: the gradient is g")
+    exact, close = {"rtol": 0, "atol": 0}, {}
+    edges = ((1.0, 9, torch.zeros_like(g), exact,
+              "at p == 1 too gradients flow (as zeros): return x * 0, not torch.zeros_like(x)",
+              "at p == 1 everything is dropped: the gradient is 0 everywhere"),
+             (0.0, 10, g, close, "at p == 0 too gradients flow (the result is x, not x.detach())",
+              "at p == 0 nothing is dropped: the gradient is g"))
+    for p, seed, want, tolerance, flows, gradient in edges:
+        x = _nonzero(20, 30, seed=seed).requires_grad_()
+        out = _dropout(ex, x, p)
+        call = call_str("dropout", x, p)
+        expect(isinstance(out, torch.Tensor) and out.requires_grad, call=call, point=flows,
+               expected="a result with requires_grad=True", got=describe(out))
+        out.backward(g)
+        expect_close(x.grad, want, **tolerance, call=call + ".backward(g)", point=gradient)
 
 
 def test_dropout_mask_is_made_on_x_device(ex):
