@@ -340,8 +340,11 @@ def _jobs(text: str) -> int:
 def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exercise", "-e", action="append", metavar="ID", help="grade only this exercise (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default 0)")
-    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds per call (default 10; the capstone's: 6 times this)")
-    p.add_argument("--budget", type=_seconds, default=60.0, metavar="S", help="seconds per exercise (default 60; the capstone's: 6 times this)")
+    # An exercise's time_scale in the catalog multiplies both (the capstone trains a model in one call).
+    scaled = "".join(f"; {e.id}: {e.time_scale} times this" for e in catalog.EXERCISES if e.time_scale != 1)
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help=f"seconds per call (default 10{scaled})")
+    p.add_argument("--budget", type=_seconds, default=60.0, metavar="S",
+                   help=f"seconds per exercise (default 60{scaled})")
     p.add_argument("--memory", type=_gib, default=4.0, metavar="GiB",
                    help=f"memory cap per worker in GiB (default 4, at least {MIN_MEMORY_GIB:g})")
     p.add_argument("--start", choices=["fork", "exec", "inprocess"], default=None,
