@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import catalog
+from grader import catalog, cpu_wait
 from grader.files import write_atomic
 from grader.pool import GraderBroken
 from grader.results import CheckResult, ExerciseResult, SubmissionResult
@@ -225,7 +225,8 @@ def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: 
         for sid, why in bad.items():
             _write_unreadable(out, sid, why)
 
-        limit = per_submission_limit or (sum(options.budget * catalog.get(e).time_scale + 15
+        # A busy machine may stretch each exercise's budget on the clock (grader.cpu_wait).
+        limit = per_submission_limit or (sum(options.budget * catalog.get(e).time_scale * cpu_wait.STRETCH + 15
                                               for e in options.exercises) + 120)
         # The progress bar's counters are this run's; the gradebook counts over all students.
         counts = {"timeouts": 0, "crashes": 0, "errors": len(bad), "skipped": skipped}

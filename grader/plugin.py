@@ -97,17 +97,20 @@ class ExerciseRun:
         if remaining <= 0:
             raise SubmissionBroken(f"timed out: the exercise's budget of {self.budget:g} s is used up")
         limit = min(self.call_timeout, remaining)
-        assert self.worker is not None
+        worker = self.worker
+        assert worker is not None
         start = time.monotonic()
         try:
-            return self.worker.request(message, limit)
+            return worker.request(message, limit)
         except TimedOut:
             if limit < self.call_timeout:
                 raise SubmissionBroken(
                     f"timed out: the exercise's budget of {self.budget:g} s is used up") from None
             raise
         finally:
-            self.used += time.monotonic() - start
+            # The budget, like each call's limit, is not charged for waits for a CPU (grader.cpu_wait).
+            watch = getattr(worker, "last_call", None)
+            self.used += watch.charged() if watch is not None else time.monotonic() - start
             if self.worker is not None and not self.worker.alive:
                 self._retire()
 

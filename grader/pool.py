@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import tempdirs
+from grader import cpu_wait, tempdirs
 from grader.sandbox import Policy
 
 
@@ -196,6 +196,8 @@ class WorkerHandle:
         self.sock = ours
         self.status: int | None = None
         self.alive = True
+        self.main_tid: int | None = None
+        self.last_call: cpu_wait.Stopwatch | None = None
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         """Wait for the worker's hello, so start-up time is never charged to the submission."""
@@ -210,19 +212,25 @@ class WorkerHandle:
         if hello != {"ready": True}:
             self.stop()
             raise WorkerFailure("the worker did not start properly")
+        # Its main thread, whose waits for a CPU a busy machine adds to a call (grader.cpu_wait):
+        # with namespaces, the process started here waits outside them for an init and the worker.
+        self.main_tid = _only_descendant(self.pid, 2 if self.policy is not None and self.policy.namespaces else 0)
 
     def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.last_call = None
         if not self.alive:
             raise Died(describe_status(self.status))
-        deadline = time.monotonic() + max(timeout, 0.001)
-        self.sock.settimeout(max(timeout, 0.001))
+        timeout = max(timeout, 0.001)
+        watch = self.last_call = cpu_wait.Stopwatch(self.main_tid)
+        self.sock.settimeout(timeout)
         try:
             codec.send(self.sock, message)
-            return codec.recv(self.sock, deadline)
+            return codec.recv(self.sock, lambda: watch.deadline(timeout))
         except (socket.timeout, TimeoutError):
             where = self._where()
             self.stop()
-            raise TimedOut(f"timed out after {timeout:g} s" + (f", running {where}" if where else "")) from None
+            raise TimedOut(f"timed out after {timeout:g} s" + (f", running {where}" if where else "")
+                           + watch.busy_note(timeout)) from None
         except (EOFError, OSError):
             self.stop(died=True)
             raise Died(describe_status(self.status)) from None
@@ -324,6 +332,20 @@ class WorkerHandle:
             os.unlink(self.output)
         with contextlib.suppress(OSError):
             os.close(self.output_fd)
+
+
+def _only_descendant(pid: int, depth: int) -> int | None:
+    """The process ``depth`` generations below ``pid`` when each generation has one child; else None."""
+    for _ in range(depth):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        if len(children) != 1:
+            return None
+        pid = int(children[0])
+    return pid
 
 
 def _as_wait_status(returncode: int) -> int:

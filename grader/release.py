@@ -23,7 +23,7 @@ RELEASE_FILES = [
     "exercises/*.py", "exercises/hints/*", "exercises/i18n/*",
     "conftest.py", "tests/conftest.py", "tests/kata.py", "tests/test_*.py",
     "grader/__init__.py", "grader/__main__.py", "grader/cli.py", "grader/catalog.py", "grader/files.py",
-    "grader/suggest.py", "grader/tracebacks.py",
+    "grader/suggest.py", "grader/tracebacks.py", "grader/cpu_wait.py",
     "grader/learner/*.py", "grader/learner/**/*",
     "requirements.txt", "scripts/setup.sh", "scripts/check_env.py",
 ]

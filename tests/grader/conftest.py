@@ -6,6 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import busy_cpu as _busy
+
+busy_cpu = _busy.busy_cpu  # a fixture: one CPU made busy on purpose
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from learner_support import Kata, _ignore, copy_checkout
+import busy_cpu as _busy
+
+busy_cpu = _busy.busy_cpu  # a fixture: one CPU made busy on purpose
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from busy_cpu import SPIN_SECONDS, needs_schedstat, pinned
 from learner_support import ROOT, TIMEOUT, Kata
 
 from grader.catalog import EXERCISES
@@ -396,6 +397,35 @@ def test_time_spent_importing_a_library_is_not_the_learners(checkout: Kata, tmp_
             assert r.returncode == 0 and not timed_out, r.stdout[-3000:]
         else:
             assert timed_out and "time.sleep(7)" in timed_out[0], r.stdout[-3000:]
+
+
+@needs_schedstat
+def test_a_busy_machine_does_not_shorten_a_learner_test(checkout: Kata, tmp_path: Path, busy_cpu: int) -> None:
+    """1 s of the learner's own CPU time, on a CPU shared with three spinners, takes 4 s or more on the
+    clock: under a 3 s limit it passes, as it would on an idle machine (and does up to 9 s: a ninth of
+    the CPU). An endless loop there is still
+    stopped, by cpu_wait.STRETCH times the limit, and the report says the machine was busy."""
+    from grader import cpu_wait
+
+    src = (ROOT / "solutions" / "sequential.py").read_text()
+    once = "        global _WAITED\n        if not _WAITED:\n            _WAITED = True\n"
+    for who, body in {"spin": SPIN_SECONDS.format(1.0), "endless": "while True:\n    pass\n"}.items():
+        wait = once + pinned(busy_cpu, body, 12)
+        impl = _impl(tmp_path / who, sequential=re.sub(
+            r"(    def forward\(self, x[^\n]*\n(?:        \"\"\"[\s\S]*?\"\"\"\n)?)", lambda m: m[1] + wait, src)
+            + "\n_WAITED = False\n")
+        env = checkout.env(KATA_IMPL=str(impl), KATA_TEST_TIMEOUT="3")
+        # A session of its own, as each spinner has: the suite's own busy processes share one slice.
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "sequential"],
+                           cwd=checkout.root, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
+        timed_out = [t for t in _reports(r.stdout).values() if t.startswith("your code did not return within")]
+        if who == "spin":
+            assert r.returncode == 0 and not timed_out, r.stdout[-3000:]
+            continue
+        assert len(timed_out) == 1 and "while True:" in timed_out[0], r.stdout[-3000:]
+        clock = re.search(r"\n  (\d+) s on the clock: the machine was busy", timed_out[0])
+        assert clock and 3 <= int(clock[1]) <= 3 * cpu_wait.STRETCH + 1, timed_out[0]
 
 
 def test_a_module_whose_init_skips_super_gets_a_hint(checkout: Kata, tmp_path: Path) -> None:
