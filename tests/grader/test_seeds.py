@@ -14,10 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 RANDOM_EXERCISES = ["dropout", "weight_init"]
 
 
-@pytest.mark.timeout(1200)
-def test_reference_full_marks_under_50_seeds(grading) -> None:
+# Seeds 1-50 in five runs of ten: one 5-minute test would be the last to finish on a CI worker.
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("first", range(1, 51, 10))
+def test_reference_full_marks_under_50_seeds(grading, first: int) -> None:
     failures = []
-    for seed in range(1, 51):
+    for seed in range(first, first + 10):
         result = grading.grade(ROOT / "solutions", RANDOM_EXERCISES, seed=seed)
         failures += [f"seed {seed}: {e.exercise}/{c.name}: {c.reason.splitlines()[0]}"
                      for e in result.exercises for c in e.checks if not c.passed]
