@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import catalog
+from grader import catalog, cpu_wait
 
 
 class UsageError(Exception):
@@ -342,7 +342,9 @@ def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default 0)")
     # An exercise's time_scale in the catalog multiplies both (the capstone trains a model in one call).
     scaled = "".join(f"; {e.id}: {e.time_scale} times this" for e in catalog.EXERCISES if e.time_scale != 1)
-    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help=f"seconds per call (default 10{scaled})")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+                   help=f"seconds per call (default 10{scaled}); time spent waiting for a CPU on a busy "
+                        f"machine is not counted, up to {cpu_wait.STRETCH:g} times this on the clock")
     p.add_argument("--budget", type=_seconds, default=60.0, metavar="S",
                    help=f"seconds per exercise (default 60{scaled})")
     p.add_argument("--memory", type=_gib, default=4.0, metavar="GiB",
