@@ -229,8 +229,9 @@ class WorkerHandle:
         except (socket.timeout, TimeoutError):
             where = self._where()
             self.stop()
+            busy = watch.busy_note(timeout)
             raise TimedOut(f"timed out after {timeout:g} s" + (f", running {where}" if where else "")
-                           + watch.busy_note(timeout)) from None
+                           + (f" ({busy})" if busy else "")) from None
         except (EOFError, OSError):
             self.stop(died=True)
             raise Died(describe_status(self.status)) from None

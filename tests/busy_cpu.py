@@ -1,5 +1,5 @@
 """A CPU made busy on purpose, for the tests of limits that a busy machine must not shorten
-(grader/cpu_wait.py). Import the fixture into a test module: ``from busy_cpu import busy_cpu``."""
+(grader/cpu_wait.py). The conftests of tests/grader and tests/learner offer the fixture."""
 from __future__ import annotations
 
 import os

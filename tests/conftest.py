@@ -312,7 +312,7 @@ class KataTimeout(BaseException):
     Exception`` in the learner's code (or in ``kata.run``) does not swallow it."""
 
     def __init__(self, limit: float, note: str = "") -> None:
-        super().__init__(f"did not finish within {limit:g} s{note}")
+        super().__init__(f"did not finish within {limit:g} s" + (f" ({note})" if note else ""))
         self.limit, self.note = limit, note
 
 
@@ -347,8 +347,8 @@ def _time_limit(item: pytest.Item) -> Iterator[None]:
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         nonlocal grace, watch
-        left = watch.deadline(limit) - time.monotonic()
-        if stretch and left > 0.001:
+        left = watch.deadline(limit) - time.monotonic() if stretch else 0.0
+        if left > 0.001:
             signal.setitimer(signal.ITIMER_REAL, left)
             return
         if grace > 0 and _importing_a_library(frame, impl):
@@ -402,7 +402,7 @@ def _timeout_report(item: pytest.Item, err: KataTimeout) -> str:
     frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve().parent == impl]
     lines = [f"your code did not return within {err.limit:g} s: an endless loop, or a wait that never ends?"]
     if err.note:
-        lines.append(f"  {err.note.strip(' ()')}")
+        lines.append(f"  {err.note}")
     if frames:
         lines.append("  it was running:")
         # The outermost of their frames too: an endless loop in fit shows as fit's line, not only
