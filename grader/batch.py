@@ -68,10 +68,8 @@ def _job(tasks: Any, results: Any, options: Options) -> None:
     # job with it), without a traceback from every job. The zygote and its workers inherit this.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A main process killed any other way must not leave this job, its zygote and workers behind.
-    die_with_parent()
     parent = mp.parent_process()
-    if parent is not None and os.getppid() != parent.pid:
-        os._exit(1)  # the parent ended before die_with_parent took effect
+    die_with_parent(parent.pid if parent is not None else None)
     from grader.pool import start_zygote
 
     zygote = start_zygote(options.start)

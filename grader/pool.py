@@ -105,7 +105,7 @@ class Zygote:
     def __init__(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.zygote", "--fd", str(child.fileno())],
+            [sys.executable, "-m", "grader.launch", str(os.getpid()), "grader.zygote", "--fd", str(child.fileno())],
             cwd=ROOT, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
             env=worker_env())
         child.close()
@@ -187,7 +187,7 @@ class WorkerHandle:
             self.pid = zygote.spawn(theirs.fileno(), **spec)
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.worker", "--fd", str(theirs.fileno()),
+                [sys.executable, "-m", "grader.launch", str(os.getpid()), "grader.worker", "--fd", str(theirs.fileno()),
                  *[f"--{k}={v}" for k, v in spec.items() if v is not None]],
                 cwd=ROOT, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 env=worker_env())

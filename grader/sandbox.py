@@ -98,10 +98,15 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
                        ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Have the kernel kill this process when its parent ends, so that a grader killed with
-    SIGKILL leaves no worker (nor a waiter or an init holding a namespace) behind."""
+    SIGKILL leaves no worker (nor a waiter or an init holding a namespace) behind.
+
+    ``parent``: the pid that started this process. If it has already ended (before the death
+    signal was set, which then never comes), this process ends here."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _write(path: str, text: str) -> None:

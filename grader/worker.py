@@ -13,7 +13,6 @@ import signal
 import socket
 import sys
 import traceback
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -212,13 +211,17 @@ def _redirect_output(output: str) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")  # noqa: SIM115
 
 
-def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, policy: str | None) -> None:
-    """Entry point of a worker process (after fork or exec); never returns."""
+def run(fd: int, impl: str, exercise: str | None, scratch: str, output: str, policy: str | None,
+        parent: int | None = None) -> None:
+    """Entry point of a worker process (after fork or exec); never returns.
+
+    ``parent``: the zygote that forked it (a fork does not inherit the death signal; an exec-started
+    worker has it from grader.launch)."""
     code = 0
     try:
         from grader.sandbox import die_with_parent
 
-        die_with_parent()  # with the zygote that forked it, or the grader that started it
+        die_with_parent(parent)
         _redirect_output(output)
         os.closerange(3, fd)
         os.closerange(fd + 1, 1024)

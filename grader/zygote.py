@@ -27,12 +27,13 @@ def _serve(ctl: socket.socket, msg: bytes, fds: list[int], statuses: dict[int, i
     req = codec.decode(codec.recv_exact(ctl, n))
     op = req.get("op")
     if op == "spawn":
+        zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             ctl.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             worker.run(fds[0], req["impl"], req.get("exercise"), req["scratch"], req["output"],
-                       req.get("policy"))
+                       req.get("policy"), parent=zygote)
         os.close(fds[0])
         children.add(pid)
         codec.send(ctl, {"pid": pid})
@@ -57,9 +58,8 @@ def _serve(ctl: socket.socket, msg: bytes, fds: list[int], statuses: dict[int, i
 
 
 def main(fd: int) -> None:
-    from grader.sandbox import die_with_parent
-
-    die_with_parent()  # a grader killed with SIGKILL takes its zygote, and so its workers, along
+    # Started through grader.launch: a grader killed with SIGKILL takes its zygote, and so its
+    # workers, along.
     worker.preload()
     ctl = socket.socket(fileno=fd)
     statuses: dict[int, int] = {}

@@ -365,7 +365,8 @@ def test_grade_all_stops_whole_on_sigterm_and_ctrl_c(tmp_path: Path, how: str, p
             proc.send_signal(signal.SIGTERM)
         else:  # a terminal's Ctrl-C: SIGINT to the whole foreground process group
             os.killpg(proc.pid, signal.SIGINT)
-        # 0.2-7 s on an idle machine; over 30 s once on one running two test suites at once.
+        # 0.05 s on an idle machine (up to 2 s, while a zygote still imported torch, before
+        # grader.launch); over 30 s once on one running two test suites at once.
         _, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:

@@ -1,6 +1,7 @@
 """A broken or hostile exercise fails alone; the rest of the submission grades normally."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -190,3 +191,20 @@ def test_a_grader_gone_mid_request_ends_the_zygote_quietly() -> None:
     ours.close()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def test_a_helper_whose_grader_is_gone_never_runs(tmp_path: Path) -> None:
+    """The zygote and exec-started workers import torch before their own code runs. A grader stopped
+    meanwhile once left them importing, orphaned, holding its stdout and stderr: a SIGTERM'd
+    grade-all's output ended 1.9 s after it did (6.8 s on a busy machine). grader.launch sets the
+    death signal before anything else, and ends a helper whose parent has already gone."""
+    (tmp_path / "slow_helper.py").write_text(  # stands for the torch import that took its time
+        "import pathlib, time\ntime.sleep(5)\npathlib.Path('ran').write_text('')\n")
+    grader = ("import os, subprocess, sys\n"
+              "subprocess.Popen([sys.executable, '-m', 'grader.launch', str(os.getpid()), 'slow_helper'])\n"
+              "os._exit(0)\n")
+    # The helper inherits the pipe: run() returns once it has ended, however it ended.
+    r = subprocess.run([sys.executable, "-c", grader], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "ran").exists(), "the helper outlived the grader that started it"
