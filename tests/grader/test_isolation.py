@@ -196,7 +196,7 @@ def test_a_grader_gone_mid_request_ends_the_zygote_quietly() -> None:
 def test_a_helper_whose_grader_is_gone_never_runs(tmp_path: Path) -> None:
     """The zygote and exec-started workers import torch before their own code runs. A grader stopped
     meanwhile once left them importing, orphaned, holding its stdout and stderr: a SIGTERM'd
-    grade-all's output ended 1.9 s after it did (6.8 s on a busy machine). grader.launch sets the
+    grade-all's output ended 1.9 s after it did (6.8 s in a parallel test run). grader.launch sets the
     death signal before anything else, and ends a helper whose parent has already gone."""
     (tmp_path / "slow_helper.py").write_text(  # stands for the torch import that took its time
         "import pathlib, time\ntime.sleep(5)\npathlib.Path('ran').write_text('')\n")
