@@ -90,10 +90,10 @@ def _child(req: dict[str, Any]) -> None:
             os._exit(code)
 
 
-def serve() -> None:
+def serve(parent: int) -> None:
     _die_with_parent()
-    if os.getppid() == 1:
-        return  # watch ended before the line above took effect
+    if os.getppid() != parent:
+        return  # watch ended before the line above took effect (we now belong to init or a subreaper)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # watch ends us: SIGKILL, or our stdin closing
     _preload()
     reply = sys.stdout
@@ -126,8 +126,8 @@ class WarmRunner:
     and waits for it only when the first run needs it."""
 
     def __init__(self, env: dict[str, str], start_timeout: float = 180.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "grader.learner.warmrun"], cwd=ROOT, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "grader.learner.warmrun", str(os.getpid())], cwd=ROOT,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self._buf = b""
         self._ready_by: float | None = time.monotonic() + start_timeout
@@ -218,4 +218,4 @@ class WarmRunner:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(int(sys.argv[1]))

@@ -120,3 +120,21 @@ def test_a_killed_client_takes_the_server_and_its_run_along(mark: str, tmp_path:
         client.send_signal(signal.SIGKILL)
         client.wait()
     assert not gone(mark)
+
+
+def test_a_server_whose_client_is_gone_before_it_starts_ends_at_once() -> None:
+    """A ``watch`` ended while its server was still starting must not leave the server importing
+    torch for nobody; the check once asked whether init had adopted it, which a subreaper
+    (a container's init, a systemd user session) does instead."""
+    import subprocess
+    import sys
+
+    client = ("import os, subprocess, sys\n"
+              "subprocess.Popen([sys.executable, '-m', 'grader.learner.warmrun', str(os.getpid())])\n"
+              "os._exit(0)\n")
+    # The server inherits this pipe: run() returns once it has ended. Had it started, it would have
+    # said it was ready there (its stdin, the null device, then ends it).
+    r = subprocess.run([sys.executable, "-c", client], cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "ready" not in r.stdout, "the server started for a client that had gone"
