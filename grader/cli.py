@@ -286,10 +286,16 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     _need_grader()
     from grader.release import gradescope_bundle
 
+    exercises = _exercises(args.exercise)
+    points = sum(catalog.get(e).points for e in exercises if not catalog.get(e).bonus)
+    if not points:
+        raise UsageError("the capstone is a bonus, outside Gradescope's score (its points go to "
+                         "extra_data.bonus_score): add at least one core exercise with -e")
     _output_file(args.out_zip, None)
-    names = gradescope_bundle(Path(args.out_zip), args.visibility)
-    print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files): "
-          "upload it on the assignment's 'Configure Autograder' page")
+    names = gradescope_bundle(Path(args.out_zip), args.visibility, exercises if args.exercise else None)
+    graded = "every exercise" if not args.exercise else ", ".join(exercises)
+    print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files; grades {graded}): "
+          f"upload it on the assignment's 'Configure Autograder' page and set the assignment to {points} points")
     return 0
 
 
@@ -405,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Build the zip to upload on a Gradescope assignment's 'Configure Autograder' "
                                      "page: setup.sh, run_autograder and the grader.")
     gs.add_argument("out_zip")
+    gs.add_argument("--exercise", "-e", action="append", metavar="ID",
+                    help="grade only this exercise (repeatable): one assignment per part of the kata; "
+                         "the score is then out of their points")
     gs.add_argument("--visibility", choices=VISIBILITIES, default="visible",
                     help="when students see each check's result and reason (default: visible; "
                          "after_due_date keeps the hidden checks' inputs to yourself until the deadline)")

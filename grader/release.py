@@ -165,14 +165,17 @@ def release(out: Path, git: bool = False) -> list[Path]:
     return written
 
 
-def gradescope_bundle(out_zip: Path, visibility: str = "visible") -> list[str]:
-    """A zip for Gradescope's 'Configure Autograder' page; ``visibility`` is each check's."""
+def gradescope_bundle(out_zip: Path, visibility: str = "visible", exercises: list[str] | None = None) -> list[str]:
+    """A zip for Gradescope's 'Configure Autograder' page; ``visibility`` is each check's, ``exercises``
+    those it grades (None: all)."""
     names = []
+    chosen = " ".join(f"-e {e}" for e in exercises or [])  # catalog ids: identifiers, safe in a shell
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in ("setup.sh", "run_autograder"):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
-            zf.writestr(info, (TEMPLATES / name).read_text().replace("@VISIBILITY@", visibility))
+            text = (TEMPLATES / name).read_text().replace("@VISIBILITY@", visibility)
+            zf.writestr(info, text.replace("@EXERCISES@", chosen))
             names.append(name)
         for pattern in ("grader/*.py", "grader/checks/*", "grader/probes/*.py", "grader/learner/**/*",
                         "grader/templates/*", "solutions/*.py", "requirements.txt", "pyproject.toml"):

@@ -411,6 +411,36 @@ def test_gradescope_bundle_grades_a_submission(tmp_path: Path, visibility: str |
     assert data["visibility"] == "visible"
 
 
+def test_gradescope_bundle_for_some_exercises(tmp_path: Path) -> None:
+    """A course hands the kata out in parts, one Gradescope assignment each: the bundle grades only
+    its exercises, the score is out of their points, and the command says what to set."""
+    bundle = tmp_path / "autograder.zip"
+    r = run(PY, "-m", "grader", "gradescope", str(bundle), "-e", "cross_entropy", "-e", "dropout")
+    assert r.returncode == 0, r.stderr
+    points = catalog.get("cross_entropy").points + catalog.get("dropout").points
+    assert "grades cross_entropy, dropout" in r.stdout and f"set the assignment to {points} points" in r.stdout
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(root / "source")
+    (root / "submission").mkdir()
+    for name in ("cross_entropy", "datasets"):  # datasets.py: a file of another part, not graded here
+        shutil.copy(ROOT / "solutions" / f"{name}.py", root / "submission")
+    r = run("bash", str(root / "source" / "run_autograder"), cwd=tmp_path,
+            env={"AUTOGRADER_ROOT": str(root), "KATA_PYTHON": PY})
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert data["score"] == catalog.get("cross_entropy").points
+    assert {t["tags"][0] for t in data["tests"]} == {"cross_entropy", "dropout"}
+    assert sum(t["max_score"] for t in data["tests"]) == points
+
+
+def test_gradescope_bundle_of_the_bonus_alone_is_refused(tmp_path: Path) -> None:
+    """Its points are outside Gradescope's score: such an assignment would score 0 whatever was handed in."""
+    r = run(PY, "-m", "grader", "gradescope", str(tmp_path / "autograder.zip"), "-e", "capstone")
+    assert r.returncode == 2 and "the capstone is a bonus" in r.stderr and "-e" in r.stderr, r.stderr
+    assert not (tmp_path / "autograder.zip").exists()
+
+
 def _stub(path: Path, body: str) -> None:
     path.write_text(f"#!/bin/bash\n{body}\n")
     path.chmod(0o755)
