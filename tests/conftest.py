@@ -63,7 +63,26 @@ def _call_limit(text: str | None) -> float:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"kata: testing the implementation in {config._kata_impl}"  # type: ignore[attr-defined]
+    header = f"kata: testing the implementation in {config._kata_impl}"  # type: ignore[attr-defined]
+    if any((HERE / d).is_dir() for d in OWN_TESTS) and not _runs_own_tests(config):
+        header += " (learner tests only: the kata's own tests run with --impl solutions)"
+    return header
+
+
+# The kata's own tests: the grader's and the learner tools'. They never use --impl, so a learner's
+# `pytest` skipped nothing by running them but took 45 minutes on 2 cores to say nothing about
+# the learner's code. They run against the references (the maintainers' and CI's command) or when
+# a path names them. (A student release has neither folder.)
+HERE = Path(__file__).resolve().parent
+OWN_TESTS = ("grader", "learner")
+
+
+def _runs_own_tests(config: pytest.Config) -> bool:
+    if config._kata_impl == (ROOT / "solutions").resolve():  # type: ignore[attr-defined]
+        return True
+    own = [HERE / d for d in OWN_TESTS]
+    invoked = Path(config.invocation_params.dir)
+    return any((invoked / a.split("::")[0]).resolve().is_relative_to(d) for a in config.args for d in own)
 
 
 def _exercise_of(path: Path) -> str | None:
@@ -78,6 +97,8 @@ def _marked_exercises(config: pytest.Config) -> set[str] | None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.parent == HERE and collection_path.name in OWN_TESTS and not _runs_own_tests(config):
+        return True
     # `pytest -m dropout` would import every test module (torchvision, the grader's tests) only to
     # deselect them: their tests carry other exercises' markers, or none, so skip them unread.
     wanted = _marked_exercises(config)

@@ -174,6 +174,33 @@ def test_exercises_run_in_catalog_order_capstone_last(checkout: Kata) -> None:
     assert list(dict.fromkeys(got)) == want
 
 
+def test_a_bare_pytest_here_runs_the_learner_tests_not_the_katas_own(tmp_path: Path) -> None:
+    """In this repository a learner's bare `pytest` also ran the grader's and the learner tools' own
+    tests: 45 minutes on 2 cores, none of them about the learner's code. They run against the
+    references (the maintainers' and CI's command) or when a path names them."""
+    from learner_support import clean_env
+
+    def collected(*args: str, cwd: Path = ROOT) -> tuple[set[str], str]:
+        r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider", *args],
+                           cwd=cwd, env=clean_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        # <Dir grader>, <Module test_dropout.py>: what was collected right below tests/.
+        return set(re.findall(r"^ {4}<(?:Dir|Package|Module) (\S+?)>", r.stdout, re.M)), r.stdout
+
+    own = {"grader", "learner"}
+    learner = {f"test_{e.id}.py" for e in EXERCISES}
+    found, out = collected()
+    assert learner <= found and not found & own, found
+    assert "learner tests only: the kata's own tests run with --impl solutions" in out
+    found, _ = collected(cwd=ROOT / "exercises")  # where learners edit
+    assert learner <= found and not found & own, found
+    found, out = collected("--impl", "solutions")
+    assert learner | own <= found, found
+    assert "learner tests only" not in out
+    found, _ = collected("tests/learner/test_i18n.py")
+    assert found == {"learner"}, found
+
+
 LAZY_TORCH = ("torch._dynamo", "torch.distributed.tensor")
 
 
