@@ -391,11 +391,60 @@ def _time_limit(item: pytest.Item) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
 
 
+# A test that fails only because it reached a stub's `raise NotImplementedError` is counted apart and
+# summed up by function at the end: a fresh checkout's `pytest` printed 256 failures of two lines each,
+# then 256 summary lines, to say that 27 functions are not written yet.
+UNWRITTEN = "not implemented yet"
+
+
+def _unwritten(report: pytest.TestReport) -> str | None:
+    """The function a failed test waits for ("dropout in dropout.py (line 40)"), or None."""
+    text = report.longrepr if report.failed else None
+    return text[len(UNWRITTEN) + 2:] if isinstance(text, str) and text.startswith(UNWRITTEN + ": ") else None
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    if _unwritten(report):
+        # Still a failure (exit status, --lf, --sw, junit): only where pytest lists and counts it.
+        return UNWRITTEN, "F", ("NOT IMPLEMENTED YET", {"yellow": True})
+    return None
+
+
+def _summarise_unwritten(terminalreporter) -> None:
+    reports = terminalreporter.stats.get(UNWRITTEN, [])
+    if not reports:
+        return
+    waits: dict[str, int] = {}  # function -> how many tests wait for it
+    order: dict[str, tuple[int, int]] = {}  # function -> (its exercise's rank, its line): -n runs in any order
+    exercises: set[str] = set()
+    for r in reports:
+        fn = _unwritten(r)
+        waits[fn] = waits.get(fn, 0) + 1
+        ex = _exercise_of(Path(r.location[0]))
+        if ex:
+            exercises.add(ex)
+        line = re.search(r"\(line (\d+)\)$", fn)
+        key = (EXERCISES.index(ex) if ex else len(EXERCISES), int(line.group(1)) if line else 0)
+        order[fn] = min(order.get(fn, key), key)
+    waits = dict(sorted(waits.items(), key=lambda kv: order[kv[0]]))
+    tests = f"{len(reports)} tests wait" if len(reports) > 1 else "1 test waits"
+    terminalreporter.write_sep("=", f"{UNWRITTEN}: {tests} for {len(waits)} function{'s' if len(waits) > 1 else ''}",
+                               yellow=True)
+    width = max(len(fn) for fn in waits)
+    for fn, n in waits.items():
+        terminalreporter.write_line(f"  {fn:<{width}}  {n} test{'s' if n > 1 else ''}")
+    if len(exercises) > 1:
+        first = min(exercises, key=EXERCISES.index)
+        terminalreporter.write_line(f"next: `python -m pytest -m {first}` (stuck? `python -m grader hint {first}`)")
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
-    """After the short summary, the full reason once more for a file whose many tests could not run:
-    the first test's report, with the line and the caret, has scrolled far up by then."""
+    """After the short summary: what is not written yet, in a few lines; then the full reason once
+    more for a file whose many tests could not run: the first test's report, with the line and the
+    caret, has scrolled far up by then."""
     yield
+    _summarise_unwritten(terminalreporter)
     for name, report in _broken_report.items():
         if _broken_tests.get(name, 1) > 1:
             terminalreporter.write_sep("=", f"{name}.py does not import: {_broken_tests[name]} tests could not run",
