@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from busy_cpu import SPIN_SECONDS, needs_schedstat, pinned
-from learner_support import ROOT, TIMEOUT, Kata
+from learner_support import ROOT, TIMEOUT, Kata, clean_env
 
 from grader.catalog import EXERCISES
 
@@ -179,8 +179,6 @@ def test_a_bare_pytest_here_runs_the_learner_tests_not_the_katas_own(tmp_path: P
     """In this repository a learner's bare `pytest` also ran the grader's and the learner tools' own
     tests: 45 minutes on 2 cores, none of them about the learner's code. They run against the
     references (the maintainers' and CI's command) or when a path names them."""
-    from learner_support import clean_env
-
     def collected(*args: str, cwd: Path = ROOT) -> tuple[set[str], str]:
         r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider", *args],
                            cwd=cwd, env=clean_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)
