@@ -13,14 +13,20 @@ BAR_WIDTH = 28
 
 def _state_text(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
     state = t.state
-    mark = {"done": "✓", "failing": "✗", "broken": "✗", "not_started": "·", "missing": "?", "error": "!"}[state] \
-        if fancy else {"done": "+", "failing": "x", "broken": "x", "not_started": "-", "missing": "?", "error": "!"}[state]
+    mark = {"done": "✓", "failing": "✗", "in_progress": "…", "broken": "✗", "not_started": "·", "missing": "?",
+            "error": "!"}[state] if fancy else \
+        {"done": "+", "failing": "x", "in_progress": "~", "broken": "x", "not_started": "-", "missing": "?",
+         "error": "!"}[state]
     if state == "done":
         text = msgs("progress.state_done")
         if t.skipped:
             text += " " + msgs("progress.skipped", n=len(t.skipped))
     elif state == "failing":
-        text = msgs("progress.state_failing", failed=len(t.failed), total=t.ran)
+        text = msgs("progress.state_failing", failed=len(t.wrong), total=t.ran)
+        if t.unwritten:
+            text += msgs("progress.and_unwritten", n=len(t.unwritten))
+    elif state == "in_progress":
+        text = msgs("progress.state_in_progress", passed=len(t.passed), total=t.ran, n=len(t.unwritten))
     elif state == "broken":
         text = msgs("progress.state_broken", why=t.import_failure)
     elif state == "not_started":
@@ -117,6 +123,8 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
             lines = gist(t.first_failure.message)
             out.append("  " + msgs("progress.first_failure", test=t.first_failure.name))
             out += ["    " + ln for ln in lines]
+        elif t.state in ("in_progress", "not_started") and t.next_to_write:
+            out.append("  " + msgs("progress.next_to_write", function=t.next_to_write))
         if not todo:
             out.append("  " + msgs("progress.run_capstone"))
     else:
@@ -135,7 +143,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     except testrun.RunError as err:
         print(msgs("progress.run_failed", detail=str(err)), file=sys.stderr)
         return 1
-    fancy = can_print("█░✓✗·★")
+    fancy = can_print("█░✓✗·★…")
     label = show_path(impl) if impl != (ROOT / "exercises").resolve() else "exercises/"
     print(render(results, msgs, label, args.impl, fancy))
     return 0

@@ -6,6 +6,7 @@ per run). These are the learner tests, not the grader's hidden checks.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import catalog
 from grader.learner.common import ROOT
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
@@ -20,6 +22,16 @@ NOT_IMPLEMENTED = "not implemented yet"
 IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
 FILE_MISSING = " not found: create it"  # tests/conftest.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
+
+
+def _order_of_work(function: str) -> tuple[int, int, str]:
+    """"sequential in sequential.py (line 63)": its file's place in the catalog, then its line."""
+    found = re.search(r" in (\w+)\.py \(line (\d+)\)$", function)
+    if not found:
+        return len(catalog.EXERCISES), 0, function
+    ids = [e.id for e in catalog.EXERCISES]
+    rank = ids.index(found.group(1)) if found.group(1) in ids else len(ids)
+    return rank, int(found.group(2)), function
 
 
 @dataclass
@@ -40,6 +52,23 @@ class ExerciseTests:
         return [c for c in self.cases if c.outcome == "failed"]
 
     @property
+    def unwritten(self) -> list[Case]:
+        """Failed only because they reached a stub's ``raise NotImplementedError``."""
+        return [c for c in self.failed if c.message.startswith(NOT_IMPLEMENTED)]
+
+    @property
+    def wrong(self) -> list[Case]:
+        """Failed for any other reason: these report a mistake."""
+        return [c for c in self.failed if not c.message.startswith(NOT_IMPLEMENTED)]
+
+    @property
+    def next_to_write(self) -> str:
+        """The unwritten function to write first ("dropout in dropout.py (line 40)"): an earlier
+        exercise's before this one's, then the first in its file."""
+        waits = {c.message.splitlines()[0][len(NOT_IMPLEMENTED) + 2:] for c in self.unwritten}
+        return min(waits, key=_order_of_work, default="")
+
+    @property
     def passed(self) -> list[Case]:
         return [c for c in self.cases if c.outcome == "passed"]
 
@@ -54,7 +83,8 @@ class ExerciseTests:
     @property
     def state(self) -> str:
         """``"error"``, ``"missing"`` (no file), ``"not_started"``, ``"broken"`` (does not import),
-        ``"failing"`` or ``"done"``."""
+        ``"failing"`` (some test reports a mistake), ``"in_progress"`` (the tests that can run
+        pass, the others wait for a stub) or ``"done"``."""
         if self.error or not self.cases:
             return "error"
         failed = self.failed
@@ -66,7 +96,7 @@ class ExerciseTests:
             return "broken"
         if len(failed) == self.ran and all(FILE_MISSING in c.message.split("\n", 1)[0] for c in failed):
             return "missing"
-        return "failing"
+        return "failing" if self.wrong else "in_progress"
 
     @property
     def import_failure(self) -> str:
@@ -79,7 +109,8 @@ class ExerciseTests:
 
     @property
     def first_failure(self) -> Case | None:
-        failed = self.failed
+        """The first test that reports a mistake; failing that, the first that waits for a stub."""
+        failed = self.wrong or self.unwritten
         return failed[0] if failed else None
 
 

@@ -114,7 +114,7 @@ def to_run(impl: Path, changed: list[str], named: list[str]) -> list[str]:
 
 
 def describe(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
-    ok, bad, warn = ("✓", "✗", "!") if fancy else ("PASS", "FAIL", "ERROR")
+    ok, bad, todo, warn = ("✓", "✗", "…", "!") if fancy else ("PASS", "FAIL", "TODO", "ERROR")
     if t.state == "error":
         return f"{warn} " + msgs("watch.error", id=t.exercise, detail=t.error or msgs("progress.no_tests"))
     if t.state == "done":
@@ -122,11 +122,14 @@ def describe(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
         if t.skipped:
             line += " " + msgs("progress.skipped", n=len(t.skipped))
         return line
+    if not t.wrong:  # every test that fails waits for a stub: say which function to write
+        return f"{todo} " + msgs("watch.unwritten", id=t.exercise, passed=len(t.passed), total=t.ran,
+                                 n=len(t.unwritten), function=t.next_to_write)
     first = t.first_failure
     assert first is not None
     lines = first_lines(first.message, MESSAGE_LINES) or ["(no message)"]
-    head = f"{bad} " + msgs("watch.failing", id=t.exercise, failed=len(t.failed), total=t.ran,
-                            test=first.name, message=lines[0])
+    head = f"{bad} " + msgs("watch.failing_unwritten" if t.unwritten else "watch.failing", id=t.exercise,
+                            failed=len(t.wrong), total=t.ran, n=len(t.unwritten), test=first.name, message=lines[0])
     return "\n".join([head, *("    " + ln for ln in lines[1:])])
 
 

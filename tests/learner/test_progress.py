@@ -27,12 +27,14 @@ EXTRA = [e for e in catalog.CORE if e.id not in
 
 def _scenario() -> dict[str, ExerciseTests]:
     """Seven exercises in set states; any other in the catalog done (10 tests passing)."""
+    datasets = _tests("datasets", 20, 3, message="ds[0] returned a list\n  contract: a tuple\n  got: list")
+    datasets.cases[:0] = _tests("datasets", 0, 2).cases  # two that wait for a stub come first
     return {e.id: _tests(e.id, 10, 0) for e in catalog.EXERCISES} | {
         "cross_entropy": _tests("cross_entropy", 14, 0, 1),
-        "datasets": _tests("datasets", 20, 3, message="ds[0] returned a list\n  contract: a tuple\n  got: list"),
+        "datasets": datasets,
         "sequential": _tests("sequential", 0, 18),
         "dropout": _tests("dropout", 0, 31, 2),
-        "weight_init": _tests("weight_init", 0, 20),
+        "weight_init": _tests("weight_init", 5, 15),
         "training": _tests("training", 0, 25),
         "devices": _tests("devices", 0, 20, 2),
         "capstone": _tests("capstone", 0, 11),
@@ -48,17 +50,33 @@ def test_states() -> None:
     mixed = _tests("x", 0, 2)
     mixed.cases[0].message = "assert 1 == 2"
     assert mixed.state == "failing"
+    # Passing tests, and the rest only waiting for stubs: in progress, not failing.
+    assert s["weight_init"].state == "in_progress" and not s["weight_init"].wrong
+    # A test that reports a mistake comes before one that waits for a stub.
+    assert s["datasets"].first_failure.message.startswith("ds[0] returned a list")
+    assert [len(s["datasets"].wrong), len(s["datasets"].unwritten)] == [3, 2]
+
+
+def test_the_function_to_write_next_comes_first_in_the_order_of_work() -> None:
+    waits = ["fit in training.py (line 120)", "train_epoch in training.py (line 40)",
+             "train_epoch in training.py (line 40)", "dropout in dropout.py (line 90)"]
+    t = ExerciseTests("training", [Case(f"test_{i}", "failed", f"not implemented yet: {w}") for i, w in enumerate(waits)])
+    assert t.next_to_write == "dropout in dropout.py (line 90)"  # an earlier exercise's stub first
+    t.cases.pop()
+    assert t.next_to_write == "train_epoch in training.py (line 40)"  # then the first in its file
+    assert ExerciseTests("x", [Case("a", "passed")]).next_to_write == ""
 
 
 def test_render_english() -> None:
     out = progress.render(_scenario(), i18n.Messages("en"), "exercises/", None, fancy=True)
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2}
     assert "✓ done" in rows["cross_entropy"] and "(1 need CUDA)" in rows["cross_entropy"]
-    assert "✗ failing 3 of 23" in rows["datasets"]
+    assert "✗ failing 3 of 25, 2 not implemented yet" in rows["datasets"]
     assert "· not started" in rows["sequential"]
+    assert "… 5 of 20 pass, 15 not implemented yet" in rows["weight_init"]
     assert "★" in out and "capstone (bonus)" in out
     done, points = 1 + len(EXTRA), 15 + sum(e.points for e in EXTRA)
-    passed, tests = 34 + 10 * len(EXTRA), 151 + 10 * len(EXTRA)
+    passed, tests = 39 + 10 * len(EXTRA), 153 + 10 * len(EXTRA)
     assert f"{done} of {len(catalog.CORE)} exercises done ({points} of 100 points' worth), " \
            f"{passed} of {tests} learner tests pass" in out
     assert "[█" in out and "░]" in out  # the fancy bar, part full
@@ -66,9 +84,19 @@ def test_render_english() -> None:
     assert "first failing test: test_f0" in out and "ds[0] returned a list" in out
 
 
+def test_render_names_the_function_to_write_when_nothing_fails() -> None:
+    scenario = _scenario() | {"datasets": _tests("datasets", 20, 0)}
+    out = progress.render(scenario, i18n.Messages("en"), "exercises/", None, fancy=False)
+    assert "next: sequential." in out and "  write next: f in x.py (line 1)" in out
+    assert "first failing test" not in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2}
+    assert "~ 5 of 20 pass, 15 not implemented yet" in rows["weight_init"]
+
+
 def test_render_chinese_and_plain_terminal() -> None:
     out = progress.render(_scenario(), i18n.Messages("zh"), "exercises/", "mine", fancy=False)
-    assert "完成" in out and "23 个测试中 3 个失败" in out and "未开始" in out
+    assert "完成" in out and "25 个测试中 3 个失败，2 个尚未实现" in out and "未开始" in out
+    assert "20 个测试中 5 个通过，15 个尚未实现" in out
     assert "下一步：datasets。`pytest -m datasets --impl=mine`" in out
     assert "自定义 Dataset 与 DataLoader" in out
     assert "█" not in out and "✓" not in out and "[####" in out
@@ -104,7 +132,7 @@ def test_parse_junit(tmp_path: Path) -> None:
     assert [(c.name, c.outcome) for c in got["dropout"].cases] == [
         ("test_a", "passed"), ("test_b", "failed"), ("test_c", "skipped")]
     assert got["dropout"].cases[1].message.startswith("not implemented yet")
-    assert got["dropout"].state == "failing"
+    assert got["dropout"].state == "in_progress"  # one passes, the other waits for a stub
     assert got["devices"].state == "error" and "SyntaxError" in got["devices"].error
 
 

@@ -114,7 +114,7 @@ def test_without_watchfiles_it_polls(tmp_path: Path, checkout: Kata, started) ->
     assert "(polling)" in out.wait_for("watching exercises")
     _touch(checkout.root / "exercises" / "sequential.py")
     line = out.wait_for("sequential:")
-    assert line.startswith("✗ sequential: ") and "not implemented yet" in line
+    assert line.startswith("… sequential: 0/") and "not implemented yet; write next: " in line
     out.rest()
     assert out.proc.returncode == 0
 
@@ -199,11 +199,11 @@ def test_a_named_exercise_is_tested_at_once(checkout: Kata, started) -> None:
 
 def test_saving_an_import_reruns_the_named_exercise(checkout: Kata, started) -> None:
     out = started(checkout, "capstone", "--poll", "--interval", "0.2", "--max-runs", "3", "--timeout", "180")
-    assert out.wait_for("capstone:").startswith("✗ capstone: ")
+    assert out.wait_for("capstone:").startswith("… capstone: ")  # a fresh checkout: its stubs wait
     out.wait_for("watching exercises")
     _touch(checkout.root / "exercises" / "dropout.py")
     out.wait_for("dropout.py changed: running its learner tests")
-    assert out.wait_for("dropout:").startswith("✗ dropout: ")
+    assert out.wait_for("dropout:").startswith("… dropout: ")
     out.wait_for("dropout.py changed, and capstone imports it")
     out.wait_for("capstone:")
     text = out.rest()
@@ -228,3 +228,24 @@ def test_dependents_follow_the_imports(tmp_path: Path) -> None:
     assert to_run(tmp_path, ["devices"], ["capstone"]) == ["devices"]
     assert to_run(tmp_path, ["capstone", "dropout"], ["capstone"]) == ["dropout", "capstone"]
     assert to_run(tmp_path, ["dropout"], []) == ["dropout"]
+
+
+def test_a_mistake_is_told_apart_from_a_function_not_written_yet() -> None:
+    from grader.learner import i18n
+    from grader.learner.testrun import Case, ExerciseTests
+    from grader.learner.watch import describe
+
+    msgs = i18n.messages("en")
+    stub = "not implemented yet: train_epoch in training.py (line 40)"
+    waiting = ExerciseTests("training", [Case("test_a", "passed"), Case("test_b", "failed", stub)])
+    assert describe(msgs, waiting, fancy=True) == \
+        "… training: 1/2 passed, 1 not implemented yet; write next: train_epoch in training.py (line 40)"
+    assert describe(msgs, waiting, fancy=False).startswith("TODO training: 1/2 passed")
+    # A mistake is shown first, whatever the order of the tests; the stub is still counted.
+    wrong = Case("test_c", "failed", "evaluate(...)\n  contract: the mean loss per sample")
+    both = ExerciseTests("training", [*waiting.cases, wrong])
+    assert describe(msgs, both, fancy=True).splitlines() == [
+        "✗ training: 1/3 failing, 1 not implemented yet; test_c: evaluate(...)",
+        "      contract: the mean loss per sample"]
+    assert describe(msgs, ExerciseTests("training", [Case("test_a", "passed"), wrong]), fancy=False) \
+        .startswith("FAIL training: 1/2 failing; test_c: ")
