@@ -6,7 +6,6 @@ per run). These are the learner tests, not the grader's hidden checks.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -14,24 +13,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import catalog
 from grader.learner.common import ROOT
+from grader.learner.unwritten import UNWRITTEN, order_of_work, waits_for
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
-NOT_IMPLEMENTED = "not implemented yet"
+NOT_IMPLEMENTED = UNWRITTEN  # tests/conftest.py's report of a test that only waits for a stub
 IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
 FILE_MISSING = " not found: create it"  # tests/conftest.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
-
-
-def _order_of_work(function: str) -> tuple[int, int, str]:
-    """"sequential in sequential.py (line 63)": its file's place in the catalog, then its line."""
-    found = re.search(r" in (\w+)\.py \(line (\d+)\)$", function)
-    if not found:
-        return len(catalog.EXERCISES), 0, function
-    ids = [e.id for e in catalog.EXERCISES]
-    rank = ids.index(found.group(1)) if found.group(1) in ids else len(ids)
-    return rank, int(found.group(2)), function
 
 
 @dataclass
@@ -65,8 +54,8 @@ class ExerciseTests:
     def next_to_write(self) -> str:
         """The unwritten function to write first ("dropout in dropout.py (line 40)"): an earlier
         exercise's before this one's, then the first in its file."""
-        waits = {c.message.splitlines()[0][len(NOT_IMPLEMENTED) + 2:] for c in self.unwritten}
-        return min(waits, key=_order_of_work, default="")
+        waits = {waits_for(c.message.splitlines()[0]) or "?" for c in self.unwritten}
+        return min(waits, key=order_of_work, default="")
 
     @property
     def passed(self) -> list[Case]:

@@ -315,7 +315,10 @@ def test_unwritten_functions_are_summed_up_not_listed_test_by_test(kata: Kata, t
     source = (kata.root / "exercises" / "cross_entropy.py").read_text().splitlines()
     fn, file, line, _ = listed[0]
     assert (fn, file) == ("gather_target", "cross_entropy") and "raise NotImplementedError" in source[int(line) - 1]
-    assert [e.id for e in EXERCISES].index(listed[-1][1]) > 0  # the order of work, capstone last
+    # The order of work: the catalog's exercises in turn, each file's functions from the top.
+    ids = [e.id for e in EXERCISES]
+    assert [(ids.index(f), int(n)) for _, f, n, _ in listed] == sorted((ids.index(f), int(n)) for _, f, n, _ in listed)
+    assert ids.index(listed[-1][1]) > 0
     assert "next: `python -m pytest -m cross_entropy` (stuck? `python -m grader hint cross_entropy`)" in r.stdout
     assert len(r.stdout.splitlines()) < failures / 4, r.stdout
 
