@@ -17,9 +17,9 @@ from grader.learner.common import ROOT
 from grader.learner.unwritten import UNWRITTEN, order_of_work, waits_for
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
-NOT_IMPLEMENTED = UNWRITTEN  # tests/conftest.py's report of a test that only waits for a stub
-IMPORT_FAILED = "importing "  # tests/conftest.py: every test of a module that does not import says so
-FILE_MISSING = " not found: create it"  # tests/conftest.py: the exercise file is not there at all
+NOT_IMPLEMENTED = UNWRITTEN  # the report of a test that only waits for a stub (failure_report.py)
+IMPORT_FAILED = "importing "  # grader/learner/impl_loader.py: every test of a module that does not import says so
+FILE_MISSING = " not found: create it"  # impl_loader.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
 
 
