@@ -11,12 +11,14 @@ from grader.learner.common import ROOT, can_print, pad, resolve_impl, show_path,
 BAR_WIDTH = 28
 
 
+# Each state's mark: (on a terminal that prints Unicode, on any other).
+MARKS = {"done": ("✓", "+"), "failing": ("✗", "x"), "in_progress": ("…", "~"), "broken": ("✗", "x"),
+         "not_started": ("·", "-"), "missing": ("?", "?"), "error": ("!", "!")}
+
+
 def _state_text(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
     state = t.state
-    mark = {"done": "✓", "failing": "✗", "in_progress": "…", "broken": "✗", "not_started": "·", "missing": "?",
-            "error": "!"}[state] if fancy else \
-        {"done": "+", "failing": "x", "in_progress": "~", "broken": "x", "not_started": "-", "missing": "?",
-         "error": "!"}[state]
+    mark = MARKS[state][0 if fancy else 1]
     if state == "done":
         text = msgs("progress.state_done")
         if t.skipped:
