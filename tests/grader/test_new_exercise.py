@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,11 @@ def test_the_grader_grades_it(kata: Path) -> None:
     r = _run(kata, "-m", "grader", "grade", "exercises", "-e", NEW)
     assert r.returncode == 0 and re.search(rf"^{NEW}\s+0(\.00)? / {POINTS}\b", r.stdout, re.M), r.stdout + r.stderr
     assert "not implemented yet" in r.stdout
+    # A Gradescope assignment of its own: its reference, probes and checks in the bundle, its points.
+    r = _run(kata, "-m", "grader", "gradescope", "gs.zip", "-e", NEW)
+    assert r.returncode == 0 and f"set the assignment to {POINTS} points" in r.stdout, r.stdout + r.stderr
+    with zipfile.ZipFile(kata / "gs.zip") as bundle:
+        assert {f"solutions/{NEW}.py", f"grader/probes/{NEW}.py", f"grader/checks/test_{NEW}.py"} <= set(bundle.namelist())
 
 
 def test_the_suites_rules_hold_for_it(kata: Path) -> None:
