@@ -159,7 +159,8 @@ class ExerciseRun:
             mro = raised.get("mro") if isinstance(raised.get("mro"), list) else [raised["type"]]
             raise Raised(raised["type"], [str(m) for m in mro], str(raised.get("message", "")),
                          raised.get("where") if isinstance(raised.get("where"), str) else None,
-                         stub=raised.get("stub") is True)
+                         stub=raised.get("stub") is True,
+                         function=raised.get("function") if isinstance(raised.get("function"), str) else None)
         raise CheckFailed(f"no valid answer from the submission's worker: {str(reply)[:200]}")
 
     def finish(self) -> tuple[str, int]:

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from grader.files import write_atomic
-from grader.results import SubmissionResult
+from grader.learner import unwritten
+from grader.results import ExerciseResult, SubmissionResult
 
 MAX_OUTPUT = 2000
 
@@ -35,6 +36,23 @@ def _clip(text: str, n: int = MAX_OUTPUT) -> str:
     return text if len(text) <= n else text[: n - 40] + f"\n... [truncated, {len(text)} characters in all]"
 
 
+def _unwritten_lines(ex: ExerciseResult, groups: dict[str, list]) -> list[str]:
+    """The checks that failed only on a stub's ``raise NotImplementedError``, taken out of ``groups``:
+    one line per unwritten function (their titles say nothing: the function is not there), or one
+    line for a file that is all stubs."""
+    waiting = {first: groups.pop(first) for first in list(groups) if first.startswith(unwritten.UNWRITTEN)}
+    if not waiting:
+        return []
+    lost = {first: sum(ex.check_points(c) for c in checks) for first, checks in waiting.items()}
+    order = sorted(waiting, key=lambda first: unwritten.order_of_work(unwritten.waits_for(first) or ""))
+    if sum(len(checks) for checks in waiting.values()) == len(ex.checks):
+        names = [re.sub(r" in \S+ \(line \d+\)$", "", unwritten.waits_for(first) or "") for first in order]
+        named = f" ({', '.join(n for n in names if n)})" if any(names) else ""
+        return [_clip(f"  - all {len(ex.checks)} checks (-{sum(lost.values()):.2f}): {unwritten.UNWRITTEN}{named}", 300)]
+    return [_clip(f"  - {len(waiting[first])} check{'s' if len(waiting[first]) > 1 else ''} (-{lost[first]:.2f}): {first}", 300)
+            for first in order]
+
+
 def summary(result: SubmissionResult) -> str:
     lines = [f"Grading {result.submission}"]
     for ex in result.exercises:
@@ -49,6 +67,7 @@ def summary(result: SubmissionResult) -> str:
         groups: dict[str, list] = {}
         for c in failed:
             groups.setdefault((c.reason or "failed").splitlines()[0], []).append(c)
+        lines.extend(_unwritten_lines(ex, groups))
         for first, checks in groups.items():
             lost = sum(ex.check_points(c) for c in checks)
             reason_lines = (checks[0].reason or "failed").splitlines()

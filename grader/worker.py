@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from grader import codec, suggest
+from grader import codec, suggest, tracebacks
 from grader.probing import count_spawns, raised_by_stub
 
 PROBE_PACKAGE = "grader.probes"
@@ -107,9 +107,12 @@ def describe_exception(err: BaseException, impl: str) -> dict[str, Any]:
         mro = ["BaseException"]
     try:
         stub = raised_by_stub(err, impl)
+        # The unwritten function, by its qualified name ("EpochDropout.reset_mask"), as the learner tests say it.
+        function = tracebacks.qualname(err) if stub else None
     except Exception:  # noqa: BLE001 - a hostile traceback: call it a crash
-        stub = False
-    return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where, "stub": stub, "code": code}
+        stub, function = False, None
+    return {"type": mro[0], "mro": mro, "message": message[:2000], "where": where, "stub": stub, "code": code,
+            "function": function}
 
 
 def reset_state(seed: int) -> None:

@@ -485,7 +485,12 @@ def test_junit_report(tmp_path: Path) -> None:
     root = ET.parse(out).getroot()
     suite = root.find("testsuite")
     assert suite.get("name") == "cross_entropy" and int(suite.get("failures")) == int(suite.get("tests")) > 10
-    assert all(c.find("failure").get("message") == "not implemented yet" for c in suite.iter("testcase"))
+    # Each check names the function it waits for, at its stub's raise, as the learner tests do.
+    sheet = (ROOT / "exercises" / "cross_entropy.py").read_text().splitlines()
+    waits = [re.fullmatch(r"not implemented yet: (\w+) in cross_entropy\.py \(line (\d+)\)",
+                          c.find("failure").get("message")) for c in suite.iter("testcase")]
+    assert all(waits) and {w[1] for w in waits} == {"gather_target", "cross_entropy"}, waits
+    assert all(sheet[int(w[2]) - 1].strip() == "raise NotImplementedError" for w in waits)
 
 
 def test_grade_all_unpacks_a_zip_inside_a_students_folder(tmp_path: Path) -> None:

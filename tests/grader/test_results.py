@@ -45,3 +45,26 @@ def test_report_groups_checks_failing_for_one_reason_and_shows_what_each_cost() 
     ex.checks = [CheckResult(exercise="dropout", name=f"c{i}", title=f"point {i}", weight=1.0, passed=False,
                              reason="timed out after 10 s") for i in range(3)]
     assert "  - all 3 checks (-12.00):\n      timed out after 10 s" in report.summary(SubmissionResult("sub", [ex]))
+
+
+def test_report_sums_up_checks_that_wait_for_an_unwritten_function() -> None:
+    """Their titles say nothing (the function is not there): one line per function, in the order
+    of work, or one line for a file of stubs."""
+    from grader import report
+    from grader.results import SubmissionResult
+
+    def check(i: int, reason: str, passed: bool = False) -> CheckResult:
+        return CheckResult(exercise="dropout", name=f"c{i}", title=f"point {i}", weight=1.0, passed=passed,
+                           reason=reason)
+
+    forward = "not implemented yet: EpochDropout.forward in dropout.py (line 120)"
+    reset = "not implemented yet: EpochDropout.reset_mask in dropout.py (line 95)"
+    ex = ExerciseResult("dropout", 10.0, [check(0, forward), check(1, forward), check(2, reset), check(3, "", True),
+                                          check(4, "dropout(x): keeps the dtype\n  got: float64")])
+    lines = report.summary(SubmissionResult("sub", [ex])).splitlines()
+    at = lines.index("  - 1 check (-2.00): " + reset)
+    assert lines[at + 1] == "  - 2 checks (-4.00): " + forward  # reset_mask comes first in the file
+    assert "  - point 4 (-2.00): dropout(x): keeps the dtype" in lines and "point 0" not in "\n".join(lines)
+    ex.checks = [check(0, forward), check(1, reset), check(2, forward)]
+    assert "  - all 3 checks (-10.00): not implemented yet (EpochDropout.reset_mask, EpochDropout.forward)" in \
+        report.summary(SubmissionResult("sub", [ex])).splitlines()
