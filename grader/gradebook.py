@@ -4,12 +4,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from grader import catalog
 from grader.files import write_atomic
+from grader.learner import unwritten
 
 
 def _histogram_svg(scores: list[float], path: Path) -> None:
@@ -50,6 +52,32 @@ def _not_attempted(reason: str) -> bool:
     first = (reason or "").splitlines()[0] if reason else ""
     return ("not implemented yet" in first or first.startswith("importing ")
             or first.endswith((".py not found", ".py is not a regular file")))
+
+
+def _unwritten_section(graded: list[dict[str, Any]]) -> list[str]:
+    """How many submissions left each function a stub: where the class stopped, which the table of
+    failing checks leaves out."""
+    stubs: Counter[str] = Counter()
+    line: dict[str, int] = {}  # where it lies in the sheet (students' edits move it: the smallest seen)
+    for m in graded:
+        functions = set()
+        for _ex, _title, reason in m.get("failed", []):
+            found = re.fullmatch(r"(.*) \(line (\d+)\)", unwritten.waits_for(reason) or "")
+            if found:
+                functions.add(found[1])
+                line[found[1]] = min(line.get(found[1], int(found[2])), int(found[2]))
+        stubs.update(functions)
+    if not stubs:
+        return []
+
+    def rank(fn: str) -> tuple:  # the most often unwritten first, then in the order of work
+        return -stubs[fn], unwritten.order_of_work(f"{fn} (line {line.get(fn, 0)})")
+
+    lines = ["", "## Functions not written yet", "",
+             f"How many of the {len(graded)} graded submissions left each function a stub "
+             "(its checks fail with \"not implemented yet\").", "",
+             "| function | submissions |", "|---|---|"]
+    return lines + [f"| {fn.replace('|', '/')} | {stubs[fn]} |" for fn in sorted(stubs, key=rank)]
 
 
 def write(out: Path, students: list[str], exercises: list[str], run: dict[str, int]) -> dict[str, Any]:
@@ -117,6 +145,7 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
               "| exercise | check | submissions failing |", "|---|---|---|"]
     for (ex, title), n in failing.most_common(15):
         lines.append(f"| {ex} | {title.replace('|', '/')} | {n} |")
+    lines += _unwritten_section(graded)
     errors = [m for m in metas if m.get("error")]
     if errors:
         lines += ["", "## Not graded", ""] + [f"- {m['student']}: {m['error']}" for m in errors]

@@ -224,6 +224,11 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     table = summary.split("## Most common failing checks")[1].split("\n## ")[0]
     assert "| cross_entropy | finite and accurate for logits as large as ±1e4 in float32 | 1 |" in table, table
     assert "| sequential |" not in table and "| 2 |" not in table, table
+    # Where the class stopped: bob's stubs, by function in the order of work (dave sent no sequential.py).
+    stubs = summary.split("## Functions not written yet")[1].split("\n## ")[0]
+    assert re.findall(r"^\| (.+) \| (\d+) \|$", stubs, re.M) == [
+        ("gather_target in cross_entropy.py", "1"), ("cross_entropy in cross_entropy.py", "1"),
+        ("MySequential.__init__ in sequential.py", "1")], stubs
     assert (out / "histogram.svg").read_text().startswith("<svg")
     assert "timeouts" in r.stderr  # the live progress bar's counters
 
@@ -235,6 +240,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert "timeouts 1" in r.stdout and "graded now 1" in r.stdout, r.stdout
     summary = (out / "summary.md").read_text()
     assert "Submissions with a timeout: 1," in summary and "This run: 1 graded, 5 unchanged and skipped" in summary
+    assert "| MySequential.__init__ in sequential.py | 1 |" in summary and "gather_target in" not in summary
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert rows["bob"]["total"] == "15" and rows["alice"]["total"] == "27"
     r = run(*args, "--force")
