@@ -67,7 +67,7 @@ def summary(result: SubmissionResult) -> str:
         groups: dict[str, list] = {}
         for c in failed:
             groups.setdefault((c.reason or "failed").splitlines()[0], []).append(c)
-        lines.extend(_unwritten_lines(ex, groups))
+        waiting = _unwritten_lines(ex, groups)  # said after the mistakes, as the learner tests do
         for first, checks in groups.items():
             lost = sum(ex.check_points(c) for c in checks)
             reason_lines = (checks[0].reason or "failed").splitlines()
@@ -89,6 +89,7 @@ def summary(result: SubmissionResult) -> str:
             else:
                 lines.append(f"  - {checks[0].title} (-{lost:.2f}): {_clip(first, 300)}")
             lines.extend(f"      {_clip(r, 300)}" for r in reason_lines[1:7])
+        lines.extend(waiting)
         if ex.output.strip():
             lines.append("  printed: " + _clip(ex.output.strip(), 500).replace("\n", "\n           "))
     lines.append(f"\nTotal: {result.score:.2f} / {result.max_score:g}   ({result.seconds:.1f} s)")
