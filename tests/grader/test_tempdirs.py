@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from grader import tempdirs
@@ -13,10 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 HOLDER = "from grader import tempdirs; import sys, time; print(tempdirs.root(), flush=True); time.sleep(600)"
 
 
-def test_a_live_graders_folder_is_kept_and_a_dead_ones_swept() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+def test_a_live_graders_folder_is_kept_and_a_dead_ones_swept(tmp_path: Path, monkeypatch) -> None:
+    # A temp folder of its own: a grader that a test beside this one starts (pytest -n) sweeps the
+    # shared one, and could take the killed process's folder before this test looks.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         folder = Path(proc.stdout.readline().strip())
+        assert folder.parent == tmp_path
         (folder / "kata-worker-x").mkdir()
         (folder / "kata-worker-x" / "student.py").write_text("a student's code\n")
         assert folder.name.startswith(tempdirs.PREFIX) and folder.is_dir()
@@ -37,8 +43,6 @@ def test_a_grader_removes_its_folder_when_it_ends() -> None:
 
 def test_sweep_leaves_a_folder_without_a_lock_alone() -> None:
     """A folder just made by mkdtemp, its lock not yet taken, belongs to a grader starting now."""
-    import tempfile
-
     young = Path(tempfile.mkdtemp(prefix=tempdirs.PREFIX))
     try:
         assert str(young) not in tempdirs.sweep() and young.is_dir()
