@@ -25,8 +25,12 @@ def root() -> str:
     if _root is None or not os.path.isdir(_root):
         sweep()
         path = tempfile.mkdtemp(prefix=PREFIX)
-        fd = os.open(os.path.join(path, ".lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        # Locked before it is named .lock: a sweep that can take a .lock has found a dead grader's,
+        # never one that its owner is about to take (grade-all starts its jobs at once).
+        making = os.path.join(path, ".lock-making")
+        fd = os.open(making, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this process ends
+        os.rename(making, os.path.join(path, ".lock"))
         atexit.register(_remove, path, os.getpid())
         _root = path
     return _root

@@ -48,3 +48,26 @@ def test_sweep_leaves_a_folder_without_a_lock_alone() -> None:
         assert str(young) not in tempdirs.sweep() and young.is_dir()
     finally:
         young.rmdir()
+
+
+def test_a_sweep_at_the_worst_moment_leaves_a_starting_grader_alone(tmp_path: Path, monkeypatch) -> None:
+    """Another grader's sweep (grade-all starts its jobs at once) running just before this one takes
+    its lock once found a .lock nobody held yet, and removed the folder under its owner."""
+    import fcntl
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempdirs, "_root", None)
+    real, swept = fcntl.flock, []
+
+    def flock(fd: int, op: int) -> None:
+        if not swept:
+            swept.append(None)  # once: the sweep's own flock calls go through
+            swept.append(tempdirs.sweep())
+        real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    folder = Path(tempdirs.root())
+    assert swept == [None, []] and folder.parent == tmp_path, swept
+    assert folder.is_dir() and (folder / ".lock").is_file()
+    monkeypatch.setattr(fcntl, "flock", real)
+    assert tempdirs.sweep() == [] and folder.is_dir()  # its owner, this process, is alive
