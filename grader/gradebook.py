@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,11 @@ def _unwritten_section(graded: list[dict[str, Any]]) -> list[str]:
     for m in graded:
         functions = set()
         for _ex, _title, reason in m.get("failed", []):
-            found = re.fullmatch(r"(.*) \(line (\d+)\)", unwritten.waits_for(reason) or "")
-            if found:
-                functions.add(found[1])
-                line[found[1]] = min(line.get(found[1], int(found[2])), int(found[2]))
+            where = unwritten.parts(unwritten.waits_for(reason) or "")
+            if where:
+                fn = f"{where[0]} in {where[1]}"
+                functions.add(fn)
+                line[fn] = min(line.get(fn, where[2]), where[2])
         stubs.update(functions)
     if not stubs:
         return []

@@ -46,8 +46,8 @@ def _unwritten_lines(ex: ExerciseResult, groups: dict[str, list]) -> list[str]:
     lost = {first: sum(ex.check_points(c) for c in checks) for first, checks in waiting.items()}
     order = sorted(waiting, key=lambda first: unwritten.order_of_work(unwritten.waits_for(first) or ""))
     if sum(len(checks) for checks in waiting.values()) == len(ex.checks):
-        names = [re.sub(r" in \S+ \(line \d+\)$", "", unwritten.waits_for(first) or "") for first in order]
-        named = f" ({', '.join(n for n in names if n)})" if any(names) else ""
+        names = [where[0] for first in order if (where := unwritten.parts(unwritten.waits_for(first) or ""))]
+        named = f" ({', '.join(names)})" if names else ""
         return [_clip(f"  - all {len(ex.checks)} checks (-{sum(lost.values()):.2f}): {unwritten.UNWRITTEN}{named}", 300)]
     return [_clip(f"  - {len(waiting[first])} check{'s' if len(waiting[first]) > 1 else ''} (-{lost[first]:.2f}): {first}", 300)
             for first in order]

@@ -17,7 +17,6 @@ from grader.learner.common import ROOT
 from grader.learner.unwritten import UNWRITTEN, order_of_work, waits_for
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
-NOT_IMPLEMENTED = UNWRITTEN  # the report of a test that only waits for a stub (failure_report.py)
 IMPORT_FAILED = "importing "  # grader/learner/impl_loader.py: every test of a module that does not import says so
 FILE_MISSING = " not found: create it"  # impl_loader.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
@@ -43,12 +42,12 @@ class ExerciseTests:
     @property
     def unwritten(self) -> list[Case]:
         """Failed only because they reached a stub's ``raise NotImplementedError``."""
-        return [c for c in self.failed if c.message.startswith(NOT_IMPLEMENTED)]
+        return [c for c in self.failed if c.message.startswith(UNWRITTEN)]
 
     @property
     def wrong(self) -> list[Case]:
         """Failed for any other reason: these report a mistake."""
-        return [c for c in self.failed if not c.message.startswith(NOT_IMPLEMENTED)]
+        return [c for c in self.failed if not c.message.startswith(UNWRITTEN)]
 
     @property
     def next_to_write(self) -> str:
@@ -79,7 +78,7 @@ class ExerciseTests:
         failed = self.failed
         if not failed:
             return "done"  # skipped (needs CUDA) tests count as fine
-        if len(failed) == self.ran and all(c.message.startswith(NOT_IMPLEMENTED) for c in failed):
+        if len(failed) == self.ran and not self.wrong:
             return "not_started"
         if len(failed) == self.ran and all(c.message.startswith(IMPORT_FAILED) for c in failed):
             return "broken"

@@ -26,13 +26,23 @@ def waits_for(text: Any) -> str | None:
     return text[len(UNWRITTEN) + 2:] if isinstance(text, str) and text.startswith(UNWRITTEN + ": ") else None
 
 
+_WAITS = re.compile(r"(.+) in ([\w.-]+\.py) \(line (\d+)\)")
+
+
+def parts(function: str) -> tuple[str, str, int] | None:
+    """"EpochDropout.forward in dropout.py (line 120)" -> ("EpochDropout.forward", "dropout.py", 120)."""
+    found = _WAITS.fullmatch(function)
+    return (found[1], found[2], int(found[3])) if found else None
+
+
 def order_of_work(function: str) -> tuple[int, int, str]:
     """"sequential in sequential.py (line 63)": its file's place in the catalog, then its line."""
-    found = re.search(r" in (\w+)\.py \(line (\d+)\)$", function)
     ids = [e.id for e in catalog.EXERCISES]
-    if not found:
+    where = parts(function)
+    if where is None:
         return len(ids), 0, function
-    return (ids.index(found.group(1)) if found.group(1) in ids else len(ids)), int(found.group(2)), function
+    stem = where[1].removesuffix(".py")
+    return (ids.index(stem) if stem in ids else len(ids)), where[2], function
 
 
 def summarise(terminalreporter: Any, exercise_of: Callable[[str], str | None]) -> None:
