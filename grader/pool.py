@@ -101,11 +101,16 @@ def start_zygote(method: str | None) -> "Zygote | None":
     return Zygote() if (method or default_start_method()) == "fork" else None
 
 
+def _launched(module: str, *args: str) -> list[str]:
+    """The command that runs ``module`` in a new Python that dies with this process (grader.launch)."""
+    return [sys.executable, "-m", "grader.launch", str(os.getpid()), module, *args]
+
+
 class Zygote:
     def __init__(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.launch", str(os.getpid()), "grader.zygote", "--fd", str(child.fileno())],
+            _launched("grader.zygote", "--fd", str(child.fileno())),
             cwd=ROOT, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
             env=worker_env())
         child.close()
@@ -187,8 +192,8 @@ class WorkerHandle:
             self.pid = zygote.spawn(theirs.fileno(), **spec)
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.launch", str(os.getpid()), "grader.worker", "--fd", str(theirs.fileno()),
-                 *[f"--{k}={v}" for k, v in spec.items() if v is not None]],
+                _launched("grader.worker", "--fd", str(theirs.fileno()),
+                          *[f"--{k}={v}" for k, v in spec.items() if v is not None]),
                 cwd=ROOT, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 env=worker_env())
             self.pid = self.proc.pid

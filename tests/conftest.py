@@ -93,8 +93,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     wanted = _marked_exercises(config)
     if wanted is None:
         return None
-    here = Path(__file__).parent
-    if collection_path.parent == here and collection_path.is_dir():
+    if collection_path.parent == HERE and collection_path.is_dir():
         return True  # tests/grader, tests/learner: no exercise markers
     ex = _exercise_of(collection_path)
     return True if ex is not None and ex not in wanted else None
