@@ -15,6 +15,12 @@ from types import ModuleType
 from grader.learner.time_limits import KataTimeout
 
 
+# How every report of a module that does not import, or of a missing file, reads: `progress` and
+# `watch` (grader.learner.testrun) tell those states from the reports' words.
+IMPORT_FAILED = "importing "
+FILE_MISSING = " not found: create it"
+
+
 class ImplImportError(Exception):
     """The learner's module failed to import; the message points at their file and line."""
 
@@ -51,10 +57,10 @@ class ImplLoader:
         if name in self._broken:
             # One full report is enough: the other tests of this module say so in one line.
             self._tests[name] = self._tests.get(name, 1) + 1
-            raise ImplImportError(f"importing {name}.py failed, as in its first test above: {self._broken[name]}")
+            raise ImplImportError(f"{IMPORT_FAILED}{name}.py failed, as in its first test above: {self._broken[name]}")
         file = self.impl / f"{name}.py"
         if not file.is_file():
-            raise ImplImportError(f"{file} not found: create it (copy exercises/{name}.py to start)")
+            raise ImplImportError(f"{file}{FILE_MISSING} (copy exercises/{name}.py to start)")
         if str(self.impl) not in sys.path:
             sys.path.insert(0, str(self.impl))
         try:
@@ -64,7 +70,7 @@ class ImplLoader:
             frames = [f for f in traceback.extract_tb(err.__traceback__) if self._in_impl(f.filename)]
             at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
             self._broken[name] = f"the import did not finish within {err.limit:g} s{at}"
-            self._reports[name] = (f"importing {name}.py failed: it did not finish within {err.limit:g} s{at} "
+            self._reports[name] = (f"{IMPORT_FAILED}{name}.py failed: it did not finish within {err.limit:g} s{at} "
                                    "(an endless loop or a wait at the top level of the file?)")
             raise ImplImportError(self._reports[name]) from None
         except Exception as err:  # noqa: BLE001 - report any import failure as the learner's
@@ -91,7 +97,7 @@ class ImplLoader:
         else:
             at = f" at {at}"
         detail = _syntax_lines(err) if isinstance(err, SyntaxError) else []
-        report = "\n".join([f"importing {name}.py failed{at}: {type(err).__name__}: {err}", *detail,
+        report = "\n".join([f"{IMPORT_FAILED}{name}.py failed{at}: {type(err).__name__}: {err}", *detail,
                             "  (none of its tests can run until it imports)"])
         return f"{type(err).__name__} at {short_at}", report
 

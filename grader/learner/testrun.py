@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.learner.common import ROOT
+from grader.learner.impl_loader import FILE_MISSING, IMPORT_FAILED
 from grader.learner.unwritten import UNWRITTEN, order_of_work, waits_for
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
-IMPORT_FAILED = "importing "  # grader/learner/impl_loader.py: every test of a module that does not import says so
-FILE_MISSING = " not found: create it"  # impl_loader.py: the exercise file is not there at all
 _SAME_FAILURE = ", as in its first test above: "
 
 

@@ -208,6 +208,17 @@ def test_a_module_that_does_not_import_says_so() -> None:
     assert progress._state_text(msgs, t, fancy=True) == "✗ does not import (SyntaxError at devices.py:21)"
 
 
+def test_missing_and_broken_files_are_read_from_the_learner_tests_own_reports(tmp_path: Path) -> None:
+    """The two tests above hand-write impl_loader's words; this one reads what pytest really says."""
+    impl = tmp_path / "mywork"
+    impl.mkdir()
+    (impl / "sequential.py").write_text("def broken(:\n")
+    got = testrun.run(["devices", "sequential"], impl)
+    assert got["devices"].state == "missing", got["devices"].cases[0].message
+    assert got["sequential"].state == "broken", got["sequential"].cases[0].message
+    assert got["sequential"].import_failure == "SyntaxError at sequential.py:1"
+
+
 def test_the_next_step_shows_expected_and_got_not_the_inputs() -> None:
     message = ("dropout(<float32 (4, 3)>, 0.5)\n  contract: survivors are scaled\n"
                "  input:    x = tensor float32 (4, 3) on cpu = [[1, 2, 3], ...]\n"
