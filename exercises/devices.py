@@ -47,6 +47,10 @@ Pitfalls:
   the model (whoever holds a reference to it, e.g. an optimizer, must see the
   moved parameters).
 * Strings are sequences too: do not recurse into them.
+* Build new containers; do not fill the caller's in place (``obj[k] =
+  to_device(...)``, ``obj[:] = [...]``) nor move a tensor in place
+  (``t.data = t.data.to(device)``): the caller may still need the batch where
+  it was, e.g. a CPU copy to log or to compare with.
 
 Ask torch what exists through ``torch.cuda.is_available()``,
 ``torch.cuda.device_count()`` and ``torch.backends.mps.is_available()`` (or
@@ -136,6 +140,10 @@ def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) 
           converted;
         * anything else (``str``, ``int``, ``float``, ``bool``, ``None``, other
           objects): returned unchanged (the same object).
+
+        ``obj`` itself is left as it was: the caller's dicts and lists still
+        hold what they held, and its tensors stay where they were (return new
+        containers). The one thing moved in place is an ``nn.Module``.
 
         The grader uses plain ``dict``/``list``/``tuple`` and namedtuples;
         what you do with other subclasses of them is up to you.

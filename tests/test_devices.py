@@ -190,6 +190,26 @@ def test_to_device_tuple_list_dict(ex):
     expect(out["n"] == 3, call=call, point="numbers are returned unchanged", expected="3", got=repr(out["n"]))
 
 
+def test_to_device_leaves_the_callers_batch_alone(ex):
+    a, b, c = torch.zeros(2), torch.ones(3), torch.full((1,), 2.0)
+    inner = [b, "label"]
+    obj = {"X": a, "rest": inner, "pair": ([c],)}
+    before = {"obj": dict(obj), "obj['rest']": list(inner), "obj['pair'][0]": list(obj["pair"][0])}
+    call = "batch = {'X': a, 'rest': [b, 'label'], 'pair': ([c],)}; to_device(batch, 'meta')"
+    point = "the caller's batch is left as it was: new containers come back, and its tensors stay where they were"
+    run(ex.to_device, obj, "meta", call=call, point=point)
+    now = {"obj": obj, "obj['rest']": obj["rest"], "obj['pair'][0]": obj["pair"][0]}
+    for where, held in before.items():
+        items = list(held.values()) if isinstance(held, dict) else held
+        still = list(now[where].values()) if isinstance(now[where], dict) else now[where]
+        same = len(items) == len(still) and all(x is y for x, y in zip(items, still))
+        expect(same, call=call, point=point, expected=f"{where} still holds {describe(items)}",
+               got=f"{where} now holds {describe(still)}")
+    for name, t in {"a": a, "b": b, "c": c}.items():
+        expect(t.device.type == "cpu", call=call, point=point, expected=f"{name} still on cpu",
+               got=f"{name} now on {t.device}")
+
+
 def test_to_device_namedtuple(ex):
     batch = Batch(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
     call, point = "to_device(Batch(X, y), 'meta')", "a namedtuple keeps its class and fields"

@@ -290,6 +290,22 @@ def test_to_device_deep_nesting(sub, ref, rng):
                point="every tensor inside is moved, recursing through dicts, lists, tuples and namedtuples")
 
 
+@pytest.mark.weight(1)
+def test_to_device_leaves_the_callers_batch_alone(sub, rng):
+    """the caller's containers and tensors are left as they were (new containers come back)"""
+    spec = ["dict", [["X", _t(rng)], ["rest", ["list", [_t(rng), ["value", "label"]]]],
+                     ["pair", ["tuple", [["list", [_t(rng)]]]]], ["inner", ["dict", [["y", _t(rng)]]]]]]
+    call = "to_device(batch, 'meta')  # batch = {'X': a, 'rest': [b, 'label'], 'pair': ([c],), 'inner': {'y': d}}"
+    got = sub.left_alone(spec, "meta")
+    point = ("obj itself is left as it was: the caller's dicts and lists still hold what they held, and its tensors "
+             "stay where they were (return new containers; only an nn.Module is moved in place)")
+    changed, moved = got["containers changed"], got["tensors moved in place"]
+    expect(not changed and not moved, call=call, point=point,
+           expected="batch and every list and dict in it unchanged, a, b, c and d still on cpu",
+           got="; ".join([f"{p} was filled in place" for p in changed]
+                         + [f"{'abcd'[k]} was moved in place, to {dev}" for k, dev in moved]))
+
+
 @pytest.mark.weight(2)
 def test_to_device_module_in_place(sub, ref, rng):
     """an nn.Module is moved in place and the same object is returned"""

@@ -216,6 +216,38 @@ def move(mod: Any, spec: Any, device: str, as_device: bool = False, non_blocking
     return {"structure": _describe(out, obj, values), "values": values}
 
 
+def left_alone(mod: Any, spec: Any, device: str) -> dict:
+    """Call to_device and say what it changed of its input: containers whose items are no longer the
+    same objects, and tensors now on another device (moved in place, e.g. through ``.data``)."""
+    tensors: list = []
+    obj = _build(spec, tensors)
+    held: list = []  # (path, container, its items before the call)
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            held.append((path, node, list(node.items())))
+            for k, v in node.items():
+                walk(v, f"{path}[{k!r}]")
+        elif isinstance(node, (list, tuple)):
+            if isinstance(node, list):
+                held.append((path, node, list(node)))
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(obj, "batch")
+    where = [str(t.device) for t in tensors]
+    mod.to_device(obj, device)
+    changed = []
+    for path, container, items in held:
+        now = list(container.items()) if isinstance(container, dict) else list(container)
+        if len(now) != len(items) or any(
+                (a[0] != b[0] or a[1] is not b[1]) if isinstance(container, dict) else a is not b
+                for a, b in zip(now, items)):
+            changed.append(path)
+    moved = [[k, str(t.device)] for k, (t, w) in enumerate(zip(tensors, where)) if str(t.device) != w]
+    return {"containers changed": changed, "tensors moved in place": moved}
+
+
 def non_blocking_calls(mod: Any, spec: Any, device: str, non_blocking: bool | None,
                        positional: bool = False) -> dict:
     """Call to_device while recording the non_blocking flag of every Tensor.to call

@@ -1,0 +1,49 @@
+# kills: test_to_device_leaves_the_callers_batch_alone
+# Each tensor is moved in place through .data and returned as itself: the caller's tensors leave the CPU.
+"""Devices: choosing a GPU and moving data (reference solution)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def pick_device() -> torch.device:
+    """``cuda`` if available, else ``mps`` if available, else ``cpu``."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():  # is_built() alone is not enough: it may lack a GPU
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """``cuda:i`` if there are at least ``i + 1`` GPUs, else ``cpu``."""
+    if torch.cuda.device_count() >= i + 1:
+        return torch.device(f"cuda:{i}")
+    return torch.device("cpu")
+
+
+def try_all_gpus() -> list[torch.device]:
+    """Every ``cuda:i``; ``[cpu]`` when there is none."""
+    devices = [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    return devices if devices else [torch.device("cpu")]
+
+
+def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
+    """Move every tensor inside ``obj`` to ``device``, keeping the containers' types."""
+    if isinstance(obj, torch.Tensor):
+        if isinstance(obj, nn.Parameter) or obj.grad_fn is not None:
+            return obj.to(device, non_blocking=non_blocking)
+        obj.data = obj.data.to(device, non_blocking=non_blocking)  # BROKEN: the caller's tensor moves
+        return obj
+    if isinstance(obj, nn.Module):
+        return obj.to(device, non_blocking=non_blocking)  # in place; returns the module itself
+    if isinstance(obj, dict):
+        return type(obj)((k, to_device(v, device, non_blocking)) for k, v in obj.items())
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple: rebuild by position
+        return type(obj)(*(to_device(v, device, non_blocking) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device, non_blocking) for v in obj)
+    return obj  # strings, numbers, None, ...: nothing to move
