@@ -9,8 +9,9 @@ file it came from.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.testing import _comparison
@@ -19,7 +20,7 @@ from torch.testing import _comparison
 from grader.learner.simulation import DEVICE_FAULT, READS_VALUES
 
 __all__ = ["KataCrash", "KataFailure", "describe", "expect", "expect_close", "expect_raises", "call_str", "run",
-           "run_on_meta", "DEVICE_FAULT", "READS_VALUES"]
+           "run_on_meta", "run_pure", "untouched", "guard_forward", "DEVICE_FAULT", "READS_VALUES"]
 
 _MAX_VALUES = 16
 
@@ -163,6 +164,69 @@ def run(fn: Callable[..., Any], *args: Any, call: str, point: str,
         raise
     except Exception as err:  # noqa: BLE001 - conftest.py tells a stub from a crash
         raise KataCrash(call, point, inputs) from err
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape and values (NaN where NaN was)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    a = a.detach().cpu()
+    return torch.equal(a, b) or bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+@contextlib.contextmanager
+def untouched(tensors: dict[str, Any], *, call: str) -> Iterator[None]:
+    """Fail first if the code run inside changes any of ``tensors`` in place (values, device, or an
+    in-place operation that changes no value): the checks that follow read those tensors to judge
+    the result, and would blame something else (an in-place dropout looks "not scaled")."""
+    kept = {name: (t, t._version, t.device, None if t.device.type == "meta" else t.detach().cpu().clone())
+            for name, t in tensors.items() if isinstance(t, torch.Tensor)}
+    yield
+    for name, (t, version, device, before) in kept.items():
+        if t.device != device:
+            got = f"{name} moved in place, to {t.device}"
+        elif before is not None and not _same(t, before):
+            got = f"{name} changed in place, now {describe(t.detach())}"
+        elif t._version != version:
+            got = (f"an in-place operation ran on {name} ({name}._version went from {version} to {t._version}), "
+                   "though its values are the same")
+        else:
+            continue
+        shown = {f"{n} before the call": (b if b is not None else tt) for n, (tt, _, _, b) in kept.items()}
+        raise KataFailure(_report(call, f"{name} itself is never modified: no in-place operation on it "
+                                        f"({name}.mul_(...), {name} *= ..., {name}[...] = ...); the caller still owns it",
+                                  shown, [f"expected: {name} unchanged", f"got:      {got}"]))
+
+
+def run_pure(fn: Callable[..., Any], *args: Any, call: str, point: str,
+             inputs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """:func:`run` for a function whose contract says it never modifies its arguments: a tensor
+    argument changed in place is reported first (see :func:`untouched`). Arguments are named as in
+    ``inputs`` (by identity), else by keyword or position."""
+    named = {**{next((k for k, v in (inputs or {}).items() if v is a), f"argument {i + 1}"): a
+                for i, a in enumerate(args)}, **kwargs}
+    with untouched(named, call=call):
+        return run(fn, *args, call=call, point=point, inputs=inputs, **kwargs)
+
+
+def guard_forward(module: torch.nn.Module, call: str) -> torch.nn.Module:
+    """Make every forward of ``module`` (whose contract says it never modifies its input) report a
+    change of its input in place first, however the test calls it: ``m(x)`` directly too."""
+    pending: list[contextlib.AbstractContextManager[None]] = []
+
+    def before(_: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        pending[:] = [untouched({("x" if i == 0 else f"argument {i + 1}"): a for i, a in enumerate(args)},
+                                call=call)]
+        pending[0].__enter__()
+
+    def after(_: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if pending:
+            guard = pending.pop()
+            guard.__exit__(None, None, None)
+
+    module.register_forward_pre_hook(before)
+    module.register_forward_hook(after)
+    return module
 
 
 def run_on_meta(fn: Callable[..., Any], *args: Any, call: str, point: str,

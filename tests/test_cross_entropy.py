@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from kata import call_str, describe, expect, expect_close, expect_raises, run
+from kata import call_str, describe, expect, expect_close, expect_raises, run, run_pure
 
 SCORES = torch.tensor([[0.1, 0.7, 0.2], [1.5, -0.5, 3.0]])
 TARGET = torch.tensor([1, 2])
@@ -62,7 +62,7 @@ def test_gather_target_values(ex):
     call = call_str("gather_target", SCORES, TARGET)
     point = "returns scores[i, target[i]] for every row, shape (N,)"
     inputs = {"scores": SCORES, "target": TARGET}
-    got = run(ex.gather_target, SCORES, TARGET, call=call, point=point, inputs=inputs)
+    got = run_pure(ex.gather_target, SCORES, TARGET, call=call, point=point, inputs=inputs)
     expect_close(got, torch.tensor([0.7, 3.0]), call=call, point=point, inputs=inputs)
 
 
@@ -85,7 +85,7 @@ def test_gather_target_uses_gather(ex, gather_calls, classes):
     scores, target = SCORES[:, :classes], TARGET.clamp(max=classes - 1)
     call = call_str("gather_target", scores, target)
     point = "must use torch.gather / Tensor.gather (advanced indexing does not count), C == 1 included"
-    run(ex.gather_target, scores, target, call=call, point=point, inputs={"scores": scores, "target": target})
+    run_pure(ex.gather_target, scores, target, call=call, point=point, inputs={"scores": scores, "target": target})
     expect(len(gather_calls) > 0, call=call, point=point, expected="at least one call of gather", got="no call of gather")
 
 
@@ -94,7 +94,8 @@ def test_gather_target_keeps_dtype(ex, dtype):
     scores = SCORES.to(dtype)
     call = call_str("gather_target", scores, TARGET)
     point = "a tensor of shape (N,), same dtype as scores (half precision too: no upcast)"
-    got = run(ex.gather_target, scores, TARGET, call=call, point=point, inputs={"scores": scores, "target": TARGET})
+    got = run_pure(ex.gather_target, scores, TARGET, call=call, point=point,
+                   inputs={"scores": scores, "target": TARGET})
     expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call, point=point, expected=str(dtype),
            got=str(getattr(got, "dtype", type(got).__name__)))
 
@@ -115,7 +116,7 @@ def test_gather_target_result_comes_from_gather(ex):
     scores = SCORES.clone().requires_grad_(True)
     call = call_str("gather_target", scores, TARGET)
     point = "the values returned come out of torch.gather / take_along_dim (advanced indexing does not count)"
-    got = run(ex.gather_target, scores, TARGET, call=call, point=point)
+    got = run_pure(ex.gather_target, scores, TARGET, call=call, point=point)
     names = _graph_names(got)
     expect(any(n.startswith("GatherBackward") for n in names), call=call, point=point,
            expected="a GatherBackward node in the result's autograd graph", got=f"graph: {names}")
@@ -132,7 +133,7 @@ def test_gather_target_does_not_modify_inputs(ex):
         scores, target = SCORES.clone().requires_grad_(requires_grad), TARGET.clone()
         versions = {"scores": (scores, scores._version), "target": (target, target._version)}
         call = call_str("gather_target", scores, target)
-        run(ex.gather_target, scores, target, call=call, point="scores and target are not modified")
+        run_pure(ex.gather_target, scores, target, call=call, point="scores and target are not modified")
         expect(torch.equal(scores.detach(), SCORES) and torch.equal(target, TARGET), call=call,
                point="scores and target are not modified (values, shape, dtype)",
                expected=f"scores still {SCORES.tolist()}, target still {TARGET.tolist()}",
@@ -165,10 +166,10 @@ def test_non_contiguous_scores(ex, layout):
         expect_close(got, want, call=call, point=basic, inputs=inputs)
     point = "works on any (N, C) tensor, a non-contiguous one too (use view only where it is safe, or reshape)"
     call = call_str("gather_target", scores, TARGET) + f"  # {how}"
-    got = run(ex.gather_target, scores, TARGET, call=call, point=point, inputs=inputs)
+    got = run_pure(ex.gather_target, scores, TARGET, call=call, point=point, inputs=inputs)
     expect_close(got, torch.tensor([0.7, 3.0]), call=call, point=point, inputs=inputs)
     call = call_str("cross_entropy", scores, TARGET, reduction="none") + f"  # {how}"
-    got = run(ex.cross_entropy, scores, TARGET, reduction="none", call=call, point=point, inputs=inputs)
+    got = run_pure(ex.cross_entropy, scores, TARGET, reduction="none", call=call, point=point, inputs=inputs)
     expect_close(got, F.cross_entropy(SCORES, TARGET, reduction="none"), call=call, point=point, inputs=inputs)
 
 
@@ -196,7 +197,7 @@ def test_cross_entropy_matches_torch(ex, reduction):
                                             "sum": "the sum of the per-sample losses, 0-dim",
                                             "none": "one loss per sample, shape (N,)"}[reduction]
     inputs = {"logits": logits, "target": target}
-    got = run(ex.cross_entropy, logits, target, reduction=reduction, call=call, point=point, inputs=inputs)
+    got = run_pure(ex.cross_entropy, logits, target, reduction=reduction, call=call, point=point, inputs=inputs)
     want = F.cross_entropy(logits, target, reduction=reduction)
     expect_close(got, want, call=call, point=point, inputs=inputs)
 
@@ -205,14 +206,14 @@ def test_cross_entropy_default_is_mean(ex):
     logits, target = SCORES, TARGET
     call, point, inputs = call_str("cross_entropy", logits, target), "reduction defaults to 'mean'", \
         {"logits": logits, "target": target}
-    got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
+    got = run_pure(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
     expect_close(got, F.cross_entropy(logits, target), call=call, point=point, inputs=inputs)
     # The signature is cross_entropy(logits, target, reduction="mean"): reduction may come by position.
     point = ("reduction is the third argument of cross_entropy(logits, target, reduction='mean'): "
              "it may be passed by position")
     for reduction in ("sum", "none"):
         call = call_str("cross_entropy", logits, target, reduction)
-        got = run(ex.cross_entropy, logits, target, reduction, call=call, point=point, inputs=inputs)
+        got = run_pure(ex.cross_entropy, logits, target, reduction, call=call, point=point, inputs=inputs)
         expect_close(got, F.cross_entropy(logits, target, reduction=reduction), call=call, point=point, inputs=inputs)
 
 
@@ -233,7 +234,7 @@ def test_cross_entropy_large_logits(ex):
     point = ("numerically stable: finite and accurate for logits of ±1e4 in float32 (logsumexp(o) - o_y "
              "with the max shift; a softmax and then log underflows to log(0))")
     inputs = {"logits": logits, "target": target}
-    got = run(ex.cross_entropy, logits, target, reduction="none", call=call, point=point, inputs=inputs)
+    got = run_pure(ex.cross_entropy, logits, target, reduction="none", call=call, point=point, inputs=inputs)
     expect_close(got, F.cross_entropy(logits, target, reduction="none"), call=call, point=point, inputs=inputs)
 
 
@@ -247,7 +248,7 @@ def test_cross_entropy_tiny_probability(ex):
         point = (f"exact for a very unlikely target: {gap:g}, not a clipped value (no log(p + eps)); "
                  "stay in log space: logsumexp(o) - o_y, since softmax(o) underflows to 0")
         inputs = {"logits": logits, "target": target}
-        got = run(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
+        got = run_pure(ex.cross_entropy, logits, target, call=call, point=point, inputs=inputs)
         expect_close(got, torch.tensor(gap), call=call, point=point, inputs=inputs)
 
 
@@ -257,7 +258,7 @@ def test_cross_entropy_uses_gather(ex, gather_calls, rows):
     logits, target = SCORES[:rows], TARGET[:rows]
     call = call_str("cross_entropy", logits, target)
     point = "selects the target entries with gather, for any batch size (N == 1 included)"
-    run(ex.cross_entropy, logits, target, call=call, point=point, inputs={"logits": logits, "target": target})
+    run_pure(ex.cross_entropy, logits, target, call=call, point=point, inputs={"logits": logits, "target": target})
     expect(len(gather_calls) > 0, call=call, point=point, expected="a call of gather", got="none")
 
 
@@ -280,7 +281,7 @@ def test_cross_entropy_no_builtin_losses(ex, monkeypatch):
 def test_cross_entropy_keeps_dtype(ex, dtype):
     logits = SCORES.to(dtype)
     call = call_str("cross_entropy", logits, TARGET)
-    got = run(ex.cross_entropy, logits, TARGET, call=call, point="works in float32 and float64")
+    got = run_pure(ex.cross_entropy, logits, TARGET, call=call, point="works in float32 and float64")
     expect(isinstance(got, torch.Tensor) and got.dtype == dtype, call=call,
            point="keeps the dtype of the logits", expected=str(dtype),
            got=str(getattr(got, "dtype", type(got).__name__)))
@@ -300,7 +301,7 @@ def test_cross_entropy_does_not_modify_inputs(ex):
     logits, target = SCORES.clone(), TARGET.clone()
     versions = {"logits": (logits, logits._version), "target": (target, target._version)}
     call = call_str("cross_entropy", logits, target, reduction="sum")
-    run(ex.cross_entropy, logits, target, reduction="sum", call=call, point="never modifies its arguments")
+    run_pure(ex.cross_entropy, logits, target, reduction="sum", call=call, point="never modifies its arguments")
     expect(torch.equal(logits.detach(), SCORES) and torch.equal(target, TARGET), call=call,
            point="never modifies its arguments", expected=f"logits still {SCORES.tolist()}",
            got=f"logits {logits.tolist()}, target {target.tolist()}")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from grader.learner.simulation import non_blocking_of, simulated_machine, tensor_to_calls
-from kata import describe, expect, expect_close, run
+from kata import describe, expect, expect_close, run, run_pure
 
 Batch = namedtuple("Batch", ["X", "y"])
 
@@ -103,7 +103,7 @@ def test_to_device_tensor(ex, device):
     for name, x, want in (("x", torch.arange(6, dtype=torch.int32).reshape(2, 3), "tensor int32 (2, 3) on meta"),
                           ("z", z, "tensor complex64 (2, 3) on meta (complex, not its real part)")):
         call, inputs = f"to_device({name}, {device!r})", {name: x}
-        out = run(ex.to_device, x, device, call=call, point=point, inputs=inputs)
+        out = run_pure(ex.to_device, x, device, call=call, point=point, inputs=inputs)
         ok = isinstance(out, torch.Tensor) and out.device.type == "meta" and out.dtype == x.dtype \
             and out.shape == x.shape
         expect(ok, call=call, point=point, expected=want, got=describe(out), inputs=inputs)
@@ -115,7 +115,7 @@ def test_to_device_keeps_values(ex):
     z = torch.complex(torch.randn(3, generator=g), torch.randn(3, generator=g))
     for name, t in (("x", x), ("z", z)):
         call, point, inputs = f"to_device({name}, torch.device('cpu'))", "moving keeps the tensor's values", {name: t}
-        out = run(ex.to_device, t, torch.device("cpu"), call=call, point=point, inputs=inputs)
+        out = run_pure(ex.to_device, t, torch.device("cpu"), call=call, point=point, inputs=inputs)
         expect_close(out, t, call=call, point=point, inputs=inputs)
 
 
@@ -123,7 +123,7 @@ def test_to_device_moves_parameters(ex):
     w = nn.Parameter(torch.randn(3, 2, generator=torch.Generator().manual_seed(0)))
     call, point = "to_device({'w': w}, 'meta')  # w = nn.Parameter(...)", \
         "every tensor is moved, tensor subclasses such as nn.Parameter included"
-    out = run(ex.to_device, {"w": w}, "meta", call=call, point=point)
+    out = run_pure(ex.to_device, {"w": w}, "meta", call=call, point=point)
     moved = out.get("w") if isinstance(out, dict) else out
     expect(isinstance(moved, torch.Tensor) and moved.device.type == "meta", call=call, point=point,
            expected="out['w'] on meta", got=describe(moved))
@@ -134,7 +134,7 @@ def test_to_device_moves_parameters(ex):
     expect(moved.requires_grad, call=call, point=point, expected="out['w'].requires_grad == True (as w.to('meta'))",
            got=f"requires_grad={moved.requires_grad}")
     call = "to_device(2 * w, 'meta')  # w = nn.Parameter(...): 2 * w has a grad_fn"
-    out = run(ex.to_device, 2 * w, "meta", call=call, point=point)
+    out = run_pure(ex.to_device, 2 * w, "meta", call=call, point=point)
     ok = isinstance(out, torch.Tensor) and out.requires_grad and out.grad_fn is not None
     expect(ok, call=call, point=point, expected="a tensor on meta with requires_grad=True and a grad_fn",
            got=f"{describe(out)}, requires_grad={getattr(out, 'requires_grad', None)}, "
@@ -145,7 +145,7 @@ def test_to_device_module_keeps_its_values(ex):
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     call, point = "to_device(model, 'cpu')", "moving a model keeps its parameters' and buffers' values (Module.to)"
-    run(ex.to_device, model, "cpu", call=call, point=point)
+    run_pure(ex.to_device, model, "cpu", call=call, point=point)
     expect_close(dict(model.state_dict()), before, call=call, point=point)
     # A model without parameters, only buffers: Module.to keeps their values too (Module.to_empty would not).
     stats = nn.BatchNorm1d(8, affine=False)
@@ -156,7 +156,7 @@ def test_to_device_module_keeps_its_values(ex):
         stats.num_batches_tracked.fill_(12345)
     before = {k: v.clone() for k, v in stats.state_dict().items()}
     call = "to_device(nn.BatchNorm1d(8, affine=False), 'cpu')  # buffers only, no parameters"
-    run(ex.to_device, stats, "cpu", call=call, point=point)
+    run_pure(ex.to_device, stats, "cpu", call=call, point=point)
     expect_close(dict(stats.state_dict()), before, call=call, point=point)
 
 
@@ -165,7 +165,7 @@ def test_to_device_tuple_list_dict(ex):
     obj = {"n": 3, "pair": (a, [b, "label"]), 0: c, "mask": None, "empty": ([], ())}
     call = "to_device({'n': 3, 'pair': (a, [b, 'label']), 0: c, 'mask': None, 'empty': ([], ())}, 'meta')"
     point = "a dict stays a dict with the same keys, in the same order (a None value included)"
-    out = run(ex.to_device, obj, "meta", call=call, point=point)
+    out = run_pure(ex.to_device, obj, "meta", call=call, point=point)
     expect(type(out) is dict and list(out) == ["n", "pair", 0, "mask", "empty"], call=call, point=point,
            expected="a dict with keys ['n', 'pair', 0, 'mask', 'empty']", got=f"{describe(out)}")
     expect(out["mask"] is None, call=call, point="None is returned unchanged", expected="out['mask'] is None",
@@ -197,7 +197,7 @@ def test_to_device_leaves_the_callers_batch_alone(ex):
     before = {"obj": dict(obj), "obj['rest']": list(inner), "obj['pair'][0]": list(obj["pair"][0])}
     call = "batch = {'X': a, 'rest': [b, 'label'], 'pair': ([c],)}; to_device(batch, 'meta')"
     point = "the caller's batch is left as it was: new containers come back, and its tensors stay where they were"
-    run(ex.to_device, obj, "meta", call=call, point=point)
+    run_pure(ex.to_device, obj, "meta", call=call, point=point)
     now = {"obj": obj, "obj['rest']": obj["rest"], "obj['pair'][0]": obj["pair"][0]}
     for where, held in before.items():
         items = list(held.values()) if isinstance(held, dict) else held
@@ -213,7 +213,7 @@ def test_to_device_leaves_the_callers_batch_alone(ex):
 def test_to_device_namedtuple(ex):
     batch = Batch(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
     call, point = "to_device(Batch(X, y), 'meta')", "a namedtuple keeps its class and fields"
-    out = run(ex.to_device, batch, "meta", call=call, point=point)
+    out = run_pure(ex.to_device, batch, "meta", call=call, point=point)
     expect(type(out) is Batch, call=call, point=point,
            expected="a Batch(X=..., y=...)", got=f"a {type(out).__name__}: {describe(out)}")
     expect(out.X.device.type == "meta" and out.y.device.type == "meta", call=call,
@@ -224,7 +224,7 @@ def test_to_device_namedtuple(ex):
 def test_to_device_module_in_place(ex):
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     call, point = "to_device(model, 'meta')", "an nn.Module is moved in place and the same object is returned"
-    out = run(ex.to_device, model, "meta", call=call, point=point)
+    out = run_pure(ex.to_device, model, "meta", call=call, point=point)
     expect(out is model, call=call, point=point, expected="the same model object", got=describe(out))
     devs = sorted({str(t.device) for t in model.state_dict().values()})
     expect(devs == ["meta"], call=call,
@@ -251,7 +251,7 @@ def test_to_device_other_things_unchanged(ex):
     for value in values:
         call = f"to_device({value!r}, 'meta')"
         point = "anything else (strings, numbers, None, other objects) is returned unchanged, the same object"
-        out = run(ex.to_device, value, "meta", call=call, point=point)
+        out = run_pure(ex.to_device, value, "meta", call=call, point=point)
         if isinstance(value, deque):  # a deque of the same items will do too, never a list
             ok = out is value or (type(out) is deque and list(out) == list(value))
         else:
@@ -269,7 +269,7 @@ def test_to_device_passes_non_blocking(ex, flag, positional):
     call = f"to_device([a, (b,)], 'meta'{shown})"
     point = "non_blocking (default False, to_device's third argument) is passed on to Tensor.to for every tensor"
     with tensor_to_calls() as calls:  # sees Tensor.to however it is reached
-        run(ex.to_device, obj, "meta", *args, call=call, point=point, **kwargs)
+        run_pure(ex.to_device, obj, "meta", *args, call=call, point=point, **kwargs)
     seen = [non_blocking_of(args, kw) for _, args, kw in calls]
     want = bool(flag)
     expect(len(seen) >= 2 and all(nb == want for nb in seen), call=call, point=point,
@@ -298,15 +298,15 @@ def test_to_device_moves_to_cuda_and_back(ex):
     x = torch.randn(3, 5).pin_memory()
     batch = Batch(x, torch.tensor([1, 2, 3]))
     call, point = "to_device({...}, 'cuda', non_blocking=True)", "every tensor is moved to the GPU"
-    out = run(ex.to_device, {"batch": batch, "tag": "train"}, "cuda", non_blocking=True, call=call, point=point)
+    out = run_pure(ex.to_device, {"batch": batch, "tag": "train"}, "cuda", non_blocking=True, call=call, point=point)
     torch.cuda.synchronize()
     expect(out["batch"].X.is_cuda and out["batch"].y.is_cuda, call=call, point=point, expected="X and y on cuda",
            got=f"X on {out['batch'].X.device}, y on {out['batch'].y.device}")
     call, point, inputs = "to_device(to_device(batch, 'cuda'), 'cpu')", "moving keeps the values", {"x": x}
-    back = run(ex.to_device, out, "cpu", call=call, point=point, inputs=inputs)
+    back = run_pure(ex.to_device, out, "cpu", call=call, point=point, inputs=inputs)
     expect_close(back["batch"].X, x, call=call, point=point, inputs=inputs)
     model = nn.Linear(5, 2)
     call, point = "to_device(model, 'cuda')", "an nn.Module is moved in place and returned"
-    out = run(ex.to_device, model, "cuda", call=call, point=point)
+    out = run_pure(ex.to_device, model, "cuda", call=call, point=point)
     expect(out is model and model.weight.is_cuda, call=call, point=point, expected="the same model, on cuda",
            got=f"weight on {model.weight.device}")

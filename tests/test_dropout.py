@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata import call_str, describe, expect, expect_close, expect_raises, run, run_on_meta
+from kata import call_str, describe, expect, expect_close, expect_raises, guard_forward, run, run_on_meta, untouched
 
 
 # -- helpers ------------------------------------------------------------------
@@ -41,12 +41,14 @@ def _nonzero(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> 
 def _dropout(ex, x, *args, **kwargs):
     """``ex.dropout(x, ...)``; a change of ``x`` in place is reported first, because the checks that
     follow read ``x`` to judge the result (an in-place dropout would look "not scaled" there)."""
-    before = x.detach().clone()
-    out = ex.dropout(x, *args, **kwargs)
-    expect(torch.equal(x.detach(), before), call=call_str("dropout", before, *args, **kwargs),
-           point="x itself is never modified: dropout returns a new tensor (no x.mul_(...), x[...] = ...)",
-           expected="x unchanged", got=f"x changed in place, now {describe(x.detach())}", inputs={"x": before})
-    return out
+    with untouched({"x": x}, call=call_str("dropout", x, *args, **kwargs)):
+        return ex.dropout(x, *args, **kwargs)
+
+
+def _epoch_dropout(ex, *args, **kwargs):
+    """``ex.EpochDropout(...)`` whose every forward reports a change of its input in place first,
+    for the same reason as :func:`_dropout`."""
+    return guard_forward(ex.EpochDropout(*args, **kwargs), call=f"{call_str('EpochDropout', *args, **kwargs)}(x)")
 
 
 def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
@@ -328,7 +330,7 @@ def test_epoch_rejects_p_outside_0_1(ex, p):
 
 def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
     torch.manual_seed(10)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     expect(isinstance(m, nn.Module), call="EpochDropout(0.5)", point="EpochDropout is an nn.Module",
            expected="an nn.Module", got=type(m).__mro__.__repr__())
     x = _nonzero(16, 4, 25, seed=10)
@@ -355,7 +357,7 @@ def test_epoch_one_mask_per_feature_shared_by_the_batch(ex):
 def test_epoch_every_feature_decides_on_its_own(ex):
     torch.manual_seed(23)
     x = torch.ones(2, 40, 50, 100)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     dropped = m(x)[0] == 0
     call = "EpochDropout(0.5)(torch.ones(2, 40, 50, 100))"
     # F = (40, 50, 100): 1e5 disjoint neighbour pairs along each dim; Hoeffding 2 e^-180 each.
@@ -373,7 +375,7 @@ def test_epoch_every_feature_decides_on_its_own(ex):
            expected="features x[:, i] and x[:, 20 + i] agree on about 50% of the decisions", got=f"{halves:.1%}")
     # The number of dropped features is random, not always round(p * features): with 2 features at
     # p = 0.5 exactly one is dropped with probability 1/2; 40 masks all with one, 2^-40 ~ 9e-13.
-    m, x2 = ex.EpochDropout(0.5), torch.ones(1, 2)
+    m, x2 = _epoch_dropout(ex, 0.5), torch.ones(1, 2)
     counts = []
     for _ in range(40):
         m.reset_mask()
@@ -387,9 +389,9 @@ def test_epoch_every_feature_decides_on_its_own(ex):
 def test_epoch_instances_have_their_own_masks(ex):
     torch.manual_seed(24)
     x = torch.ones(4, 200)
-    a = ex.EpochDropout(0.5)
+    a = _epoch_dropout(ex, 0.5)
     first = _pattern(a(x))
-    b = ex.EpochDropout(0.5)
+    b = _epoch_dropout(ex, 0.5)
     other = _pattern(b(x))
     call = "a = EpochDropout(0.5); a(x); b = EpochDropout(0.5); b(x)"
     # Two independent masks of 200 features coincide with probability 2^-200.
@@ -403,7 +405,7 @@ def test_epoch_instances_have_their_own_masks(ex):
 
 def test_epoch_mask_is_reused_whatever_the_batch_size(ex):
     torch.manual_seed(11)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     point = "every later training forward reuses the mask, whatever its batch size"
     first = _pattern(run(m, _nonzero(32, 200, seed=11), call="EpochDropout(0.5)(x), a batch of 32", point=point))
     for b in (32, 7, 50, 1):  # 7: the short last batch of an epoch
@@ -420,7 +422,7 @@ def test_epoch_one_dim_input_has_one_decision_per_batch(ex):
     # A 1-D x of shape (B,) has F = (): one decision for the whole batch, a mask of shape (1,), reused
     # for a batch of another size. Deterministic for a correct module: all 0 or all 2, twice the same.
     torch.manual_seed(25)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     call = "m = EpochDropout(0.5); m(torch.ones(8)); m(torch.ones(3))"
     outs = []
     for b in (8, 3):
@@ -441,7 +443,7 @@ def test_epoch_one_dim_input_has_one_decision_per_batch(ex):
 
 def test_epoch_reset_mask_sets_none_and_draws_anew(ex):
     torch.manual_seed(12)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     x = _nonzero(8, 200, seed=12)
     first = _pattern(m(x))
     run(m.reset_mask, call="m(x); m.reset_mask()", point="reset_mask() forgets the mask")
@@ -459,7 +461,7 @@ def test_epoch_reset_mask_sets_none_and_draws_anew(ex):
 
 def test_epoch_new_mask_when_per_sample_shape_changes(ex):
     torch.manual_seed(13)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     m(_nonzero(8, 10, seed=13))
     for shape in [(8, 12), (5, 3, 4), (5, 3, 7)]:  # (5, 3, 7): only a later dim of F changes
         x = _nonzero(*shape, seed=14)
@@ -491,7 +493,7 @@ def test_epoch_new_mask_when_per_sample_shape_changes(ex):
 
 def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
     torch.manual_seed(15)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     m.eval()
     x = _nonzero(4, 200, seed=15)
     out = run(m, x, call="EpochDropout(0.5).eval()(x)", point="in eval mode the module returns x unchanged")
@@ -530,26 +532,26 @@ def test_epoch_eval_is_identity_and_leaves_the_mask_alone(ex):
 
 def test_epoch_p_zero_is_identity_and_p_one_zeros(ex):
     x = _nonzero(6, 9, seed=17)
-    expect_close(ex.EpochDropout(0.0)(x), x, call="EpochDropout(0.0)(x)",
+    expect_close(_epoch_dropout(ex, 0.0)(x), x, call="EpochDropout(0.0)(x)",
                  point="p == 0 is the identity", inputs={"x": x})
     # The ints 0 and 1 are valid values of a float argument (PEP 484).
     for p, want in [(0, x), (1, torch.zeros_like(x))]:
         call = f"EpochDropout({p})(x), p the int {p}"
         point = f"p == {p} for the int {p} too (a valid float argument): " + \
             ("the identity" if p == 0 else "zeros")
-        out = run(lambda: ex.EpochDropout(p)(x), call=call, point=point, inputs={"x": x})
+        out = run(lambda: _epoch_dropout(ex, p)(x), call=call, point=point, inputs={"x": x})
         expect_close(out, want, rtol=0, atol=0, call=call, point=point, inputs={"x": x})
     xg = x.clone().requires_grad_()
-    out = ex.EpochDropout(0.0)(xg)
+    out = _epoch_dropout(ex, 0.0)(xg)
     expect(isinstance(out, torch.Tensor) and out.requires_grad, call="EpochDropout(0.0)(x) with x.requires_grad",
            point="at p == 0 too gradients flow (return x, not x.detach())",
            expected="a result with requires_grad=True", got=describe(out))
-    m = ex.EpochDropout(0.0)
+    m = _epoch_dropout(ex, 0.0)
     m(x)
     expect(isinstance(m.mask, torch.Tensor) and tuple(m.mask.shape) == (1, 9) and bool((m.mask != 0).all()),
            call="m = EpochDropout(0.0); m(x)", point="p == 0 still holds a mask (one that keeps every feature)",
            expected="m.mask of shape (1, 9), non-zero everywhere", got=describe(m.mask))
-    m = ex.EpochDropout(1.0)
+    m = _epoch_dropout(ex, 1.0)
     for _ in range(2):
         expect_close(m(x), torch.zeros_like(x), rtol=0, atol=0, call="EpochDropout(1.0)(x)",
                      point="p == 1 gives zeros (never NaN)", inputs={"x": x})
@@ -606,7 +608,7 @@ def test_epoch_keeps_features_with_probability_1_minus_p(ex):
     torch.manual_seed(19)
     # 0.225 is no multiple of 1/20: a p rounded to 1/20 (0.2 or 0.25) drops 2.5% off, outside the 1% bound.
     for p in (0.3, 0.8, 0.225, None):
-        m = ex.EpochDropout() if p is None else ex.EpochDropout(p)
+        m = _epoch_dropout(ex) if p is None else _epoch_dropout(ex, p)
         x = torch.ones(2, 200_000)
         frac = (m(x)[0] == 0).double().mean().item()
         arg, p = ("", 0.5) if p is None else (p, p)
@@ -618,7 +620,7 @@ def test_epoch_keeps_features_with_probability_1_minus_p(ex):
     # 1000 features with probability 2^-1000.
     x = torch.ones(2, 1000)
     with torch.no_grad():
-        out = ex.EpochDropout(0.5)(x)
+        out = _epoch_dropout(ex, 0.5)(x)
     expect(isinstance(out, torch.Tensor) and bool((out == 0).any()),
            call="with torch.no_grad(): EpochDropout(0.5)(torch.ones(2, 1000))",
            point="a training forward drops under torch.no_grad() too (only eval mode is the identity)",
@@ -627,7 +629,7 @@ def test_epoch_keeps_features_with_probability_1_minus_p(ex):
 
 def test_epoch_follows_dtype_and_device(ex):
     torch.manual_seed(20)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     x = _nonzero(4, 200, seed=20)
     first = _pattern(m(x))
     for dtype in (torch.float64, torch.float16):
@@ -643,7 +645,7 @@ def test_epoch_follows_dtype_and_device(ex):
     # scaled mask) made in float32 is off by ~2e-8 relative, far above float64's precision.
     x64 = _nonzero(4, 200, seed=20, dtype=torch.float64)
     call = "EpochDropout(0.3)(x) with x float64"
-    out = run(ex.EpochDropout(0.3), x64, call=call, point="the output has x's dtype", inputs={"x": x64})
+    out = run(_epoch_dropout(ex, 0.3), x64, call=call, point="the output has x's dtype", inputs={"x": x64})
     expect(isinstance(out, torch.Tensor) and out.dtype == torch.float64, call=call,
            point="the output has x's dtype", expected="float64", got=describe(out))
     _expect_zero_or_scaled(out, x64, 0.3, call, "kept features are scaled by 1 / (1 - p) in x's precision "
@@ -658,7 +660,7 @@ def test_epoch_follows_dtype_and_device(ex):
            call="m(x) on the CPU, then m.to('meta')(x_meta)",
            point="the mask follows the input's device mid-epoch",
            expected=describe(xm), got=describe(out))
-    out = run_on_meta(ex.EpochDropout(0.5), xm, call="EpochDropout(0.5)(x_meta)",
+    out = run_on_meta(_epoch_dropout(ex, 0.5), xm, call="EpochDropout(0.5)(x_meta)",
                       point="the mask is made on the input's device")
     expect(out is None or (isinstance(out, torch.Tensor) and out.device == xm.device),
            call="EpochDropout(0.5)(x_meta)",
@@ -668,7 +670,7 @@ def test_epoch_follows_dtype_and_device(ex):
 @pytest.mark.cuda
 def test_epoch_same_pattern_after_moving_to_cuda(ex):
     torch.manual_seed(21)
-    m = ex.EpochDropout(0.5)
+    m = _epoch_dropout(ex, 0.5)
     x = _nonzero(4, 200, seed=21)
     first = _pattern(m(x))
     out = run(m.to("cuda"), x.to("cuda"), call="m(x); m.to('cuda')(x.cuda())",
@@ -681,7 +683,7 @@ def test_epoch_same_pattern_after_moving_to_cuda(ex):
 def test_epoch_gradient_flows_and_input_untouched(ex):
     torch.manual_seed(22)
     p = 0.25
-    m = ex.EpochDropout(p)
+    m = _epoch_dropout(ex, p)
     x = _nonzero(5, 30, seed=22)
     before = x.clone()
     run(m, x, call=f"EpochDropout({p})(x)", point="a training forward returns a result")
@@ -703,7 +705,7 @@ def test_epoch_gradient_flows_and_input_untouched(ex):
 def test_epoch_does_not_call_torch_dropout(ex):
     x = torch.ones(8, 8)
     with _TorchDropoutSpy() as spy:
-        m = ex.EpochDropout(0.5)
+        m = _epoch_dropout(ex, 0.5)
         m(x)
         m(x)
     expect(not spy.calls, call="EpochDropout(0.5)(x)",

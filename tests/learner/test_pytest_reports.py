@@ -558,6 +558,52 @@ def test_dropout_in_place_is_reported_as_such_first(checkout: Kata, tmp_path: Pa
     assert "x itself is never modified" in first and "x changed in place" in first, first
 
 
+IN_PLACE = {
+    # EpochDropout writes its result into x: before, four tests blamed the scaling or the dtype.
+    "EpochDropout": ("dropout", '''
+
+        _forward = EpochDropout.forward
+
+
+        def _in_place(self, x):
+            out = _forward(self, x)
+            if self.training:
+                with torch.no_grad():
+                    x.copy_(out)
+            return out
+
+
+        EpochDropout.forward = _in_place
+    '''),
+    # cross_entropy shifts logits in place (values back as they were, but an in-place operation ran).
+    "cross_entropy": ("cross_entropy", '''
+
+        _cross_entropy = cross_entropy
+
+
+        def cross_entropy(logits, target, reduction="mean"):
+            with torch.no_grad():
+                logits.sub_(1.0)
+                out = _cross_entropy(logits, target, reduction)
+                logits.add_(1.0)
+            return _cross_entropy(logits, target, reduction) if logits.requires_grad else out
+    '''),
+}
+
+
+@pytest.mark.parametrize("what", list(IN_PLACE))
+def test_an_input_changed_in_place_is_what_every_failure_says(checkout: Kata, tmp_path: Path, what: str) -> None:
+    """The tests read the inputs to judge the result: an in-place change must be reported as itself,
+    not as the wrong values it makes the other points look like."""
+    name, tail = IN_PLACE[what]
+    impl = _impl(tmp_path, **{name: (ROOT / "solutions" / f"{name}.py").read_text() + textwrap.dedent(tail)})
+    r = _pytest(checkout, "-m", name, "-p", "no:cacheprovider", impl=impl)
+    reports = _reports(r.stdout)
+    assert r.returncode == 1 and len(reports) >= 3, r.stdout[-3000:] + r.stderr[-3000:]
+    wrong = {test: text for test, text in reports.items() if "itself is never modified" not in text}
+    assert not wrong, wrong
+
+
 def test_a_piece_left_unwritten_is_named_in_the_tests_that_reach_it(checkout: Kata, tmp_path: Path) -> None:
     """fit calls evaluate: with evaluate still a stub, fit's device test says so, not "batches never moved"."""
     src = (ROOT / "solutions" / "training.py").read_text() + textwrap.dedent('''
