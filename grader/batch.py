@@ -99,13 +99,17 @@ def candidates(submissions: Path, skip: Path | None = None) -> list[Path]:
     """The entries of SUBMISSIONS_DIR that are submissions: folders and .zip files.
 
     Hidden entries are not students, nor is ``skip`` (the results folder, when
-    --out is inside SUBMISSIONS_DIR) or a folder holding it: grading our own
-    results would add a student who scores 0, and change on every run.
+    --out is inside SUBMISSIONS_DIR) or a folder holding it, nor the results of
+    another run (a folder with our grades.csv and summary.md): grading our own
+    results would add a student who scores 0, and change on every run. Nor is
+    ``__MACOSX``, the resource forks macOS's Archive Utility adds to a zip.
     """
     own = [skip.resolve(), *skip.resolve().parents] if skip is not None else []
     entries = []
     for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith(".") or entry.resolve() in own:
+        if entry.name.startswith(".") or entry.name == "__MACOSX" or entry.resolve() in own:
+            continue
+        if entry.is_dir() and (entry / "grades.csv").is_file() and (entry / "summary.md").is_file():
             continue
         if entry.is_dir() or entry.suffix.lower() == ".zip":
             entries.append(entry)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -105,10 +106,35 @@ def _submission(path: str, scratch: Path) -> Path:
         raise UsageError(str(err)) from None
 
 
-def _output_file(path: str | None, option: str | None) -> None:
+# What an existing output file must look like to be overwritten: one of ours from an earlier run.
+# A typo (`--json solutions/dropout.py`, `gradescope README.md`) must not destroy a file.
+_OURS = {"json": "JSON report", "junit": "JUnit XML report", "zip": "zip file"}
+
+
+def _looks_like(p: Path, kind: str) -> bool:
+    try:
+        if kind == "zip":
+            import zipfile
+            return zipfile.is_zipfile(p)
+        with open(p, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return True  # not readable: the write check below says why
+    if not head.strip():
+        return True
+    if kind == "junit":
+        return head.lstrip().startswith((b"<?xml", b"<testsuite"))
+    try:
+        return isinstance(json.loads(head), dict)
+    except ValueError:
+        return False
+
+
+def _output_file(path: str | None, option: str | None, kind: str) -> None:
     """Reports are written after grading: a path that cannot take one must fail now, not after it.
 
-    ``option``: the option that named the path, None for a positional argument.
+    ``option``: the option that named the path, None for a positional argument; ``kind``: a key of
+    ``_OURS``, what an existing file there must be to be replaced.
     """
     if path is None:
         return
@@ -123,6 +149,9 @@ def _output_file(path: str | None, option: str | None) -> None:
         raise UsageError(f"{named}: {parent} is not a directory")
     _probe_dir(parent, named)
     if p.exists():
+        if not _looks_like(p, kind):
+            raise UsageError(f"{named} exists and is not a {_OURS[kind]}: it would be overwritten "
+                             "(remove it first, or give another name)")
         try:
             open(p, "ab").close()  # appends nothing: the file is left as it is
         except OSError as err:
@@ -130,8 +159,8 @@ def _output_file(path: str | None, option: str | None) -> None:
 
 
 def _outputs(json_path: str | None, junit_path: str | None) -> None:
-    _output_file(json_path, "--json")
-    _output_file(junit_path, "--junit")
+    _output_file(json_path, "--json", "json")
+    _output_file(junit_path, "--junit", "junit")
     if json_path and junit_path and Path(json_path).resolve() == Path(junit_path).resolve():
         raise UsageError(f"--json and --junit both name {json_path}: one report would overwrite the other")
 
@@ -291,7 +320,9 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     if not points:
         raise UsageError("the capstone is a bonus, outside Gradescope's score (its points go to "
                          "extra_data.bonus_score): add at least one core exercise with -e")
-    _output_file(args.out_zip, None)
+    _output_file(args.out_zip, None, "zip")
+    if not args.out_zip.lower().endswith(".zip"):
+        raise UsageError(f"{args.out_zip}: the bundle is a zip file: give a name ending in .zip")
     names = gradescope_bundle(Path(args.out_zip), args.visibility, exercises if args.exercise else None)
     graded = "every exercise" if not args.exercise else ", ".join(exercises)
     print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files; grades {graded}): "

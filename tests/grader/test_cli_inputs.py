@@ -168,6 +168,12 @@ def test_candidates_skip_the_results_folder(tmp_path: Path) -> None:
     assert names(subs / "results") == ["alice", "bob", "carol.zip", "nested"]
     assert names(subs / "nested" / "out") == ["alice", "bob", "carol.zip", "results"]
     assert names(tmp_path / "elsewhere") == names(None)
+    # macOS's resource forks and another run's results folder are no students either.
+    (subs / "__MACOSX").mkdir()
+    (subs / "old").mkdir()
+    for name in ("grades.csv", "summary.md"):
+        (subs / "old" / name).write_text("")
+    assert names(None) == ["alice", "bob", "carol.zip", "nested", "results"]
 
 
 # --- 5. empty and misplaced submissions ------------------------------------------------------
@@ -239,6 +245,26 @@ def test_gradescope_bundle_path_is_checked(tmp_path: Path, capsys) -> None:
         f"error: {tmp_path / 'missing' / 'x.zip'}: no such directory {tmp_path / 'missing'}"
     assert usage_error(["gradescope", str(tmp_path)], capsys) == f"error: {tmp_path} is a directory, not a file"
     assert not any(tmp_path.iterdir())
+
+
+def test_outputs_overwrite_only_their_own_kind_of_file(tmp_path: Path, capsys, no_grading) -> None:
+    """A typo once turned README.md into a zip, and a reference into JSON, without a word."""
+    keep = tmp_path / "dropout.py"
+    keep.write_text("def dropout(x, p): ...\n")
+    for argv, named, kind in ((["gradescope", str(keep)], f"{keep}", "zip file"),
+                              (["grade", "solutions", "--json", str(keep)], f"--json {keep}", "JSON report"),
+                              (["grade", "solutions", "--junit", str(keep)], f"--junit {keep}", "JUnit XML report")):
+        assert usage_error(argv, capsys) == (f"error: {named} exists and is not a {kind}: it would be overwritten "
+                                             "(remove it first, or give another name)")
+    assert keep.read_text() == "def dropout(x, p): ...\n"
+    assert usage_error(["gradescope", str(tmp_path / "bundle")], capsys) == \
+        f"error: {tmp_path / 'bundle'}: the bundle is a zip file: give a name ending in .zip"
+    # An earlier report of ours, or an empty file, is replaced as before.
+    (tmp_path / "r.json").write_text('{"score": 3}')
+    (tmp_path / "r.xml").write_text('<?xml version="1.0"?><testsuites/>')
+    (tmp_path / "empty.json").write_text("")
+    for path, kind in (("r.json", "json"), ("r.xml", "junit"), ("empty.json", "json")):
+        cli._output_file(str(tmp_path / path), "--x", kind)
 
 
 def test_release_into_a_file_says_it_is_a_file(tmp_path: Path, capsys) -> None:
