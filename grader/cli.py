@@ -276,7 +276,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         return 128 + stop.signum
     took = time.monotonic() - start
     # The counts are over every student in the gradebook; "graded now" and "skipped" are this run's.
-    print(f"{stats['students']} submissions in {took:.1f} s, mean {stats['mean']:.1f}/100; "
+    print(f"{stats['students']} submissions in {took:.1f} s, mean {stats['mean']:.1f}/{stats['out_of']:g}; "
           f"timeouts {stats['timeouts']}, crashes {stats['crashes']}, not graded {stats['errors']}; "
           f"graded now {stats['graded']}, skipped (up to date) {stats['skipped']}")
     print(f"gradebook: {Path(args.out) / 'grades.csv'}, summary: {Path(args.out) / 'summary.md'}")

@@ -13,11 +13,13 @@ from grader.files import write_atomic
 from grader.learner import unwritten
 
 
-def _histogram_svg(scores: list[float], path: Path) -> None:
-    """Totals in ten-point bins, as a plain SVG bar chart (no plotting library needed)."""
+def _histogram_svg(scores: list[float], path: Path, out_of: float = 100) -> None:
+    """Totals in ten bins, each a tenth of ``out_of`` (ten points out of 100), as a plain SVG bar
+    chart (no plotting library needed)."""
     bins = [0] * 10
     for s in scores:
-        bins[min(int(s // 10), 9)] += 1
+        bins[max(min(int(s * 10 // out_of), 9), 0)] += 1
+    unit = "" if out_of == 100 else "%"  # bins of a part of the course: in percent of its points
     top = max(bins) or 1
     w, h, pad = 640, 320, 40
     bw = (w - 2 * pad) / 10
@@ -28,7 +30,7 @@ def _histogram_svg(scores: list[float], path: Path) -> None:
         bars.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{bw - 4:.1f}" height="{bh:.1f}" fill="#4c72b0"/>'
                     f'<text x="{x + bw / 2:.1f}" y="{y - 4:.1f}" font-size="12" text-anchor="middle">{n}</text>'
                     f'<text x="{x + bw / 2:.1f}" y="{h - pad + 16:.1f}" font-size="11" text-anchor="middle">'
-                    f'{i * 10}-{i * 10 + 9 if i < 9 else 100}</text>')
+                    f'{i * 10}-{i * 10 + 9 if i < 9 else 100}{unit}</text>')
     write_atomic(path,
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif">'
         f'<rect width="100%" height="100%" fill="white"/>'
@@ -80,6 +82,12 @@ def _unwritten_section(graded: list[dict[str, Any]]) -> list[str]:
     return lines + [f"| {fn.replace('|', '/')} | {stubs[fn]} |" for fn in sorted(stubs, key=rank)]
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: one starting with = + - @ (or a tab or CR) is a formula
+    to Excel and LibreOffice, and folder names come from students (OWASP's CSV injection advice)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write(out: Path, students: list[str], exercises: list[str], run: dict[str, int]) -> dict[str, Any]:
     """grades.csv, summary.md and histogram.svg over all ``students``' results in ``out``.
 
@@ -111,19 +119,21 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     graded = [m for m in metas if not m.get("error")]
     for m in metas:
         if m.get("error"):
-            writer.writerow([m["student"], "", *[""] * (len(core) + len(bonus)), m["error"]])
+            writer.writerow([_cell(m["student"]), "", *[""] * (len(core) + len(bonus)), _cell(m["error"])])
             continue
         missing = [e for e in core if e not in m["exercises"]]
         why = [m.get("note") or ""] + ([f"not graded: {', '.join(missing)} (rerun without -e to grade them)"]
                                       if missing else [])
-        writer.writerow([m["student"], f'{m["score"]:g}',
+        writer.writerow([_cell(m["student"]), f'{m["score"]:g}',
                          *[f'{m["exercises"][e]:g}' if e in m["exercises"] else "" for e in core + bonus],
-                         "; ".join(w for w in why if w)])
+                         _cell("; ".join(w for w in why if w))])
     write_atomic(out / "grades.csv", table.getvalue())
     scores = [m["score"] for m in graded]
-    _histogram_svg(scores, out / "histogram.svg")
+    # The points of the exercises in the gradebook: 100 for the course, fewer for a run of some (-e).
+    out_of = sum(catalog.get(e).points for e in core) or catalog.TOTAL
+    _histogram_svg(scores, out / "histogram.svg", out_of)
     lines = [f"# Class summary: {len(metas)} submissions", "",
-             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / 100 (over the {len(graded)} graded). "
+             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / {out_of:g} (over the {len(graded)} graded). "
              f"Submissions with a timeout: {counts['timeouts']}, with a crash: {counts['crashes']}, "
              f"not graded: {counts['errors']}.", "",
              f"This run: {counts['graded']} graded, {counts['skipped']} unchanged and skipped.", "",
@@ -153,5 +163,5 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     if noted:
         lines += ["", "## Notes", ""] + [f"- {m['student']}: {m['note']}" for m in noted]
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
-    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), **counts,
+    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), "out_of": out_of, **counts,
             "not_graded": [m["student"] for m in metas if m.get("error")]}

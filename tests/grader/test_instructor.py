@@ -218,7 +218,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert "| cross_entropy | 15 |" in summary and "Most common failing checks" in summary
     # Statistics over the graded: not erin, gina or hank, whose blank rows are no zeros.
     graded = [float(row["total"]) for row in rows.values() if row["total"]]
-    assert len(graded) == 6 and f"Mean total: {sum(graded) / 6:.1f} / 100 (over the 6 graded)" in summary, summary
+    assert len(graded) == 6 and f"Mean total: {sum(graded) / 6:.1f} / 27 (over the 6 graded)" in summary, summary
     # Only attempted work counts there: ivy's unstable softmax, not bob's stubs, carol's import that
     # never ends or the files nobody sent.
     table = summary.split("## Most common failing checks")[1].split("\n## ")[0]
@@ -321,7 +321,9 @@ def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path)
     data = json.loads((out / "bob" / "results.json").read_text())
     assert data["score"] == 27 and {t["tags"][0] for t in data["tests"]} == {"cross_entropy", "sequential"}
     assert all(t["status"] == "passed" for t in data["tests"])
-    assert "Mean total: 27.0 / 100" in (out / "summary.md").read_text()
+    # Out of the points of the exercises graded (cross_entropy's 15 and sequential's 12), not of 100.
+    assert "Mean total: 27.0 / 27" in (out / "summary.md").read_text()
+    assert "mean 27.0/27;" in r.stdout, r.stdout
 
     # Regrading sequential keeps cross_entropy; the full set then regrades only what is out of date.
     r = run(*grade_all, "-e", "sequential", "--force")
@@ -340,6 +342,36 @@ def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path)
     assert carl["total"] == "15" and carl["cross_entropy"] == "15" and carl["sequential"] == "", carl
     assert "not graded: sequential (rerun without -e" in carl["error"], carl
     assert "| sequential | 12 | 12.00 | 100% |" in (out / "summary.md").read_text()
+
+
+def test_grades_csv_holds_no_formula_a_student_could_plant(tmp_path: Path) -> None:
+    """Folder names come from students: a spreadsheet must show them, never run them."""
+    from grader import gradebook
+
+    planted = ['=HYPERLINK("x","click")', "+1+1", "-2", "@SUM(A1)", "alice"]
+    for sid in planted:
+        (tmp_path / sid).mkdir()
+        (tmp_path / sid / "meta.json").write_text(json.dumps(
+            {"student": sid, "score": 15.0, "exercises": {"cross_entropy": 15.0}, "failed": [],
+             **({"error": "=cmd|' /C calc'!A0"} if sid == "-2" else {})}))
+    gradebook.write(tmp_path, planted, ["cross_entropy"], {"graded": 5})
+    rows = list(csv.reader((tmp_path / "grades.csv").open()))[1:]
+    assert [r[0] for r in rows] == ["'" + sid for sid in planted[:4]] + ["alice"]
+    assert rows[2][-1] == "'=cmd|' /C calc'!A0"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+def test_the_histogram_bins_a_run_of_some_exercises_by_their_points(tmp_path: Path) -> None:
+    """-e cross_entropy -e sequential: 27 points. Full marks fall in the top bin, not in 20-29."""
+    from grader import gradebook
+
+    gradebook._histogram_svg([27.0, 26.9, 13.5, 0.0], tmp_path / "h.svg", 27)
+    bars = [int(n) for n in re.findall(r'text-anchor="middle">(\d+)</text><text', (tmp_path / "h.svg").read_text())]
+    assert bars == [1, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert ">90-100%</text>" in (tmp_path / "h.svg").read_text()
+    gradebook._histogram_svg([100.0, 55.0], tmp_path / "h.svg")
+    bars = [int(n) for n in re.findall(r'text-anchor="middle">(\d+)</text><text', (tmp_path / "h.svg").read_text())]
+    assert bars == [0, 0, 0, 0, 0, 1, 0, 0, 0, 1] and ">90-100</text>" in (tmp_path / "h.svg").read_text()
 
 
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
