@@ -28,3 +28,16 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet torch torchvision --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+# Grade the references once: an image that cannot grade (a torch that does not import, a kernel
+# that refuses the sandbox) fails its build here, where the instructor sees it, instead of giving
+# every student 0 later.
+echo "setup.sh: grading the reference solutions once, to check this image"
+# Only bash and the venv's Python from here on: the report stays beside the venv.
+if ! "$VENV/bin/python" -m grader grade solutions --json "$VENV/self-test.json" > "$VENV/self-test.txt" 2>&1 ||
+   ! "$VENV/bin/python" -c 'import json, sys; from grader import catalog
+sys.exit(abs(json.load(open(sys.argv[1]))["score"] - catalog.TOTAL) > 1e-6)' "$VENV/self-test.json"; then
+  while IFS= read -r line; do echo "  $line"; done < "$VENV/self-test.txt" >&2
+  echo "setup.sh: this image cannot grade: the reference solutions did not get full marks (the grader's report is above)" >&2
+  exit 1
+fi
+echo "setup.sh: the references get full marks: the image is ready"

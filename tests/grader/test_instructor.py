@@ -509,9 +509,39 @@ def test_gradescope_setup_gets_a_python_that_can_run_the_grader(tmp_path: Path, 
     if apt_has_311:
         assert r.returncode == 0, r.stderr
         assert "pip -m pip install --quiet -r requirements.txt" in calls, calls
+        # The image grades the references once before it is used (see the next test).
+        assert re.search(r"^pip -m grader grade solutions --json \S+/self-test.json$", calls, re.M), calls
     else:
         assert r.returncode == 1 and "pip " not in calls
         assert "needs Python >= 3.11" in r.stderr and "Ubuntu 22.04" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_gradescope_setup_fails_the_build_of_an_image_that_cannot_grade(tmp_path: Path, broken: bool) -> None:
+    """Once an image without a working torch gave every student 0, and the instructor learnt it from
+    them. apt-get and pip are stubs; the grading is real, with this machine's Python or one whose torch
+    does not import."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    _stub(bin_ / "apt-get", "exit 0")
+    venv = tmp_path / "venv"
+    fake_torch = tmp_path / "fake"
+    (fake_torch / "torch").mkdir(parents=True)
+    (fake_torch / "torch" / "__init__.py").write_text("raise ImportError('libtorch_cpu.so: cannot open')\n")
+    # The venv's python: this machine's, except for pip (a stub); with a torch that fails, if broken.
+    path = f"PYTHONPATH={fake_torch} " if broken else ""
+    _stub(bin_ / "python3", f'if [[ "$1 $2" == "-m venv" ]]; then /bin/mkdir -p "$3/bin"; '
+                            f'printf \'#!/bin/bash\\n[[ "$2" == pip ]] && exit 0\\n{path}exec {PY} "$@"\\n\' '
+                            f'> "$3/bin/python"; /bin/chmod +x "$3/bin/python"; exit 0; fi; exec {PY} "$@"')
+    (tmp_path / "source").symlink_to(ROOT)
+    r = run("/bin/bash", str(ROOT / "grader" / "templates" / "setup.sh"), cwd=tmp_path,
+            env={"PATH": f"{bin_}:/usr/bin:/bin", "AUTOGRADER_ROOT": str(tmp_path), "KATA_VENV": str(venv)})
+    if broken:
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "this image cannot grade" in r.stderr and "torch" in r.stderr, r.stderr
+    else:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "the references get full marks: the image is ready" in r.stdout
 
 
 def test_junit_report(tmp_path: Path) -> None:
