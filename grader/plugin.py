@@ -16,7 +16,7 @@ import torch
 
 from grader import catalog
 from grader.checking import CheckFailed, Raised
-from grader.pool import Pool, TimedOut, WorkerFailure, WorkerHandle
+from grader.pool import OUTPUT_CAP, Pool, TimedOut, WorkerFailure, WorkerHandle
 from grader.results import CheckResult, ExerciseResult, empty_result
 
 
@@ -320,7 +320,11 @@ class KataPlugin:
             if run is not None:
                 result.output, size = run.finish()
                 if size > len(result.output.encode()):
-                    result.notes.append(f"output truncated: printed {size} bytes, showing the first {len(result.output.encode())}")
+                    # Each worker's output is capped on its own: a run restarted after a timeout has several.
+                    workers = len(run.outputs)
+                    each = f"the first {OUTPUT_CAP // 1024} KB" + (f" of each of the {workers} workers that ran it"
+                                                                  if workers > 1 else "")
+                    result.notes.append(f"output truncated: printed {size:,} bytes, showing {each}")
                 if run.broken:
                     result.notes.insert(0, run.broken)
             elif not (self.submission / f"{ex}.py").is_file():

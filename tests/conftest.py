@@ -202,17 +202,19 @@ def _kata_longrepr(item: pytest.Item, call: pytest.CallInfo) -> str | None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     text = _kata_longrepr(item, call)
-    if text is None:
-        yield
-        return
-    # pytest would first format the whole traceback of a failed call, reading and parsing the source
-    # of every frame (80 ms a failure: 18 s of a first run over all the stubs), only for this text to
-    # replace it. A setup error (a module that does not import) takes pytest's other path: replaced below.
-    item.repr_failure = lambda excinfo, style=None: text  # type: ignore[method-assign]
+    if text is not None:
+        # pytest would first format the whole traceback of a failed call, reading and parsing the source
+        # of every frame (80 ms a failure: 18 s of a first run over all the stubs), only for this text to
+        # replace it. A setup error (a module that does not import) takes pytest's other path: replaced below.
+        item.repr_failure = lambda excinfo, style=None: text  # type: ignore[method-assign]
     try:
         outcome = yield
     finally:
-        del item.repr_failure
+        if text is not None:
+            del item.repr_failure
     report = outcome.get_result()
-    if not report.passed:
+    if text is not None and not report.passed:
         report.longrepr = text
+    # What the learner's code printed: its first and last lines, not megabytes of a loop's output.
+    report.sections = [(title, failure_report.trim_output(content) if title.startswith("Captured") else content)
+                       for title, content in report.sections]

@@ -105,3 +105,25 @@ def crash_report(err: BaseException, *, impl: Path, test_file: Path, context: st
     if hint:
         lines.append(pad + "  " + hint)
     return "\n".join(lines)
+
+
+# What a test printed, shown with its failure: the first and last lines are what a learner reads
+# (an endless loop that prints once filled 12.5 MB of a terminal, 400,000 lines, in one run).
+_HEAD, _TAIL, _WIDE = 20, 20, 500
+
+
+def trim_output(text: str) -> str:
+    """``text`` with its middle left out when it is long, and each line cut at ``_WIDE`` characters."""
+    lines = text.splitlines()
+    if len(lines) > _HEAD + _TAIL + 1:
+        left = len(lines) - _HEAD - _TAIL
+        size = len(text.encode("utf-8", "replace"))
+        lines = [*lines[:_HEAD],
+                 f"... {left} lines left out ({size:,} bytes printed in all; the first {_HEAD} and last {_TAIL} "
+                 f"lines are shown) ...",
+                 *lines[-_TAIL:]]
+    elif len(text) <= _WIDE * (_HEAD + _TAIL):
+        return text
+    cut = [line if len(line) <= _WIDE else f"{line[:_WIDE]}... ({len(line) - _WIDE:,} more characters)"
+           for line in lines]
+    return "\n".join(cut) + ("\n" if text.endswith("\n") else "")

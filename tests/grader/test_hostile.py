@@ -489,7 +489,8 @@ def test_print_flood_is_capped(hostile, tmp_path: Path) -> None:
             return s[:, 0]
         cross_entropy = gather_target
     """)
-    assert any("output truncated" in n for n in bad.notes)
+    note = r"output truncated: printed 20,97\d,\d{3} bytes, showing the first 64 KB( of each of the \d+ workers that ran it)?"
+    assert any(re.fullmatch(note, n) for n in bad.notes), bad.notes
     from grader import report
 
     out = tmp_path / "r.json"

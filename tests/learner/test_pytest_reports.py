@@ -558,6 +558,31 @@ def test_dropout_in_place_is_reported_as_such_first(checkout: Kata, tmp_path: Pa
     assert "x itself is never modified" in first and "x changed in place" in first, first
 
 
+def test_what_a_test_printed_is_shown_head_and_tail(checkout: Kata, tmp_path: Path) -> None:
+    """A loop that prints once filled a terminal with 12.5 MB; its first and last lines are enough."""
+    src = (ROOT / "solutions" / "sequential.py").read_text() + textwrap.dedent('''
+
+        _MySequential = MySequential
+
+
+        class MySequential(_MySequential):
+            def forward(self, x):
+                for i in range(5000):
+                    print("step", i, "x" * (2000 if i == 7 else 1))
+                return super().forward(x) + 1  # wrong, so that the output is shown
+    ''')
+    r = _pytest(checkout, "-m", "sequential", "-p", "no:cacheprovider", impl=_impl(tmp_path, sequential=src))
+    assert r.returncode == 1, r.stdout[-3000:]
+    shown = [text for text in r.stdout.split("- Captured stdout call -")[1:]]
+    assert shown, r.stdout[-3000:]
+    for text in shown:
+        body = text.split("\n_____")[0].split("\n=====")[0]
+        assert "step 0 " in body and "step 4999 " in body and "step 2500 " not in body, body[-2000:]
+        assert "lines left out (" in body and "the first 20 and last 20 lines are shown" in body
+        assert "x" * 501 not in body and "(1,507 more characters)" in body
+    assert len(r.stdout) < 8000 * len(shown) + 20000
+
+
 IN_PLACE = {
     # EpochDropout writes its result into x: before, four tests blamed the scaling or the dtype.
     "EpochDropout": ("dropout", '''
