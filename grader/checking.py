@@ -15,6 +15,7 @@ import torch
 
 from grader.codec import Opaque
 from grader.learner import unwritten
+from grader.learner.closeness import beyond_the_dtype
 
 __all__ = ["CheckFailed", "Raised", "expect", "expect_close", "expect_equal", "expect_raises",
            "uses_any", "describe", "import_aliases", "import_time_walk", "is_main_guard"]
@@ -103,6 +104,8 @@ def expect_close(got: Any, want: Any, *, call: str, point: str, rtol: float | No
                                    check_device=False, equal_nan=equal_nan)
     except (AssertionError, TypeError, ValueError, RuntimeError) as err:
         why = [ln for ln in str(err).strip().splitlines() if ln.strip()][:4]
+        if check_dtype and (also := beyond_the_dtype(got, want, rtol=rtol, atol=atol, equal_nan=equal_nan)):
+            why = why[:1] + [also]  # assert_close stops at the dtype: say whether the values are wrong too
         raise _fail(call, point, [f"expected: {describe(want)}", f"got:      {describe(got)}",
                                   *(f"why:      {w}" if i == 0 else f"          {w}" for i, w in enumerate(why))]) from None
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch.testing import _comparison
 
+from grader.learner.closeness import beyond_the_dtype
 # The meta device stands in for a GPU in these tests: see grader.learner.simulation.
 from grader.learner.simulation import DEVICE_FAULT, READS_VALUES
 
@@ -149,6 +150,8 @@ def expect_close(actual: Any, expected: Any, *, call: str, point: str,
         _assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=check_dtype, check_device=check_device)
     except AssertionError as err:
         why = str(err).strip().splitlines()
+        if check_dtype and (also := beyond_the_dtype(actual, expected, rtol=rtol, atol=atol)):
+            why = why[:1] + [also]  # assert_close stops at the dtype: say whether the values are wrong too
         raise KataFailure(_report(call, point, inputs, [
             f"expected: {describe(expected)}", f"got:      {describe(actual)}",
             "why:      " + (why[0] if why else "values differ"),

@@ -30,3 +30,24 @@ def test_long_containers_are_cut() -> None:
     got = describe(list(range(100)))
     assert got == "a list of 100: [0, 1, 2, 3, 4, 5, 6, 7, ...]"
     assert len(describe([torch.zeros(5)] * 8)) == 200  # one line, cut at 200 characters
+
+
+def test_a_dtype_mismatch_says_whether_the_values_are_wrong_too() -> None:
+    """assert_close stops at the dtype; the learner tests and the grader both say what lies beyond it."""
+    import pytest
+    from kata import KataFailure, expect_close
+
+    from grader import checking
+    from grader.learner.closeness import beyond_the_dtype
+
+    want = torch.tensor([6.0081, 1.5])
+    assert beyond_the_dtype(want.double(), want) == "the values agree once converted to float32: only the dtype is wrong"
+    wrong = beyond_the_dtype(torch.tensor([1.2016, 1.5], dtype=torch.float64), want)
+    assert wrong is not None and wrong.startswith("the values differ too, beyond the dtype (Greatest absolute difference: 4.806")
+    assert beyond_the_dtype(want, want) is None and beyond_the_dtype(want[:1].double(), want) is None
+    assert beyond_the_dtype([1.0], want) is None and beyond_the_dtype(want.double().to("meta"), want) is None
+    for fail, error in ((expect_close, KataFailure), (checking.expect_close, AssertionError)):
+        with pytest.raises(error) as err:
+            fail(torch.tensor([1.2016, 1.5], dtype=torch.float64), want, call="cross_entropy(...)", point="sum")
+        text = str(err.value)
+        assert "The values for attribute 'dtype' do not match" in text and "the values differ too" in text, text
