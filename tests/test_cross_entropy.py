@@ -136,7 +136,7 @@ def test_gather_target_does_not_modify_inputs(ex):
         run_pure(ex.gather_target, scores, target, call=call, point="scores and target are not modified")
         expect(torch.equal(scores.detach(), SCORES) and torch.equal(target, TARGET), call=call,
                point="scores and target are not modified (values, shape, dtype)",
-               expected=f"scores still {SCORES.tolist()}, target still {TARGET.tolist()}",
+               expected=f"scores still {describe(SCORES)}, target still {describe(TARGET)}",
                got=f"scores {describe(scores.detach())}, target {describe(target)}")
         changed = _in_place(**versions)
         expect(not changed, call=call, point="scores and target are not modified (no in-place operation on them)",
@@ -303,8 +303,8 @@ def test_cross_entropy_does_not_modify_inputs(ex):
     call = call_str("cross_entropy", logits, target, reduction="sum")
     run_pure(ex.cross_entropy, logits, target, reduction="sum", call=call, point="never modifies its arguments")
     expect(torch.equal(logits.detach(), SCORES) and torch.equal(target, TARGET), call=call,
-           point="never modifies its arguments", expected=f"logits still {SCORES.tolist()}",
-           got=f"logits {logits.tolist()}, target {target.tolist()}")
+           point="never modifies its arguments", expected=f"logits still {describe(SCORES)}",
+           got=f"logits {describe(logits.detach())}, target {describe(target)}")
     # logits.requires_grad_(True) changes the caller's tensor too.
     expect(not logits.requires_grad and not target.requires_grad, call=call,
            point="never modifies its arguments (requires_grad included: no requires_grad_ on them)",

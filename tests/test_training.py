@@ -241,7 +241,8 @@ def test_train_epoch_without_device_leaves_batches_alone(ex):
         expect(spy.devices != [] and all(d == "cpu" for d in spy.devices), call=call_str(name, *parts),
                point="with device=None the batch is used where it is (not moved, not even to the model's device)"
                      + ("; fit passes None on, not the model's device" if name == "fit" else ""),
-               expected="the model's input on the CPU", got=f"inputs on {spy.devices}")
+               expected="the model's input on the CPU",
+               got=f"inputs on {spy.devices}" if spy.devices else "the model was never called")
 
 
 def test_train_epoch_does_not_move_model(ex):
@@ -699,8 +700,9 @@ def test_model_is_called_not_its_forward(ex):
         call = call_str(name, *parts)
         run(getattr(ex, name), *args, call=call, point=point)
         expect(len(spy.seen) > 0 and len(hooks) == len(spy.seen), call=call, point=point,
-               expected=f"the model's hook run at each of its {len(spy.seen)} forward passes",
-               got=f"it ran {len(hooks)} times")
+               expected=f"the model's hook run at each of its {len(spy.seen)} forward passes" if spy.seen
+               else "at least one forward pass through the model, its hook run each time",
+               got=f"it ran {len(hooks)} times" if spy.seen else "the model was never called")
 
 
 def test_fit_zero_epochs(ex):

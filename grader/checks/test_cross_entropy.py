@@ -68,7 +68,8 @@ def _value(sub, logits, target, *args):
 
 def _call(name, logits, target, reduction=None):
     red = "" if reduction is None else f", reduction={reduction!r}"
-    return f"{name}(logits {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}{red})"
+    first = "scores" if name == "gather_target" else "logits"  # each function's own name for it, as in the sheet
+    return f"{name}({first} {str(logits.dtype)[6:]} {tuple(logits.shape)}, target {tuple(target.shape)}{red})"
 
 
 def test_gather_values(sub, ref, rng):
