@@ -20,13 +20,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 from grader.catalog import EXERCISES as _CATALOG  # noqa: E402
 from grader.learner import failure_report, unwritten  # noqa: E402
-from grader.learner.impl_loader import ImplImportError, ImplLoader  # noqa: E402
+from grader.learner.impl_loader import SAME_FAILURE, ImplImportError, ImplLoader  # noqa: E402
 from grader.learner.time_limits import KataTimeout, TimeLimits, call_limit  # noqa: E402
 
 EXERCISES = tuple(e.id for e in _CATALOG)
 IMPL = pytest.StashKey[Path]()  # the folder of the learner's files under test
 LOADER = pytest.StashKey[ImplLoader]()  # imports them
 LIMITS = pytest.StashKey[TimeLimits]()  # each test's time
+COULD_NOT_RUN = "could not run"  # the tests of a module that does not import, after its first
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,9 +147,13 @@ def load(request: pytest.FixtureRequest):
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    # Still failures (exit status, --lf, --sw, junit): only where pytest lists and counts them changes.
     if report.failed and unwritten.waits_for(report.longrepr):
-        # Still a failure (exit status, --lf, --sw, junit): only where pytest lists and counts it.
         return unwritten.UNWRITTEN, "F", ("NOT IMPLEMENTED YET", {"yellow": True})
+    if report.failed and isinstance(report.longrepr, str) and SAME_FAILURE in report.longrepr.split("\n", 1)[0]:
+        # A module that does not import: its first test showed why, in full, and the end of the run
+        # says it again; the others, one ERROR section each, were a wall around one cause.
+        return COULD_NOT_RUN, "E", ("COULD NOT RUN", {"red": True})
     return None
 
 

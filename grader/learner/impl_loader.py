@@ -19,6 +19,7 @@ from grader.learner.time_limits import KataTimeout
 # `watch` (grader.learner.testrun) tell those states from the reports' words.
 IMPORT_FAILED = "importing "
 FILE_MISSING = " not found: create it"
+SAME_FAILURE = ", as in its first test above: "  # the one-line report of every test after the first
 
 
 class ImplImportError(Exception):
@@ -57,7 +58,7 @@ class ImplLoader:
         if name in self._broken:
             # One full report is enough: the other tests of this module say so in one line.
             self._tests[name] = self._tests.get(name, 1) + 1
-            raise ImplImportError(f"{IMPORT_FAILED}{name}.py failed, as in its first test above: {self._broken[name]}")
+            raise ImplImportError(f"{IMPORT_FAILED}{name}.py failed{SAME_FAILURE}{self._broken[name]}")
         file = self.impl / f"{name}.py"
         if not file.is_file():
             raise ImplImportError(f"{file}{FILE_MISSING} (copy exercises/{name}.py to start)")

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.learner.common import ROOT
-from grader.learner.impl_loader import FILE_MISSING, IMPORT_FAILED
+from grader.learner.impl_loader import FILE_MISSING, IMPORT_FAILED, SAME_FAILURE
 from grader.learner.unwritten import UNWRITTEN, order_of_work, waits_for
 from grader.learner.warmrun import TimedOut, Unavailable, WarmRunner
 
-_SAME_FAILURE = ", as in its first test above: "
 
 
 @dataclass
@@ -89,8 +88,8 @@ class ExerciseTests:
     def import_failure(self) -> str:
         """Why the module does not import, in a few words (state "broken")."""
         for c in self.failed:
-            if _SAME_FAILURE in c.message:
-                return c.message.split(_SAME_FAILURE, 1)[1].splitlines()[0].strip()
+            if SAME_FAILURE in c.message:
+                return c.message.split(SAME_FAILURE, 1)[1].splitlines()[0].strip()
         first = self.first_failure
         return first.message.splitlines()[0].strip() if first else ""
 
