@@ -110,7 +110,11 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
     todo = [e for e in core if results[e.id].state != "done"]
     bonus_todo = [e for e in bonus if results[e.id].state != "done"]
     if todo or bonus_todo:
-        nxt = (todo or bonus_todo)[0]
+        # A mistake (a failing test, a file that does not import) comes before an earlier exercise
+        # not started or not there: with --impl a folder of some files, the first mistake, not a
+        # "no file" of an exercise the learner has not come to.
+        wrong = [e for e in todo if results[e.id].state in ("failing", "broken", "error")]
+        nxt = (wrong or todo or bonus_todo)[0]
         key = "progress.next" if todo else "progress.next_bonus"
         out.append(msgs(key, id=nxt.id, test=_command(nxt.id, impl_arg), hint=f"python -m grader hint {nxt.id}"))
         summary = msgs.summary(nxt.id)

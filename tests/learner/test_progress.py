@@ -190,6 +190,10 @@ def test_a_missing_file_says_no_file() -> None:
     # One test that fails for another reason makes it "failing" again.
     t.cases[0].message = "assert 1 == 2"
     assert t.state == "failing"
+    # A mistake comes before an earlier exercise's missing file: a folder of some files is worked on.
+    missing = _tests("cross_entropy", 0, 3, message=f"/x/mywork/cross_entropy.py{testrun.FILE_MISSING} (copy ...)")
+    out = progress.render(scenario | {"cross_entropy": missing}, msgs, "mywork/", "mywork", fancy=False)
+    assert "next: devices." in out and "first failing test: test_f0" in out, out
 
 
 def test_progress_unknown_impl_is_a_usage_error(checkout: Kata) -> None:
