@@ -342,10 +342,11 @@ def _write_unreadable(out: Path, sid: str, error: str) -> None:
     """A submission that cannot be read (or is there twice): its earlier results are void."""
     d = out / sid
     d.mkdir(parents=True, exist_ok=True)
-    results = {"score": 0.0, "execution_time": 0.0, "output": error, "tests": []}
     meta = {"student": sid, "score": 0.0, "bonus": 0.0, "exercises": {}, "failed": [], "error": error,
             "graded": {}, "result": None}
-    _write_files(d, f"Not graded: {error}\n", results, meta)
+    # No results.json: a script that uploads them would read a score of 0 as a grade (grades.csv
+    # leaves the row blank for the same reason).
+    _write_files(d, f"Not graded: {error}\n", None, meta)
 
 
 def _write_student(out: Path, sid: str, new: SubmissionResult | None, exercises: list[str], shown: str,
@@ -393,13 +394,17 @@ def _write_student(out: Path, sid: str, new: SubmissionResult | None, exercises:
     return meta
 
 
-def _write_files(d: Path, summary: str, results: dict[str, Any], meta: dict[str, Any]) -> None:
-    """A student's three files, each whole whenever the run stops (Ctrl-C, SIGTERM, a full disk).
+def _write_files(d: Path, summary: str, results: dict[str, Any] | None, meta: dict[str, Any]) -> None:
+    """A student's three files, each whole whenever the run stops (Ctrl-C, SIGTERM, a full disk);
+    ``results`` None: no results.json (an earlier one is removed).
 
     meta.json, which decides whether the next run skips this student, is written last: a stop
     before it leaves the old one, and so either a regrade or files that the same settings would
     write again.
     """
     write_atomic(d / "summary.txt", summary)
-    write_atomic(d / "results.json", json.dumps(results, indent=2) + "\n")
+    if results is None:
+        (d / "results.json").unlink(missing_ok=True)
+    else:
+        write_atomic(d / "results.json", json.dumps(results, indent=2) + "\n")
     write_atomic(d / "meta.json", json.dumps(meta, indent=2) + "\n")

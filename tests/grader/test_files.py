@@ -42,4 +42,5 @@ def test_meta_json_which_decides_skipping_is_written_last(tmp_path: Path, monkey
     written = []
     monkeypatch.setattr(batch, "write_atomic", lambda path, text: written.append(Path(path).name))
     batch._write_unreadable(tmp_path, "s1", "two submissions for s1")
-    assert written == ["summary.txt", "results.json", "meta.json"]
+    assert written == ["summary.txt", "meta.json"]  # no results.json: not graded, so no score of 0 either
+    assert not (tmp_path / "s1" / "results.json").exists()

@@ -204,6 +204,7 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"}
     assert rows["hank"]["error"] == "two submissions for hank: hank/ and hank.zip: keep one"
     assert rows["hank"]["total"] == "" and rows["hank"]["cross_entropy"] == ""  # blank, not a grade of 0
+    assert not (out / "hank" / "results.json").exists() and (out / "hank" / "summary.txt").is_file()
     # The zip's name, not the folder it was unpacked into (deleted at the end of the run).
     assert (out / "dave" / "summary.txt").read_text().splitlines()[0] == f"Grading {subs / 'dave.zip'}"
     assert "gina.zip: cannot be unpacked" in rows["gina"]["error"]
