@@ -178,8 +178,10 @@ def _result_from_json(data: dict[str, Any] | None) -> SubmissionResult | None:
     try:
         exercises = [ExerciseResult(**{**e, "checks": [CheckResult(**c) for c in e["checks"]]})
                      for e in data["exercises"] if e["exercise"] in catalog.BY_ID]
+        cuda = data.get("cuda_checks")
         return SubmissionResult(data["submission"], exercises, data.get("seconds", 0.0),
-                                data.get("protections", []), data.get("warnings", []))
+                                data.get("protections", []), data.get("warnings", []),
+                                cuda_checks=cuda if isinstance(cuda, bool) else None)
     except (KeyError, TypeError):
         return None  # written by another version: nothing to keep
 
@@ -187,9 +189,12 @@ def _result_from_json(data: dict[str, Any] | None) -> SubmissionResult | None:
 def _merge(old: SubmissionResult | None, new: SubmissionResult) -> SubmissionResult:
     """The new exercises' results replace the old ones; the others are kept, in the catalog's order."""
     by_id = {e.exercise: e for e in old.exercises} if old else {}
+    kept = set(by_id) - {e.exercise for e in new.exercises}
     by_id.update({e.exercise: e for e in new.exercises})
+    # Whether the CUDA checks counted: unknown when kept results were graded otherwise.
+    cuda = new.cuda_checks if not kept or old is None or old.cuda_checks == new.cuda_checks else None
     return SubmissionResult(new.submission, [by_id[e.id] for e in catalog.EXERCISES if e.id in by_id],
-                            new.seconds, new.protections, new.warnings)
+                            new.seconds, new.protections, new.warnings, cuda_checks=cuda)
 
 
 def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: bool = False,

@@ -321,6 +321,9 @@ def test_grade_all_of_some_exercises_merges_into_earlier_results(tmp_path: Path)
     assert rows["alice"]["error"] == ""
     data = json.loads((out / "bob" / "results.json").read_text())
     assert data["score"] == 27 and {t["tags"][0] for t in data["tests"]} == {"cross_entropy", "sequential"}
+    # Kept and new results were graded alike: whether the CUDA checks counted is carried, not lost.
+    assert data["extra_data"]["cuda_checks"] in ("counted", "left out"), data["extra_data"]
+    assert "CUDA checks: " in (out / "bob" / "summary.txt").read_text()
     assert all(t["status"] == "passed" for t in data["tests"])
     # Out of the points of the exercises graded (cross_entropy's 15 and sequential's 12), not of 100.
     assert "Mean total: 27.0 / 27" in (out / "summary.md").read_text()
