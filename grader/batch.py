@@ -13,6 +13,7 @@ to date.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing as mp
@@ -24,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from grader import catalog, cpu_wait
 from grader.files import write_atomic
@@ -197,9 +198,42 @@ def _merge(old: SubmissionResult | None, new: SubmissionResult) -> SubmissionRes
                             new.seconds, new.protections, new.warnings, cuda_checks=cuda)
 
 
+class OutInUse(Exception):
+    """Another grade-all is writing to the same results folder."""
+
+
+@contextlib.contextmanager
+def _sole_writer(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` for the run: two runs into one folder would each rewrite the gradebook from
+    results the other is still writing. The kernel drops the lock when its holder dies."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: nothing to lock with (the sandbox needs Linux anyway)
+        yield
+        return
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutInUse(f"--out {out}: another grade-all is writing there: wait for it to end, "
+                           "or give another folder") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: bool = False,
               progress: bool = True, per_submission_limit: float | None = None) -> dict[str, Any]:
-    """Grade, write the gradebook and return its statistics; raises Interrupted on Ctrl-C or SIGTERM."""
+    """Grade, write the gradebook and return its statistics; raises Interrupted on Ctrl-C or SIGTERM,
+    OutInUse when another run is writing to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with _sole_writer(out):
+        return _grade_all(submissions, out, jobs, options, force, progress, per_submission_limit)
+
+
+def _grade_all(submissions: Path, out: Path, jobs: int, options: Options, force: bool,
+               progress: bool, per_submission_limit: float | None) -> dict[str, Any]:
     from grader import gradebook
 
     stopped_by: list[int] = []

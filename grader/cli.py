@@ -254,7 +254,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     _need_grader()
     submissions = _submissions_dir(args.submissions)
     out = _results_dir(args.out, submissions)
-    from grader.batch import Interrupted, Options, candidates, grade_all
+    from grader.batch import Interrupted, Options, OutInUse, candidates, grade_all
     from grader.pool import GraderBroken
 
     if not candidates(submissions, skip=out):
@@ -266,7 +266,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
                           Options(exercises, seed=args.seed, call_timeout=args.timeout, budget=args.budget,
                                   memory_gib=args.memory, start=args.start),
                           force=args.force, progress=not args.no_progress)
-    except GraderBroken as err:
+    except (GraderBroken, OutInUse) as err:
         raise UsageError(str(err)) from None
     except Interrupted as stop:
         # --force regrades everyone again: resuming means leaving it out.

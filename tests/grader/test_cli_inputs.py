@@ -400,3 +400,24 @@ def test_grade_all_stops_on_a_broken_environment_and_a_rerun_grades_everyone(tmp
     assert again.returncode == 0, again.stdout + again.stderr
     full = catalog.BY_ID["sequential"].points  # the mean is out of the 100 of all exercises
     assert "graded now 2" in again.stdout and f"mean {full:.1f}/100" in again.stdout, again.stdout
+
+
+def test_two_grade_alls_into_one_results_folder(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Each would rewrite the gradebook from results the other is still writing: the second stops."""
+    import fcntl
+
+    import grader.batch
+
+    def refuse(*_a, **_k):
+        raise AssertionError("grading started beside another run")
+
+    monkeypatch.setattr(grader.batch, "_grade_all", refuse)
+
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:  # what a running grade-all holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        line = usage_error(["grade-all", str(tmp_path / "subs"), "--out", str(out)], capsys)
+    assert line == f"error: --out {out}: another grade-all is writing there: wait for it to end, or give another folder"
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
