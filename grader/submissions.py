@@ -113,21 +113,27 @@ def _near_misses(path: Path) -> list[tuple[str, str]]:
 
 
 def extract_zip(archive: Path, dest: Path) -> Path:
-    """Extract only plain files with safe relative names; refuse bombs."""
+    """Extract the Python files, only plain ones with safe relative names; refuse bombs.
+
+    Nothing else in a submission is graded (a worker gets its top-level .py files), so a data file
+    or a checkpoint zipped along with the code is left in the archive: it neither counts towards
+    the limits nor costs the student their grade.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
+            members = [m for m in zf.infolist() if m.filename.endswith(".py") and not m.is_dir()]
             if len(members) > MAX_ZIP_MEMBERS:
-                raise BadSubmission(f"{archive.name}: more than {MAX_ZIP_MEMBERS} files")
+                raise BadSubmission(f"{archive.name}: more than {MAX_ZIP_MEMBERS} Python files")
             total = 0
             for m in members:
                 name = Path(m.filename)
-                if m.is_dir() or name.is_absolute() or ".." in name.parts or m.filename.startswith("/"):
+                if name.is_absolute() or ".." in name.parts or m.filename.startswith("/"):
                     continue
                 total += m.file_size
                 if total > MAX_ZIP_BYTES:
-                    raise BadSubmission(f"{archive.name}: unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB")
+                    raise BadSubmission(f"{archive.name}: its Python files unpack to more than "
+                                        f"{MAX_ZIP_BYTES // 2**20} MiB")
                 target = dest / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(m) as src, open(target, "wb") as out:

@@ -94,3 +94,40 @@ def test_the_wrong_folder_note_says_where_the_files_are(tmp_path: Path) -> None:
     note = missing_files_note(submission_root(tmp_path / "names"), "names")
     assert note is not None and "Cross_Entropy.py (must be cross_entropy.py)" in note, note
     assert "dropout_solution.py (must be dropout.py)" in note and "notes.txt" not in note, note
+
+
+# --- what a zip may hold ------------------------------------------------------------------------
+
+def test_a_zip_unpacks_its_python_files_only_so_data_beside_them_costs_nothing(tmp_path: Path) -> None:
+    """A 25 MiB checkpoint zipped along with the code once made the whole submission ungradable."""
+    from grader.submissions import extract_zip
+
+    archive = tmp_path / "hw.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(ROOT / "solutions" / "cross_entropy.py", "hw/cross_entropy.py")
+        zf.writestr("hw/model.pt", bytes(25 * 2**20))  # compresses to almost nothing; unpacks to 25 MiB
+        zf.writestr("hw/data/train.csv", "x,y\n")
+        zf.writestr("../evil.py", "print('outside')\n")  # zip slip: never written
+    root = extract_zip(archive, tmp_path / "out")
+    assert root == tmp_path / "out" / "hw"
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()) == \
+        ["hw/cross_entropy.py"]
+    assert not (tmp_path / "evil.py").exists()
+
+
+@pytest.mark.parametrize("bomb", ["bytes", "files"])
+def test_a_zip_bomb_of_python_files_is_refused(tmp_path: Path, bomb: str) -> None:
+    from grader.submissions import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, BadSubmission, extract_zip
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        if bomb == "bytes":
+            zf.writestr("a.py", b"#" * (MAX_ZIP_BYTES // 2 + 1))
+            zf.writestr("b.py", b"#" * (MAX_ZIP_BYTES // 2 + 1))
+        else:
+            for i in range(MAX_ZIP_MEMBERS + 1):
+                zf.writestr(f"m{i}.py", "")
+    with pytest.raises(BadSubmission) as err:
+        extract_zip(archive, tmp_path / "out")
+    assert str(err.value) == ("bomb.zip: its Python files unpack to more than 20 MiB" if bomb == "bytes"
+                              else f"bomb.zip: more than {MAX_ZIP_MEMBERS} Python files")
