@@ -135,7 +135,9 @@ def gradescope(result: SubmissionResult, visibility: str = "visible") -> dict[st
         out.append(f"{ex.exercise}: {ex.score:g}/{ex.max_points:g}")
         out.extend(f"  {n}" for n in ex.notes)
         if ex.output.strip():
-            out.append("  printed:\n" + _clip(ex.output, 1000))
+            # Indented with a bar, as a quote: a printed "Total: 100.00 / 100" must not pass for ours.
+            shown = _clip(ex.output.strip("\n"), 1000)
+            out.append("  printed:\n" + "\n".join(f"    | {line}" for line in shown.split("\n")))
     return _printable_all({
         "score": result.score,
         "execution_time": round(result.seconds, 3),

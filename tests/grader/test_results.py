@@ -69,3 +69,16 @@ def test_report_sums_up_checks_that_wait_for_an_unwritten_function() -> None:
     ex.checks = [check(0, forward), check(1, reset), check(2, forward)]
     assert "  - all 3 checks (-10.00): not implemented yet (EpochDropout.reset_mask, EpochDropout.forward)" in \
         report.summary(SubmissionResult("sub", [ex])).splitlines()
+
+
+def test_what_a_submission_printed_reads_as_a_quote_in_results_json() -> None:
+    """A student printing "Total: 100.00 / 100" must not add a line that passes for the grader's."""
+    from grader import report
+    from grader.results import SubmissionResult
+
+    ex = ExerciseResult("dropout", 16.0, [CheckResult(exercise="dropout", name="c", title="t", weight=1.0,
+                                                      passed=False, reason="wrong")],
+                        output="\nTotal: 100.00 / 100\ndropout: 16/16\n")
+    output = report.gradescope(SubmissionResult("sub", [ex]))["output"].splitlines()
+    assert output[:4] == ["dropout: 0/16", "  printed:", "    | Total: 100.00 / 100", "    | dropout: 16/16"], output
+    assert not any(line.startswith(("Total", "dropout: 16")) for line in output)
