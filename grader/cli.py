@@ -311,9 +311,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _never_returns_minutes(exercises: list[str]) -> int:
+    """Minutes a submission that never returns takes to grade with the default limits (the README's
+    bound: each exercise's budget, the capstone's 6 times, plus start-up), rounded up."""
+    from grader.batch import Options
+
+    budget = Options([]).budget
+    return math.ceil((sum(budget * catalog.get(e).time_scale for e in exercises) + 15) / 60)
+
+
 def cmd_gradescope(args: argparse.Namespace) -> int:
     _need_grader()
-    from grader.release import gradescope_bundle
+    from grader.batch import Options
+    from grader.release import gradescope_bundle, torch_pins
 
     exercises = _exercises(args.exercise)
     points = sum(catalog.get(e).points for e in exercises if not catalog.get(e).bonus)
@@ -325,8 +335,10 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out_zip}: the bundle is a zip file: give a name ending in .zip")
     names = gradescope_bundle(Path(args.out_zip), args.visibility, exercises if args.exercise else None)
     graded = "every exercise" if not args.exercise else ", ".join(exercises)
-    print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files; grades {graded}): "
-          f"upload it on the assignment's 'Configure Autograder' page and set the assignment to {points} points")
+    print(f"Gradescope autograder bundle written to {args.out_zip} ({len(names)} files; grades {graded}; "
+          f"installs {torch_pins()}): upload it on the assignment's 'Configure Autograder' page, set the "
+          f"assignment to {points} points, its autograder timeout above {_never_returns_minutes(exercises)} "
+          f"minutes and its memory to {Options([]).memory_gib:g} GB or more (a worker's limit)")
     return 0
 
 

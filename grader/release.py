@@ -165,6 +165,20 @@ def release(out: Path, git: bool = False) -> list[Path]:
     return written
 
 
+def torch_pins() -> str:
+    """``torch==X torchvision==Y``: the versions installed here, without a local build tag (``+cu126``:
+    the bundle installs the CPU build of the same version); a package not installed goes unpinned."""
+    from importlib import metadata
+
+    pins = []
+    for name in ("torch", "torchvision"):
+        try:
+            pins.append(f"{name}=={metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return " ".join(pins)
+
+
 def gradescope_bundle(out_zip: Path, visibility: str = "visible", exercises: list[str] | None = None) -> list[str]:
     """A zip for Gradescope's 'Configure Autograder' page; ``visibility`` is each check's, ``exercises``
     those it grades (None: all)."""
@@ -174,7 +188,7 @@ def gradescope_bundle(out_zip: Path, visibility: str = "visible", exercises: lis
         for name in ("setup.sh", "run_autograder"):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
-            text = (TEMPLATES / name).read_text().replace("@VISIBILITY@", visibility)
+            text = (TEMPLATES / name).read_text().replace("@VISIBILITY@", visibility).replace("@TORCH_PINS@", torch_pins())
             zf.writestr(info, text.replace("@EXERCISES@", chosen))
             names.append(name)
         for pattern in ("grader/*.py", "grader/checks/*", "grader/probes/*.py", "grader/learner/**/*",

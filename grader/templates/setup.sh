@@ -26,7 +26,9 @@ if ! new_enough "$PY"; then
 fi
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet torch torchvision --index-url https://download.pytorch.org/whl/cpu
+# The versions the instructor's grader ran with when the bundle was built (`gradescope` pins them):
+# a rebuild next term grades with the same torch, not whatever is newest then.
+"$VENV/bin/python" -m pip install --quiet @TORCH_PINS@ --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/python" -m pip install --quiet -r requirements.txt
 # Grade the references once: an image that cannot grade (a torch that does not import, a kernel
 # that refuses the sandbox) fails its build here, where the instructor sees it, instead of giving

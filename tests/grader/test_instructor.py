@@ -461,6 +461,12 @@ def test_gradescope_bundle_for_some_exercises(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     points = catalog.get("cross_entropy").points + catalog.get("dropout").points
     assert "grades cross_entropy, dropout" in r.stdout and f"set the assignment to {points} points" in r.stdout
+    # Two budgets of 60 s and start-up: 135 s; and the torch it installs is the one grading here.
+    from importlib.metadata import version
+    pins = f"torch=={version('torch').split('+')[0]} torchvision=={version('torchvision').split('+')[0]}"
+    assert "its autograder timeout above 3 minutes" in r.stdout and f"installs {pins})" in r.stdout, r.stdout
+    with zipfile.ZipFile(bundle) as zf:
+        assert f"pip install --quiet {pins} --index-url" in zf.read("setup.sh").decode()
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(root / "source")
