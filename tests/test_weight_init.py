@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -62,22 +63,36 @@ def _ks_uniform(u: torch.Tensor, bins: int = 200) -> tuple[float, float]:
     return gap[k].item(), (k + 1) / bins
 
 
-def _looks_initialised(name: str, w: torch.Tensor, in_f: int, out_f: int,
-                       before: torch.Tensor) -> tuple[bool, str]:
+# The point a layer's wrong values break, when the function did act on it (a subclass, no bias).
+_LAW = "{name} draws the weights from its law (here as for any nn.Linear)"
+
+
+class Looks(NamedTuple):
+    ok: bool
+    what: str  # what the weight should look like
+    seen: str  # the figures that decide it, as they came out
+    untouched: bool  # still nn.Linear's default values: the function did not act on this layer
+
+
+def _looks_initialised(name: str, w: torch.Tensor, in_f: int, out_f: int, before: torch.Tensor) -> Looks:
     """A quick fingerprint of each init (the defaults of nn.Linear never pass it)."""
     w = w.detach()
+    top = f"max |w| = {w.abs().max().item():.4g}"
     if (w == before).double().mean() > 0.1:
-        return False, "the weight re-initialised (it still holds nn.Linear's default values)"
+        return Looks(False, "the weight re-initialised", "it still holds nn.Linear's default values", True)
     if name == "init_normal":
         # 10 standard deviations: a normal draw exceeds it with probability 1.5e-23.
-        return bool(w.abs().max() < 0.1 and w.std() > 0.003), "weights of N(0, 0.01**2): all |w| < 0.1, std about 0.01"
+        return Looks(bool(w.abs().max() < 0.1 and w.std() > 0.003),
+                     "weights of N(0, 0.01**2): all |w| < 0.1, std about 0.01", f"{top}, std = {w.std().item():.4g}", False)
     if name == "init_constant":
-        return bool((w == 1).all()), "every weight exactly 1"
+        return Looks(bool((w == 1).all()), "every weight exactly 1", f"{int((w != 1).sum())} weights not 1", False)
     if name == "init_xavier":
         a = math.sqrt(6 / (in_f + out_f))
-        return bool(w.abs().max() <= a * (1 + 1e-6) and w.abs().max() > 0.5 * a), f"weights in [-a, a], a = {a:.4f}"
-    ok = bool(((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all() and (w != 0).any())
-    return ok, "every weight 0 or 5 <= |w| <= 10"
+        return Looks(bool(w.abs().max() <= a * (1 + 1e-6) and w.abs().max() > 0.5 * a),
+                     f"weights in [-a, a], a = {a:.4f}, some near the bound", top, False)
+    bad = int((~((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10)))).sum())
+    return Looks(bool(bad == 0 and (w != 0).any()), "every weight 0 or 5 <= |w| <= 10, some not 0",
+                 f"{bad} weights neither 0 nor in 5 <= |w| <= 10, {int((w != 0).sum())} not 0", False)
 
 
 # ------------------------------------------------------------- shared contract
@@ -92,8 +107,9 @@ def test_apply_initialises_linear_layers_and_zeroes_bias(ex, name):
     point = f"{name} initialises the weight of every nn.Linear"
     run(net.apply, fn, call=call, point=point)
     for i, (in_f, out_f) in ((0, (6, 40)), (2, (40, 30))):
-        ok, what = _looks_initialised(name, net[i].weight, in_f, out_f, before[i])
-        expect(ok, call=call, point=point, expected=f"net[{i}].weight: {what}", got=describe(net[i].weight.detach()))
+        looks = _looks_initialised(name, net[i].weight, in_f, out_f, before[i])
+        expect(looks.ok, call=call, point=point, expected=f"net[{i}].weight: {looks.what}",
+               got=f"{describe(net[i].weight.detach())}; {looks.seen}")
         expect_close(net[i].bias.detach(), torch.zeros(out_f), call=call,
                      point="the bias is set to zero when there is one")
 
@@ -109,8 +125,10 @@ def test_subclass_of_linear_is_initialised(ex, name):
         call = f"{name}({cls.__name__}(16, 32))"
         note = f"  # class {cls.__name__}(nn.Linear)"
         run(fn, layer, call=call + note, point=point)
-        ok, what = _looks_initialised(name, layer.weight, 16, 32, before)
-        expect(ok, call=call + note, point=point, expected=what, got=describe(layer.weight.detach()))
+        looks = _looks_initialised(name, layer.weight, 16, 32, before)
+        # Acted on, but wrong: the values are the point, not the subclass (test_apply_... says the same).
+        expect(looks.ok, call=call + note, point=point if looks.untouched else _LAW.format(name=name),
+               expected=looks.what, got=f"{describe(layer.weight.detach())}; {looks.seen}")
         expect_close(layer.bias.detach(), torch.zeros(32), call=call + note,
                      point="the bias of a subclass of nn.Linear is set to zero too")
 
@@ -163,9 +181,11 @@ def test_bias_false_works(ex, name):
     call = f"{name}(nn.Linear(12, 30, bias=False))"
     point = "works on nn.Linear(..., bias=False) (m.bias is None: nothing to zero)"
     run(fn, layer, call=call, point=point)
-    ok, what = _looks_initialised(name, layer.weight, 12, 30, before)
-    expect(ok and layer.bias is None, call=call, point=point,
-           expected=f"{what}, bias still None", got=f"weight {describe(layer.weight.detach())}, bias {layer.bias}")
+    looks = _looks_initialised(name, layer.weight, 12, 30, before)
+    expect(looks.ok and layer.bias is None, call=call,
+           point=point if looks.untouched or layer.bias is not None else _LAW.format(name=name),
+           expected=f"{looks.what}, bias still None",
+           got=f"weight {describe(layer.weight.detach())} ({looks.seen}), bias {layer.bias}")
 
 
 @pytest.mark.parametrize("name", INITS)
@@ -261,9 +281,9 @@ def test_on_cuda(ex, name):
     run(fn, layer, call=call, point=point)
     expect(layer.weight is weight and layer.weight.is_cuda and layer.bias.is_cuda, call=call, point=point,
            expected="weight and bias on cuda", got=f"weight {describe(layer.weight)}, bias {describe(layer.bias)}")
-    ok, what = _looks_initialised(name, layer.weight.detach().cpu(), 60, 40, before)
-    expect(ok, call=call, point=f"{name} initialises a CUDA nn.Linear", expected=what,
-           got=describe(layer.weight.detach()))
+    looks = _looks_initialised(name, layer.weight.detach().cpu(), 60, 40, before)
+    expect(looks.ok, call=call, point=f"{name} initialises a CUDA nn.Linear", expected=looks.what,
+           got=f"{describe(layer.weight.detach())}; {looks.seen}")
     expect_close(layer.bias.detach().cpu(), torch.zeros(40), call=call, point="the bias is set to zero on CUDA too")
 
 
