@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from grader.learner.diagnosis import why_scale
 from kata import call_str, describe, expect, expect_close, expect_raises, guard_forward, run, run_on_meta, untouched
 
 
@@ -57,13 +58,15 @@ def _expect_zero_or_scaled(out, x, p, call, point, rtol=1e-5):
     kept = out != 0
     ok = torch.isclose(out.double()[kept], want[kept], rtol=rtol, atol=0).all().item()
     bad = (~torch.isclose(out.double(), want, rtol=rtol, atol=0) & kept).nonzero()
-    example = ""
+    example, why = "", []
     if len(bad):
         i = tuple(bad[0].tolist())
         example = f"at {i}: x = {x[i].item():.6g}, out = {out[i].item():.6g}, x/(1-p) = {want[i].item():.6g}"
+        ratio, rel = out[i].item() / x[i].item(), abs(out[i].item() - want[i].item()) / abs(want[i].item())
+        why = [why_scale(ratio, p, rel)]  # the grader names the same mistake
     expect(bool(ok), call=call, point=point,
            expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.6g}",
-           got=example or describe(out), inputs={"x": x})
+           got="; ".join([example] + why) if example else describe(out), inputs={"x": x})
 
 
 # -- dropout(x, p, training) ---------------------------------------------------

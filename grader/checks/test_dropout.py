@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from grader.checking import Raised, expect, expect_close, expect_raises, uses_any
+from grader.learner.diagnosis import why_scale
 from grader.learner.simulation import DEVICE_FAULT, READS_VALUES
 
 # -- helpers -------------------------------------------------------------------
@@ -99,18 +100,6 @@ def _tensor(r: dict[str, Any], shape: tuple, dtype: str, device: str, call: str,
     expect(bool(ok), call=call, point=point, expected=f"tensor {dtype} {tuple(shape)} on {device}", got=got)
 
 
-def _why_scale(ratio: float, p: float, rel: float) -> str:
-    """The likely mistake behind a survivor that is not x / (1 - p)."""
-    for factor, why in ((1.0, "the survivors are not scaled: divide them by (1 - p)"),
-                        (1 / p if p else None, "scaled by 1 / p: p is the probability of dropping, so divide by (1 - p)"),
-                        (1 - p, "multiplied by (1 - p): divide by it instead")):
-        if factor and abs(ratio - factor) <= 1e-3 * factor:
-            return why
-    if rel < 1e-3:
-        return "a scale or mask computed in a lower precision than x's dtype?"
-    return "a wrong scale: survivors are x / (1 - p)"
-
-
 def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, point: str,
                     rtol: float = 1e-5) -> None:
     """Every element of out is exactly 0 or x / (1 - p) (x converted to out's dtype first)."""
@@ -127,7 +116,7 @@ def _zero_or_scaled(out: torch.Tensor, x: torch.Tensor, p: float, call: str, poi
                expected=f"every element 0 or x / (1 - p) = x * {1 / (1 - p):.{d}g} (relative tolerance {rtol:g})",
                got=f"{int(bad.sum())} of {out.numel()} elements neither; at {list(i)}: x = {x[i].item():.{d}g}, "
                    f"result = {got[i].item():.{d}g} (x * {ratio:.{d}g}, off by {rel:.2g} relative: "
-                   f"{_why_scale(ratio, p, rel)})")
+                   f"{why_scale(ratio, p, rel)})")
 
 
 def _how_modified(unchanged: Any) -> str:
