@@ -7,7 +7,7 @@ from typing import Any
 
 from grader.files import write_atomic
 from grader.learner import unwritten
-from grader.results import ExerciseResult, SubmissionResult
+from grader.results import GATE, ExerciseResult, SubmissionResult
 
 MAX_OUTPUT = 2000
 
@@ -34,6 +34,14 @@ def _printable_all(value: Any) -> Any:
 
 def _clip(text: str, n: int = MAX_OUTPUT) -> str:
     return text if len(text) <= n else text[: n - 40] + f"\n... [truncated, {len(text)} characters in all]"
+
+
+def _group_key(reason: str) -> str:
+    """Checks are listed together when their reasons share this: the first line (the call), or, for
+    a check that failed only because a point it needs did, that point (the calls and figures differ)."""
+    lines = reason.splitlines()
+    gate = next((ln.rstrip().rsplit(": ", 1)[-1] for ln in lines[:3] if ln.rstrip().endswith(GATE)), None)
+    return gate or lines[0]
 
 
 def _unwritten_lines(ex: ExerciseResult, groups: dict[str, list]) -> list[str]:
@@ -66,7 +74,7 @@ def summary(result: SubmissionResult) -> str:
         # into, a timeout) are listed once, with what each cost; the rest one by one.
         groups: dict[str, list] = {}
         for c in failed:
-            groups.setdefault((c.reason or "failed").splitlines()[0], []).append(c)
+            groups.setdefault(_group_key(c.reason or "failed"), []).append(c)
         waiting = _unwritten_lines(ex, groups)  # said after the mistakes, as the learner tests do
         for first, checks in groups.items():
             lost = sum(ex.check_points(c) for c in checks)
@@ -82,12 +90,12 @@ def summary(result: SubmissionResult) -> str:
                     lines.append("    why:" if first != broken else "    why: the note above")
                 if first == broken:
                     continue  # the reason is the note above
-                lines.append(f"      {_clip(first, 300)}")
+                lines.append(f"      {_clip(reason_lines[0], 300)}")
             elif first == broken:
                 lines.append(f"  - {checks[0].title} (-{lost:.2f})")
                 continue
             else:
-                lines.append(f"  - {checks[0].title} (-{lost:.2f}): {_clip(first, 300)}")
+                lines.append(f"  - {checks[0].title} (-{lost:.2f}): {_clip(reason_lines[0], 300)}")
             lines.extend(f"      {_clip(r, 300)}" for r in reason_lines[1:7])
         lines.extend(waiting)
         if ex.output.strip():

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 from grader import catalog
 
+# The end of a check's point when it failed only because an earlier point it needs did: the report
+# lists such checks under that point once, not each with figures of its own.
+GATE = "(needed before this point can count)"
+
 
 @dataclass
 class CheckResult:

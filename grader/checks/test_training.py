@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from grader.checking import expect, expect_close
+from grader.results import GATE
 
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}  # float64 parameters, same operations: only rounding may differ
 # Returned losses and accuracies: a correct submission may accumulate them in float32 (a tensor
@@ -301,7 +302,7 @@ def test_train_epoch_does_not_move_model(sub, rng):
     # and only where the parameters end up is judged.
     moved = sorted({d for d in got["devices"] if d != "cpu"})
     expect(got["batches"] > 0, call=_call("train_epoch", n, bs, ", device='meta'") + " with the model on the CPU",
-           point="train_epoch draws the batches (needed before this point can count)",
+           point=f"train_epoch draws the batches {GATE}",
            expected="at least one batch drawn from the loader", got=f"none; it raised {got['raised']}")
     expect(not moved, call=_call("train_epoch", n, bs, ", device='meta'") + " with the model on the CPU",
            point="train_epoch moves the batches, not the model (fit moves the model)",

@@ -25,6 +25,7 @@ import torch
 import torch.nn.init
 
 from grader.checking import describe, expect, expect_equal, expect_raises, import_aliases
+from grader.results import GATE
 
 INITS = ("init_normal", "init_constant", "init_xavier", "my_init")
 
@@ -172,7 +173,7 @@ def _init(sub: Any, fn: str, in_f: int, out_f: int, **kw: Any) -> tuple[dict[str
 
 def _require_initialised(fn: str, got: dict[str, Any], in_f: int, out_f: int, call: str) -> None:
     ok, want, saw = _fingerprint(fn, got, in_f, out_f)
-    expect(ok, call=call, point=f"{fn} initialises the weight of the nn.Linear (needed before this point can count)",
+    expect(ok, call=call, point=f"{fn} initialises the weight of the nn.Linear {GATE}",
            expected=want, got=saw)
 
 
@@ -434,7 +435,7 @@ def test_other_modules_untouched(sub):
         expect(not touched, call=call, point="every module that is not an nn.Linear is left untouched",
                expected="their parameters unchanged (values and objects)", got=f"changed: {', '.join(touched)}")
         expect(got["linear_changed"] >= 0.9, call=call,
-               point=f"{fn} initialises the nn.Linear of the same net (needed before this point can count)",
+               point=f"{fn} initialises the nn.Linear of the same net {GATE}",
                expected="the nn.Linear's weight re-initialised",
                got=f"{100 * got['linear_changed']:.0f}% of its weights changed")
 
@@ -551,7 +552,7 @@ def _require_xavier_fills(sub: Any, in_f: int, out_f: int) -> None:
     got = sub.xavier([out_f, in_f])
     a = _xavier_a([out_f, in_f])
     expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=_xu_call([out_f, in_f]),
-           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           point=f"xavier_uniform_ fills the tensor from U(-a, a) {GATE}",
            expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
 
 
@@ -698,7 +699,7 @@ def test_init_layers_independent(sub, rng):
         n = int(both.sum())
         # my_init leaves 1/2 of the weights 0: about 1/4 of the >= 400 positions are non-zero in both
         # layers; fewer than 10% has probability below 1e-12 (Chernoff).
-        expect(n >= 0.1 * w1.numel(), call=call, point=f"{fn} initialises both layers (needed before this point can count)",
+        expect(n >= 0.1 * w1.numel(), call=call, point=f"{fn} initialises both layers {GATE}",
                expected="non-zero weights in both layers", got=f"{n} positions non-zero in both")
         # Continuous draws: two independent ones are equal with probability about 2^-24 or less (a
         # float32 grid); more than max(2, 1%) of >= 40 positions equal is beyond chance. Reseeding the
@@ -908,7 +909,7 @@ def test_xavier_uniform_independent(sub, rng):
     a = _xavier_a(shape)
     call = _xu_call(shape)
     expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=call,
-           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           point=f"xavier_uniform_ fills the tensor from U(-a, a) {GATE}",
            expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
     # >= 14500 pairs per arrangement; failure probability below 1e-9 (see _expect_independent).
     # The median of |U(-a, a)| is a / 2.
@@ -925,7 +926,7 @@ def test_xavier_uniform_calls_independent(sub, rng):
     call = f"xavier_uniform_(torch.zeros({shape[0]}, {shape[1]})) twice, on two tensors"
     for w in (w1, w2):
         expect(bool((w.abs() <= a * (1 + 1e-6)).all()) and int((w != 0).sum()) >= 0.9 * w.numel(), call=call,
-               point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+               point=f"xavier_uniform_ fills the tensor from U(-a, a) {GATE}",
                expected=f"every |w| <= {a:.5g}, (almost) none left 0", got=describe(w))
     # Two independent continuous draws are equal with probability about 2^-24 or less (a float32 grid):
     # more than max(2, 1%) of >= 400 elements equal is beyond chance. A fixed-seed generator gives the
@@ -994,7 +995,7 @@ def test_xavier_uniform_source_avoids_nn_init(sub, source):
     got = sub.xavier([3, 4])  # only an implemented xavier_uniform_ earns this point
     a = _xavier_a([3, 4])
     expect(bool((got["values"].abs() <= a * (1 + 1e-6)).all()), call=_xu_call([3, 4]),
-           point="xavier_uniform_ fills the tensor from U(-a, a) (needed before this point can count)",
+           point=f"xavier_uniform_ fills the tensor from U(-a, a) {GATE}",
            expected=f"every |w| <= {a:.5g}", got=describe(got["values"]))
     found = _scoped_nn_init_uses(source)
     expect(not found, call="the source of xavier_uniform_ (and the helpers it uses)",

@@ -82,3 +82,23 @@ def test_what_a_submission_printed_reads_as_a_quote_in_results_json() -> None:
     output = report.gradescope(SubmissionResult("sub", [ex]))["output"].splitlines()
     assert output[:4] == ["dropout: 0/16", "  printed:", "    | Total: 100.00 / 100", "    | dropout: 16/16"], output
     assert not any(line.startswith(("Total", "dropout: 16")) for line in output)
+
+
+def test_checks_that_wait_for_a_failed_point_are_listed_under_it_once() -> None:
+    """A wrong std in init_normal once printed 9 entries, each with its own call and figures."""
+    from grader import report
+    from grader.results import GATE, SubmissionResult
+
+    def gated(i: int) -> CheckResult:
+        reason = (f"init_normal(nn.Linear({10 + i}, 30)): init_normal initialises the weight of the "
+                  f"nn.Linear {GATE}\n  expected: std about 0.01\n  got:      std {9.6 + i / 10:.2f}e-05")
+        return CheckResult(exercise="weight_init", name=f"g{i}", title=f"point {i}", weight=1.0, passed=False,
+                           reason=reason)
+
+    checks = [gated(i) for i in range(9)] + [CheckResult(exercise="weight_init", name="own", title="own point",
+                                                         weight=1.0, passed=False, reason="init_xavier(x)\n  got: 2")]
+    text = report.summary(SubmissionResult("sub", [ExerciseResult("weight_init", 14.0, checks + [
+        CheckResult(exercise="weight_init", name="ok", title="fine", weight=1.0, passed=True)])]))
+    assert "  - 9 checks (-" in text and text.count("init_normal(nn.Linear(") == 1, text
+    assert "      init_normal(nn.Linear(10, 30)): init_normal initialises" in text and "std 9.60e-05" in text, text
+    assert "  - own point (-1.27): init_xavier(x)" in text, text
