@@ -7,7 +7,7 @@ from typing import Any
 
 from grader.files import write_atomic
 from grader.learner import unwritten
-from grader.results import GATE, ExerciseResult, SubmissionResult
+from grader.results import GATE, CheckResult, ExerciseResult, SubmissionResult
 
 MAX_OUTPUT = 2000
 
@@ -36,12 +36,17 @@ def _clip(text: str, n: int = MAX_OUTPUT) -> str:
     return text if len(text) <= n else text[: n - 40] + f"\n... [truncated, {len(text)} characters in all]"
 
 
-def _group_key(reason: str) -> str:
-    """Checks are listed together when their reasons share this: the first line (the call), or, for
-    a check that failed only because a point it needs did, that point (the calls and figures differ)."""
-    lines = reason.splitlines()
+def _group_key(check: CheckResult) -> str:
+    """Checks are listed together when their reasons share this: the first line (the call); for a
+    check that failed only because a point it needs did, that point; for the cases of one
+    parametrised check that break the same point, the check and the point (the calls differ)."""
+    lines = (check.reason or "failed").splitlines()
     gate = next((ln.rstrip().rsplit(": ", 1)[-1] for ln in lines[:3] if ln.rstrip().endswith(GATE)), None)
-    return gate or lines[0]
+    if gate:
+        return gate
+    if "[" in check.name and ": " in lines[0] and not lines[0].startswith(unwritten.UNWRITTEN):
+        return f"{check.name.split('[')[0]}: {lines[0].rsplit(': ', 1)[-1]}"
+    return lines[0]
 
 
 def _unwritten_lines(ex: ExerciseResult, groups: dict[str, list]) -> list[str]:
@@ -74,7 +79,7 @@ def summary(result: SubmissionResult) -> str:
         # into, a timeout) are listed once, with what each cost; the rest one by one.
         groups: dict[str, list] = {}
         for c in failed:
-            groups.setdefault(_group_key(c.reason or "failed"), []).append(c)
+            groups.setdefault(_group_key(c), []).append(c)
         waiting = _unwritten_lines(ex, groups)  # said after the mistakes, as the learner tests do
         for first, checks in groups.items():
             lost = sum(ex.check_points(c) for c in checks)

@@ -102,3 +102,21 @@ def test_checks_that_wait_for_a_failed_point_are_listed_under_it_once() -> None:
     assert "  - 9 checks (-" in text and text.count("init_normal(nn.Linear(") == 1, text
     assert "      init_normal(nn.Linear(10, 30)): init_normal initialises" in text and "std 9.60e-05" in text, text
     assert "  - own point (-1.27): init_xavier(x)" in text, text
+
+
+def test_the_cases_of_one_parametrised_check_that_break_one_point_are_listed_once() -> None:
+    from grader import report
+    from grader.results import SubmissionResult
+
+    def case(v: str) -> CheckResult:
+        return CheckResult(exercise="cross_entropy", name=f"test_bad_reduction[{v}]", title=f"names the value[{v}]",
+                           weight=1.0, passed=False,
+                           reason=f"cross_entropy(x, reduction={v!r}): raises ValueError naming the value\n"
+                                  f"  expected: ValueError mentioning {v!r}\n  got:      ValueError: bad reduction")
+
+    other = CheckResult(exercise="cross_entropy", name="test_other[a]", title="other[a]", weight=1.0, passed=False,
+                        reason="cross_entropy(x): another point\n  got: 2")
+    ex = ExerciseResult("cross_entropy", 15.0, [case("avg"), case("MEAN"), other])
+    text = report.summary(SubmissionResult("sub", [ex]))
+    assert "  - 2 checks (-10.00), for one reason:" in text and text.count("bad reduction") == 1, text
+    assert "  - other[a] (-5.00): cross_entropy(x): another point" in text, text
