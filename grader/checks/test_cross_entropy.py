@@ -81,7 +81,7 @@ def test_gather_values(sub, ref, rng):
                      point="returns scores[i, target[i]], shape (N,), same dtype")
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64], ids=lambda d: str(d)[6:])
 def test_gather_keeps_dtype(sub, ref, rng, dtype):
     """gather_target returns the dtype of scores (half precision too: no upcast)"""
     # gather copies entries: on the CPU it works in float16 and bfloat16 as in float32, exactly.
@@ -331,7 +331,7 @@ def test_no_builtin_loss(sub, ref, rng, source):
            expected="no reference to them", got=", ".join(found))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=lambda d: str(d)[6:])
 def test_keeps_dtype(sub, rng, dtype):
     """the loss keeps the dtype of the logits"""
     _own_loss(sub)

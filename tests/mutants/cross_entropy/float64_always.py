@@ -1,4 +1,4 @@
-# kills: test_keeps_dtype[dtype0]
+# kills: test_keeps_dtype[float32]
 # the loss is computed and returned in float64 whatever the input dtype.
 import torch
 
