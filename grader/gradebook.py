@@ -148,10 +148,14 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     # Where the class struggles: checks failed by work that was there. A missing file, a stub or an
     # import error fails every check of its exercise and says nothing about any one of them; the
     # bonus capstone is left out too (fewer students try it).
+    # Nor timeouts and crashes: one endless loop fails every check after it, and filled the table
+    # with its own rows (the line above counts such submissions).
     failing = Counter((ex, title) for m in metas for ex, title, reason in m.get("failed", [])
-                      if not catalog.BY_ID.get(ex, catalog.EXERCISES[0]).bonus and not _not_attempted(reason))
+                      if not catalog.BY_ID.get(ex, catalog.EXERCISES[0]).bonus and not _not_attempted(reason)
+                      and not classify([[ex, title, reason]]))
     lines += ["", "## Most common failing checks", "",
-              "Core exercises only, not counting missing files, stubs and files that do not import.", "",
+              "Core exercises only, not counting missing files, stubs, files that do not import, "
+              "timeouts and crashes.", "",
               "| exercise | check | submissions failing |", "|---|---|---|"]
     for (ex, title), n in failing.most_common(15):
         lines.append(f"| {ex} | {title.replace('|', '/')} | {n} |")

@@ -365,6 +365,24 @@ def test_grades_csv_holds_no_formula_a_student_could_plant(tmp_path: Path) -> No
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
 
+def test_the_failing_checks_table_leaves_out_timeouts_and_crashes(tmp_path: Path) -> None:
+    """One submission looping forever once filled the table with 15 rows of its own timeouts."""
+    from grader import gradebook
+
+    failed = {"loops": [["cross_entropy", f"point {i}", "timed out after 10 s"] for i in range(15)],
+              "dies": [["cross_entropy", "point 20", "the worker died (SIGSEGV)"]],
+              "wrong": [["cross_entropy", "point 30", "cross_entropy(x): mean\n  got: 2"]]}
+    for sid, fails in failed.items():
+        (tmp_path / sid).mkdir()
+        (tmp_path / sid / "meta.json").write_text(json.dumps(
+            {"student": sid, "score": 1.0, "exercises": {"cross_entropy": 1.0}, "failed": fails}))
+    gradebook.write(tmp_path, list(failed), ["cross_entropy"], {"graded": 3})
+    summary = (tmp_path / "summary.md").read_text()
+    table = summary.split("## Most common failing checks")[1].split("\n## ")[0]
+    assert "| cross_entropy | point 30 | 1 |" in table and "point 0" not in table and "point 20" not in table, table
+    assert "Submissions with a timeout: 1, with a crash: 1" in summary, summary
+
+
 def test_the_histogram_bins_a_run_of_some_exercises_by_their_points(tmp_path: Path) -> None:
     """-e cross_entropy -e sequential: 27 points. Full marks fall in the top bin, not in 20-29."""
     from grader import gradebook
