@@ -180,11 +180,12 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
         zf.write(ROOT / "solutions" / "cross_entropy.py", "dave-hw/cross_entropy.py")
         zf.writestr("../../evil.py", "print('zip slip')")
     (subs / "erin.zip").write_text("not a zip")
-    with zipfile.ZipFile(subs / "gina.zip", "w") as zf:  # "x" both a file and a folder: unpacking fails
-        zf.writestr("x", "a file")
-        zf.writestr("x/cross_entropy.py", "print('never unpacked')")
+    with zipfile.ZipFile(subs / "gina.zip", "w") as zf:  # "x.py" both a file and a folder: unpacking fails
+        zf.writestr("x.py", "a file")
+        zf.writestr("x.py/cross_entropy.py", "print('never unpacked')")
     (subs / "frank").mkdir()
-    os.symlink("/", subs / "frank" / "cross_entropy.py")  # breaks the grader's copying, not the batch
+    os.symlink("/", subs / "frank" / "cross_entropy.py")  # that exercise scores 0, the others are graded
+    shutil.copy(ROOT / "solutions" / "sequential.py", subs / "frank")
     (subs / "hank").mkdir()  # a folder and a zip for one student: neither is graded, both are named
     shutil.copy(ROOT / "solutions" / "cross_entropy.py", subs / "hank")
     with zipfile.ZipFile(subs / "hank.zip", "w") as zf:
@@ -210,7 +211,8 @@ def test_grade_all_directories_zips_and_failures(tmp_path: Path) -> None:
     assert "gina.zip: cannot be unpacked" in rows["gina"]["error"]
     assert rows["alice"]["total"] == "27" and rows["bob"]["total"] == "0"
     assert rows["dave"]["cross_entropy"] == "15" and rows["dave"]["sequential"] == "0"
-    assert "not a zip" in rows["erin"]["error"] and rows["frank"]["total"] == "0"
+    assert "not a zip" in rows["erin"]["error"] and rows["frank"]["total"] == "12"
+    assert rows["frank"]["cross_entropy"] == "0" and rows["frank"]["sequential"] == "12"
     assert "cross_entropy.py is not a regular file" in (out / "frank" / "results.json").read_text()
     assert not (tmp_path / "evil.py").exists() and not (out / "evil.py").exists()
     data = json.loads((out / "alice" / "results.json").read_text())
