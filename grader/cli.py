@@ -96,6 +96,11 @@ def _submission(path: str, scratch: Path) -> Path:
     """
     from grader.submissions import BadSubmission, extract_zip, only_zip, submission_root
 
+    file = Path(path)
+    if file.is_file() and file.suffix == ".py" and file.stem in catalog.BY_ID:
+        # One exercise's file: its folder is the submission, and -e chooses the exercise.
+        raise UsageError(f"{path} is a file, not a directory: grade its folder, "
+                         f"`grade {file.parent} -e {file.stem}`")
     # A folder holding only the student's zip (an LMS export) is graded from the zip, as grade-all does.
     archive = Path(path) if _is_zip(path) else only_zip(_dir(path))
     if archive is None:

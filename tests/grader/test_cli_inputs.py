@@ -60,6 +60,11 @@ def test_grade_a_file_says_it_is_a_file(tmp_path: Path, capsys, no_grading) -> N
     (tmp_path / "afile.txt").write_text("hi")
     line = usage_error(["grade", str(tmp_path / "afile.txt")], capsys)
     assert "afile.txt is a file, not a directory" in line
+    # An exercise's own file: the command for its folder, with -e.
+    (tmp_path / "dropout.py").write_text("")
+    line = usage_error(["grade", str(tmp_path / "dropout.py")], capsys)
+    assert line == f"error: {tmp_path / 'dropout.py'} is a file, not a directory: grade its folder, " \
+                   f"`grade {tmp_path} -e dropout`"
 
 
 def test_grade_a_broken_zip_is_a_usage_error(tmp_path: Path, capsys, no_grading) -> None:
