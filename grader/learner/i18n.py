@@ -90,6 +90,13 @@ class Messages:
         self._own = _load(lang)
         self._base = _load(DEFAULT)
 
+    def function(self, where: str) -> str:
+        """"f in file.py (line 9)" (grader.learner.unwritten's words) in this language."""
+        from grader.learner.unwritten import parts
+
+        found = parts(where)
+        return self("progress.function_at", function=found[0], file=found[1], line=found[2]) if found else where
+
     def raw(self, key: str) -> str | None:
         table, _, name = key.partition(".")
         for data in (self._own, self._base):

@@ -130,7 +130,7 @@ def render(results: dict[str, testrun.ExerciseTests], msgs: i18n.Messages, impl_
             out.append("  " + msgs("progress.first_failure", test=t.first_failure.name))
             out += ["    " + ln for ln in lines]
         elif t.state in ("in_progress", "not_started") and t.next_to_write:
-            out.append("  " + msgs("progress.next_to_write", function=t.next_to_write))
+            out.append("  " + msgs("progress.next_to_write", function=msgs.function(t.next_to_write)))
         if not todo:
             out.append("  " + msgs("progress.run_capstone"))
     else:

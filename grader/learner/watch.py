@@ -124,7 +124,7 @@ def describe(msgs: i18n.Messages, t: testrun.ExerciseTests, fancy: bool) -> str:
         return line
     if not t.wrong:  # every test that fails waits for a stub: say which function to write
         return f"{todo} " + msgs("watch.unwritten", id=t.exercise, passed=len(t.passed), total=t.ran,
-                                 n=len(t.unwritten), function=t.next_to_write)
+                                 n=len(t.unwritten), function=msgs.function(t.next_to_write))
     first = t.first_failure
     assert first is not None
     lines = first_lines(first.message, MESSAGE_LINES) or ["(no message)"]

@@ -89,6 +89,9 @@ def test_render_names_the_function_to_write_when_nothing_fails() -> None:
     out = progress.render(scenario, i18n.Messages("en"), "exercises/", None, fancy=False)
     assert "next: sequential." in out and "  write next: f in x.py (line 1)" in out
     assert "first failing test" not in out
+    # In Chinese the place reads in Chinese too, not "f in x.py (line 1)" inside a Chinese sentence.
+    zh = progress.render(scenario, i18n.Messages("zh"), "exercises/", None, fancy=False)
+    assert "  接下来要写：x.py 第 1 行的 f" in zh, zh
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2}
     assert "~ 5 of 20 pass, 15 not implemented yet" in rows["weight_init"]
 
