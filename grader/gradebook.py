@@ -129,11 +129,12 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
                          _cell("; ".join(w for w in why if w))])
     write_atomic(out / "grades.csv", table.getvalue())
     scores = [m["score"] for m in graded]
+    mean = sum(scores) / max(len(scores), 1)
     # The points of the exercises in the gradebook: 100 for the course, fewer for a run of some (-e).
     out_of = sum(catalog.get(e).points for e in core) or catalog.TOTAL
     _histogram_svg(scores, out / "histogram.svg", out_of)
     lines = [f"# Class summary: {len(metas)} submissions", "",
-             f"Mean total: {sum(scores) / max(len(scores), 1):.1f} / {out_of:g} (over the {len(graded)} graded). "
+             f"Mean total: {mean:.1f} / {out_of:g} (over the {len(graded)} graded). "
              f"Submissions with a timeout: {counts['timeouts']}, with a crash: {counts['crashes']}, "
              f"not graded: {counts['errors']}.", "",
              f"This run: {counts['graded']} graded, {counts['skipped']} unchanged and skipped.", "",
@@ -167,5 +168,5 @@ def write(out: Path, students: list[str], exercises: list[str], run: dict[str, i
     if noted:
         lines += ["", "## Notes", ""] + [f"- {m['student']}: {m['note']}" for m in noted]
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
-    return {"students": len(metas), "mean": sum(scores) / max(len(scores), 1), "out_of": out_of, **counts,
+    return {"students": len(metas), "mean": mean, "out_of": out_of, **counts,
             "not_graded": [m["student"] for m in metas if m.get("error")]}
