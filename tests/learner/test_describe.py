@@ -46,6 +46,11 @@ def test_a_dtype_mismatch_says_whether_the_values_are_wrong_too() -> None:
     assert wrong is not None and wrong.startswith("the values differ too, beyond the dtype (Greatest absolute difference: 4.806")
     assert beyond_the_dtype(want, want) is None and beyond_the_dtype(want[:1].double(), want) is None
     assert beyond_the_dtype([1.0], want) is None and beyond_the_dtype(want.double().to("meta"), want) is None
+    # Floats where integers are due are compared as they are: 0.7 is not label 0.
+    labels = torch.tensor([0, 2])
+    assert beyond_the_dtype(torch.tensor([0.7, 2.0]), labels).startswith("the values differ too")
+    assert beyond_the_dtype(torch.tensor([0.0, 2.0]), labels) == \
+        "the values agree once converted to int64: only the dtype is wrong"
     for fail, error in ((expect_close, KataFailure), (checking.expect_close, AssertionError)):
         with pytest.raises(error) as err:
             fail(torch.tensor([1.2016, 1.5], dtype=torch.float64), want, call="cross_entropy(...)", point="sum")
